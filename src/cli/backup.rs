@@ -1,0 +1,215 @@
+//! `dbkeep backup`: run jobs from the config, or one database URL with `--to`.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::{human_size, job_targets, load_config, location, print, unknown_job};
+use crate::config::{Compression, Job};
+use crate::connector::url;
+use crate::exit::{self, Exit};
+use crate::manifest::rfc3339;
+use crate::signal;
+
+/// Arguments of `dbkeep backup`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  dbkeep backup                       every job in the config
+  dbkeep backup app billing           two jobs
+  dbkeep backup postgres://postgres@127.0.0.1:5432/app --to ./backups
+  dbkeep backup mysql://root@127.0.0.1/shop --to /srv/backups --compression gzip
+  dbkeep backup ./app.db --to ./backups")]
+pub struct Args {
+    /// Jobs to run (all when none is named); with `--to`, one database URL or SQLite path.
+    #[arg(value_name = "JOB|URL")]
+    pub targets: Vec<String>,
+
+    /// One-off: store into this folder, with no config file.
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<String>,
+
+    /// One-off: the job name to file the backup under (default: the database name).
+    #[arg(long, value_name = "NAME", requires = "to")]
+    pub job: Option<String>,
+
+    /// Override the compression.
+    #[arg(long, value_enum)]
+    pub compression: Option<Compression>,
+
+    /// Override the compression level.
+    #[arg(long, value_name = "N")]
+    pub level: Option<i32>,
+
+    /// Override the zstd worker threads (0: one per core, at most 4).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+
+    /// Print one JSON result per job on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One job's result, as printed with `--json`.
+#[derive(Debug, Serialize)]
+struct JobResult {
+    job: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    databases: Vec<String>,
+    raw_size: u64,
+    stored_size: u64,
+    seconds: f64,
+    storages: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn apply_overrides(job: &mut Job, args: &Args) -> Result<()> {
+    if let Some(c) = args.compression {
+        job.compression = c;
+        job.compression_level = c.default_level();
+    }
+    if let Some(l) = args.level {
+        job.compression_level = l;
+    }
+    if !job.compression.levels().contains(&job.compression_level) {
+        let r = job.compression.levels();
+        return Err(Exit::new(
+            exit::USAGE,
+            format!(
+                "`--level {}` is out of range for {}: use {} to {}",
+                job.compression_level,
+                job.compression.as_str(),
+                r.start(),
+                r.end()
+            ),
+        )
+        .into());
+    }
+    if let Some(t) = args.threads {
+        job.compression_threads = t;
+    }
+    Ok(())
+}
+
+/// Runs `dbkeep backup`.
+pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
+    let mut runs: Vec<(String, Job, Vec<crate::backup::Target>)> = Vec::new();
+    if let Some(to) = &args.to {
+        let [url] = args.targets.as_slice() else {
+            return Err(Exit::new(exit::USAGE, "with `--to`, give exactly one database URL or SQLite path").into());
+        };
+        let source = url::parse(url).map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
+        let name = match &args.job {
+            Some(n) if crate::config::is_plain_name(n) => n.clone(),
+            Some(n) => {
+                return Err(Exit::new(exit::USAGE, format!("`--job {n}`: use letters, digits, `.`, `_` and `-`")).into());
+            }
+            None => url::default_job_name(&source),
+        };
+        let mut job = Job {
+            source,
+            storage: vec![to.clone()],
+            compression: Compression::Zstd,
+            compression_level: Compression::Zstd.default_level(),
+            compression_threads: 0,
+            temp_dir: None,
+        };
+        apply_overrides(&mut job, &args)?;
+        runs.push((name, job, vec![location(to)?]));
+    } else {
+        let config = load_config(config_path)?;
+        if config.jobs.is_empty() {
+            return Err(Exit::new(exit::CONFIG, "the config defines no jobs; add one under `jobs:`").into());
+        }
+        let names: Vec<String> =
+            if args.targets.is_empty() { config.jobs.keys().cloned().collect() } else { args.targets.clone() };
+        for name in names {
+            if name.contains("://") {
+                return Err(Exit::new(
+                    exit::USAGE,
+                    format!("`{}` looks like a database URL: add `--to DIR` for a one-off backup", crate::secret::redact(&name)),
+                )
+                .into());
+            }
+            let mut job = config.jobs.get(&name).cloned().ok_or_else(|| unknown_job(&config, &name))?;
+            apply_overrides(&mut job, &args)?;
+            let targets = job_targets(&config, &job)?;
+            runs.push((name, job, targets));
+        }
+    }
+
+    let mut results = Vec::new();
+    for (name, job, targets) in &runs {
+        if signal::cancelled() {
+            break;
+        }
+        let storages: Vec<String> = targets.iter().map(|t| t.storage.name().to_string()).collect();
+        let result = match crate::backup::run(name, job, targets) {
+            Ok(o) => {
+                let m = &o.manifest;
+                if !args.json {
+                    print(&format!(
+                        "{name}: backup {} stored {} ({} raw, {}) in {:.1}s to {}\n",
+                        m.id,
+                        human_size(m.stored_size),
+                        human_size(m.raw_size),
+                        m.compression.as_str(),
+                        o.seconds,
+                        storages.join(", ")
+                    ))?;
+                }
+                JobResult {
+                    job: name.clone(),
+                    status: "ok",
+                    id: Some(m.id.clone()),
+                    databases: m.databases.clone(),
+                    raw_size: m.raw_size,
+                    stored_size: m.stored_size,
+                    seconds: o.seconds,
+                    storages,
+                    finished_at: Some(rfc3339(m.finished_at)),
+                    error: None,
+                }
+            }
+            Err(e) => {
+                let msg = crate::secret::redact(&format!("{e:#}"));
+                if signal::cancelled() {
+                    eprintln!("error: job `{name}`: interrupted; partial objects were removed");
+                } else {
+                    eprintln!("error: job `{name}`: {msg}");
+                }
+                JobResult {
+                    job: name.clone(),
+                    status: if signal::cancelled() { "interrupted" } else { "failed" },
+                    id: None,
+                    databases: Vec::new(),
+                    raw_size: 0,
+                    stored_size: 0,
+                    seconds: 0.0,
+                    storages,
+                    finished_at: None,
+                    error: Some(msg),
+                }
+            }
+        };
+        results.push(result);
+    }
+    if args.json {
+        print(&format!("{}\n", serde_json::to_string_pretty(&results)?))?;
+    }
+    if signal::cancelled() {
+        return Err(Exit::silent(exit::INTERRUPTED).into());
+    }
+    let failed = results.iter().filter(|r| r.status != "ok").count();
+    Ok(match failed {
+        0 => exit::OK,
+        n if n == results.len() => exit::FAILED,
+        _ => exit::PARTIAL,
+    })
+}

@@ -1,0 +1,147 @@
+//! `dbkeep config`: validate, show the effective config, or write a starter.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::print;
+use crate::config::{self, Config, Databases, Engine, Source};
+use crate::connector::process::find_tool;
+use crate::exit::{self, Exit};
+use crate::storage;
+
+/// The starter config that `config init` writes (also the full reference).
+pub const EXAMPLE: &str = include_str!("../../config.example.yaml");
+
+/// `dbkeep config` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Check the config: report every problem with its YAML path (exit 78),
+    /// then check tools, password files and storages (exit 1 on failure).
+    #[command(after_help = "Examples:\n  dbkeep config validate\n  dbkeep -c /etc/dbkeep/config.yaml config validate --no-environment")]
+    Validate {
+        /// Only check the file; do not look for tools or touch storages.
+        #[arg(long)]
+        no_environment: bool,
+    },
+    /// Print the effective config (file + DBKEEP_* env + defaults), secrets redacted.
+    Show,
+    /// Write a commented starter config.
+    #[command(after_help = "Examples:\n  dbkeep config init\n  dbkeep config init /etc/dbkeep/config.yaml\n  dbkeep config init - > my.yaml")]
+    Init {
+        /// Where to write it (`-` for stdout).
+        #[arg(value_name = "PATH", default_value = config::LOCAL_NAME)]
+        path: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Runs `dbkeep config ...`.
+pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
+    match cmd {
+        Command::Validate { no_environment } => {
+            let path = config::locate(explicit)?;
+            let cfg = config::load(&path)?;
+            print(&format!(
+                "{}: valid ({} job{}, {} storage{})\n",
+                path.display(),
+                cfg.jobs.len(),
+                if cfg.jobs.len() == 1 { "" } else { "s" },
+                cfg.storages.len(),
+                if cfg.storages.len() == 1 { "" } else { "s" },
+            ))?;
+            if no_environment {
+                return Ok(exit::OK);
+            }
+            let problems = environment(&cfg);
+            if problems.is_empty() {
+                print("environment: tools found, password files readable, storages writable\n")?;
+                return Ok(exit::OK);
+            }
+            let mut text = format!("environment: {} problem{}:\n", problems.len(), if problems.len() == 1 { "" } else { "s" });
+            for p in &problems {
+                text.push_str(&format!("  - {p}\n"));
+            }
+            Err(Exit::new(exit::FAILED, text.trim_end().to_string()).into())
+        }
+        Command::Show => {
+            let path = config::locate(explicit)?;
+            let cfg = config::load(&path)?;
+            let yaml = serde_yaml_ng::to_string(&cfg).context("cannot print the config")?;
+            print(&format!("# effective config from {}\n{yaml}", path.display()))?;
+            Ok(exit::OK)
+        }
+        Command::Init { path, force } => {
+            if path.as_os_str() == "-" {
+                print(EXAMPLE)?;
+                return Ok(exit::OK);
+            }
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true);
+            if force {
+                options.create(true).truncate(true);
+            } else {
+                options.create_new(true);
+            }
+            let mut file = match options.open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(Exit::new(
+                        exit::USAGE,
+                        format!("{} already exists; pass `--force` to overwrite it", path.display()),
+                    )
+                    .into());
+                }
+                Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
+            };
+            file.write_all(EXAMPLE.as_bytes())?;
+            eprintln!("wrote {}; edit it, then run `dbkeep config validate`", path.display());
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Checks what the file alone cannot show.
+fn environment(cfg: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, job) in &cfg.jobs {
+        match &job.source {
+            Source::Server(s) => {
+                let tools: &[&[&str]] = match s.engine {
+                    Engine::Postgres if s.databases == Databases::All => &[&["pg_dump"], &["pg_restore"], &["psql"], &["pg_dumpall"]],
+                    Engine::Postgres => &[&["pg_dump"], &["pg_restore"], &["psql"]],
+                    _ => &[&["mariadb-dump", "mysqldump"], &["mariadb", "mysql"]],
+                };
+                for names in tools {
+                    if let Err(e) = find_tool(names, s.bin_dir.as_deref()) {
+                        problems.push(format!("jobs.{name}.source: {e}"));
+                    }
+                }
+                if let Err(e) = s.password() {
+                    problems.push(format!("jobs.{name}.source.password_file: {e:#}"));
+                }
+            }
+            Source::Sqlite(s) => {
+                if !s.path.is_file() {
+                    problems.push(format!("jobs.{name}.source.path: {} does not exist", s.path.display()));
+                }
+            }
+        }
+    }
+    for (name, sc) in &cfg.storages {
+        let probe = || -> Result<()> {
+            let st = storage::open(name, sc)?;
+            let key = crate::manifest::join_key(&[&sc.prefix, &format!(".dbkeep-probe-{}", std::process::id())]);
+            st.put(&key, b"dbkeep probe")?;
+            st.delete(&key)?;
+            Ok(())
+        };
+        if let Err(e) = probe() {
+            problems.push(format!("storages.{name}: cannot write to {}: {e:#}", sc.path.display()));
+        }
+    }
+    problems
+}

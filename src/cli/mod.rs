@@ -1,0 +1,204 @@
+//! The command line: global flags, the subcommands, and where each finds its
+//! backups (a config file, or `--to`/`--from` for config-less runs).
+
+mod backup;
+mod config;
+mod demo;
+mod list;
+mod restore;
+mod verify;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::backup::Target;
+use crate::config::{Config, Job, StorageConfig, StorageKind};
+use crate::exit::{self, Exit};
+use crate::storage;
+
+const ABOUT: &str = "Back up and restore PostgreSQL, MariaDB/MySQL and SQLite databases.\n\n\
+Dumps stream through compression to storage, with a checksummed manifest written last. \
+A dump that fails, is killed or is incomplete is a failed backup: nothing is kept.";
+
+const AFTER: &str = "\
+Examples:
+  dbkeep backup                                  run every job of the config
+  dbkeep backup app                              run the job `app`
+  dbkeep backup postgres://postgres@127.0.0.1/app --to ./backups
+  dbkeep list app
+  dbkeep restore app --to-database app_copy      restore the latest backup into a new database
+  dbkeep restore --from ./backups --job app --target postgres://postgres@127.0.0.1/app_copy
+  dbkeep verify app
+
+Config: -c FILE, or DBKEEP_CONFIG, or the first of ./dbkeep.yaml, ~/.config/dbkeep/config.yaml,
+/etc/dbkeep/config.yaml. DBKEEP_* variables override keys (DBKEEP_JOBS__APP__SOURCE__PORT=5433).
+Logs: -v/-vv, -q, or DBKEEP_LOG (e.g. DBKEEP_LOG=debug).
+
+Exit codes:
+  0    success
+  1    failure (nothing stored, or restore/verify failed)
+  2    usage error
+  3    partial: some jobs failed, others succeeded
+  78   configuration invalid
+  130  interrupted (SIGINT/SIGTERM); partial objects removed";
+
+/// dbkeep's command line.
+#[derive(Debug, Parser)]
+#[command(name = "dbkeep", version, about = ABOUT, after_help = AFTER, max_term_width = 100)]
+pub struct Cli {
+    /// Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml).
+    #[arg(short, long, global = true, env = "DBKEEP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only warnings and errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Back up the config's jobs, or one database URL with `--to DIR`.
+    Backup(backup::Args),
+    /// Restore a backup into a database.
+    Restore(restore::Args),
+    /// List backups, newest first.
+    List(list::Args),
+    /// Re-read a backup and check it against its manifest.
+    Verify(verify::Args),
+    /// Check, show or create the config file.
+    #[command(subcommand)]
+    Config(config::Command),
+    /// Try dbkeep: create a sample SQLite database, back it up to ./backups,
+    /// restore it, and compare.
+    Demo(demo::Args),
+}
+
+/// Runs the parsed command; returns the exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    let config_path = cli.config.as_deref();
+    match cli.command {
+        Command::Backup(args) => backup::run(args, config_path),
+        Command::Restore(args) => restore::run(args, config_path),
+        Command::List(args) => list::run(args, config_path),
+        Command::Verify(args) => verify::run(args, config_path),
+        Command::Config(cmd) => config::run(cmd, config_path),
+        Command::Demo(args) => demo::run(args),
+    }
+}
+
+/// Loads the config the user pointed at (or found on the search path).
+fn load_config(explicit: Option<&Path>) -> Result<Config> {
+    let path = crate::config::locate(explicit)?;
+    tracing::info!(file = %path.display(), "using config");
+    crate::config::load(&path)
+}
+
+/// Opens the storages of a job.
+fn job_targets(config: &Config, job: &Job) -> Result<Vec<Target>> {
+    job.storage
+        .iter()
+        .map(|name| {
+            let sc = &config.storages[name];
+            Ok(Target { storage: storage::open(name, sc)?, prefix: sc.prefix.clone() })
+        })
+        .collect()
+}
+
+/// A storage given on the command line (`--to`, `--from`).
+fn location(text: &str) -> Result<Target> {
+    if let Some((scheme, _)) = text.split_once("://")
+        && scheme != "file"
+    {
+        return Err(Exit::new(
+            exit::USAGE,
+            format!("storage `{text}`: `{scheme}://` is not a storage this dbkeep supports; give a local folder"),
+        )
+        .into());
+    }
+    let path = PathBuf::from(text.strip_prefix("file://").unwrap_or(text));
+    let sc = StorageConfig { kind: StorageKind::Local, path, prefix: String::new() };
+    Ok(Target { storage: storage::open(text, &sc)?, prefix: String::new() })
+}
+
+/// Picks one storage of a job: `--storage NAME`, else the job's first.
+fn job_storage(config: &Config, job_name: &str, wanted: Option<&str>) -> Result<Target> {
+    let job = config.jobs.get(job_name).ok_or_else(|| unknown_job(config, job_name))?;
+    let name = match wanted {
+        Some(w) if job.storage.iter().any(|s| s == w) => w,
+        Some(w) => {
+            return Err(Exit::new(
+                exit::USAGE,
+                format!("job `{job_name}` does not use storage `{w}` (it uses: {})", job.storage.join(", ")),
+            )
+            .into());
+        }
+        None => job.storage.first().map(String::as_str).unwrap_or_default(),
+    };
+    let sc = config.storages.get(name).ok_or_else(|| anyhow::anyhow!("storage `{name}` is not defined"))?;
+    Ok(Target { storage: storage::open(name, sc)?, prefix: sc.prefix.clone() })
+}
+
+fn unknown_job(config: &Config, name: &str) -> anyhow::Error {
+    let known: Vec<&str> = config.jobs.keys().map(String::as_str).collect();
+    Exit::new(
+        exit::USAGE,
+        if known.is_empty() {
+            format!("no job `{name}`: the config defines no jobs")
+        } else {
+            format!("no job `{name}` in the config (jobs: {})", known.join(", "))
+        },
+    )
+    .into()
+}
+
+/// Writes results to stdout; a closed pipe (`| head`) ends the process quietly.
+fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let r = out.write_all(crate::secret::redact(text).as_bytes()).and_then(|()| out.flush());
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        other => Ok(other?),
+    }
+}
+
+/// Bytes for people: `12.3 MiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1024.0 && unit < UNITS.len() - 1 {
+        size /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{size:.1} {}", UNITS[unit]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(12), "12 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
+}

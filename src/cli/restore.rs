@@ -1,0 +1,169 @@
+//! `dbkeep restore`: pick a backup, verify it, and restore it into a database.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::{job_storage, load_config, location, print};
+use crate::backup::Target;
+use crate::config::{Databases, Source};
+use crate::connector::{self, RestoreOptions, url};
+use crate::exit::{self, Exit};
+use crate::manifest;
+use crate::restore::{self, Plan};
+
+/// Arguments of `dbkeep restore`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The backup's checksum is verified before anything is written, and a target that
+already holds tables is refused unless --force is given.
+
+Examples:
+  dbkeep restore app                                 latest backup into the configured database
+  dbkeep restore app --to-database app_restored      into a new database on the same server
+  dbkeep restore app --before 2026-11-01 --target postgres://postgres@10.0.0.5/app
+  dbkeep restore --from ./backups --job app --target postgres://postgres@127.0.0.1/app_copy
+  dbkeep restore --from ./backups --job app --target ./restored.db")]
+pub struct Args {
+    /// The job whose backup to restore.
+    #[arg(value_name = "JOB")]
+    pub job: Option<String>,
+
+    /// The job, when reading with `--from` (same as JOB).
+    #[arg(long = "job", value_name = "NAME", conflicts_with = "job")]
+    pub job_flag: Option<String>,
+
+    /// Read backups from this folder, with no config file.
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<String>,
+
+    /// Which storage of the job to read from (default: its first).
+    #[arg(long, value_name = "NAME", conflicts_with = "from")]
+    pub storage: Option<String>,
+
+    /// The backup id (or a unique prefix); default: the latest.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+
+    /// The latest backup started before this time (RFC 3339 or `YYYY-MM-DD [HH:MM]`, UTC).
+    #[arg(long, value_name = "TIME", conflicts_with = "id")]
+    pub before: Option<String>,
+
+    /// Where to restore: a database URL or SQLite path (default: the job's source).
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+
+    /// Restore into this database name instead.
+    #[arg(long, value_name = "NAME")]
+    pub to_database: Option<String>,
+
+    /// Only this database of a multi-database backup.
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+
+    /// Skip PostgreSQL roles and tablespaces of a `databases: all` backup.
+    #[arg(long)]
+    pub no_globals: bool,
+
+    /// PostgreSQL: do not restore object ownership.
+    #[arg(long)]
+    pub no_owner: bool,
+
+    /// Restore into a target that is not empty, replacing the objects the backup holds.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Runs `dbkeep restore`.
+pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
+    let job = args.job.clone().or(args.job_flag.clone());
+    let (target, storage, source): (Option<Source>, Target, Option<Source>) = if let Some(from) = &args.from {
+        let Some(t) = &args.target else {
+            return Err(Exit::new(exit::USAGE, "with `--from`, give `--target URL` (a database URL or SQLite path)").into());
+        };
+        (Some(url::parse(t).map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?), location(from)?, None)
+    } else {
+        let Some(job_name) = &job else {
+            return Err(Exit::new(exit::USAGE, "name the job to restore (`dbkeep restore JOB`), or use `--from DIR`").into());
+        };
+        let config = load_config(config_path)?;
+        let storage = job_storage(&config, job_name, args.storage.as_deref())?;
+        let target = args.target.as_deref().map(url::parse).transpose().map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
+        (target, storage, Some(config.jobs[job_name].source.clone()))
+    };
+
+    let mut entries = manifest::list(&*storage.storage, &storage.prefix, job.as_deref())?;
+    if job.is_none() {
+        let mut jobs: Vec<&str> = entries.iter().map(|e| e.manifest.job.as_str()).collect();
+        jobs.sort();
+        jobs.dedup();
+        if jobs.len() > 1 {
+            return Err(Exit::new(
+                exit::USAGE,
+                format!("{} holds backups of several jobs ({}); choose one with `--job NAME`", storage.storage.location(), jobs.join(", ")),
+            )
+            .into());
+        }
+    }
+    if entries.is_empty() {
+        anyhow::bail!(
+            "no backups{} in storage `{}` ({})",
+            job.as_deref().map(|j| format!(" of job `{j}`")).unwrap_or_default(),
+            storage.storage.name(),
+            storage.storage.location()
+        );
+    }
+    let before = args.before.as_deref().map(manifest::parse_time).transpose().map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
+    let entry = manifest::select(&entries, args.id.as_deref(), before)?;
+    entries.clear();
+    let m = &entry.manifest;
+
+    // The target: --target, else the job's own source.
+    let mut to_database = args.to_database.clone();
+    let target = match (target, source) {
+        (Some(t), _) => {
+            // A URL naming one database is the target name for a single-database restore.
+            if let Source::Server(s) = &t
+                && let Databases::List(list) = &s.databases
+                && to_database.is_none()
+                && (m.databases.len() == 1 || args.database.is_some())
+            {
+                to_database = list.first().cloned();
+            }
+            t
+        }
+        (None, Some(s)) => s,
+        (None, None) => unreachable!("--from requires --target"),
+    };
+    if !restore::compatible(m.engine, target.engine()) {
+        return Err(Exit::new(
+            exit::USAGE,
+            format!("backup {} is a {} backup and cannot be restored into a {} target", m.id, m.engine, target.engine()),
+        )
+        .into());
+    }
+    if let Source::Sqlite(_) = &target {
+        to_database = None;
+    }
+    tracing::info!(id = m.id, job = m.job, started = %manifest::rfc3339(m.started_at), "selected backup");
+    let mut conn = connector::connect(&target, None)?;
+    let plan = Plan {
+        entry: &entry,
+        storage: &*storage.storage,
+        database: args.database.clone(),
+        to_database,
+        no_globals: args.no_globals,
+        options: RestoreOptions { force: args.force, no_owner: args.no_owner },
+    };
+    let done = restore::run(&plan, &mut *conn)?;
+    let mut text = String::new();
+    for (artifact, db) in &done.items {
+        if db.is_empty() {
+            text.push_str(&format!("restored {artifact} from backup {}\n", m.id));
+        } else {
+            text.push_str(&format!("restored {artifact} from backup {} into `{db}`\n", m.id));
+        }
+    }
+    print(&text)?;
+    Ok(exit::OK)
+}

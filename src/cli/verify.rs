@@ -1,0 +1,79 @@
+//! `dbkeep verify`: re-read a backup and check it against its manifest.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::{job_storage, load_config, location, print};
+use crate::exit::{self, Exit};
+use crate::manifest;
+
+/// Arguments of `dbkeep verify`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Checks each object's size and sha256, decompresses it to the end, and checks the
+dump inside (pg_restore --list for PostgreSQL, end lines for SQL, integrity_check for SQLite).
+
+Examples:
+  dbkeep verify app
+  dbkeep verify app --id 20261122T030000Z
+  dbkeep verify --from ./backups --job app --json")]
+pub struct Args {
+    /// The job whose backup to verify.
+    #[arg(value_name = "JOB")]
+    pub job: Option<String>,
+
+    /// The job, when reading with `--from` (same as JOB).
+    #[arg(long = "job", value_name = "NAME", conflicts_with = "job")]
+    pub job_flag: Option<String>,
+
+    /// Read backups from this folder, with no config file.
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<String>,
+
+    /// Which storage of the job to read from (default: its first).
+    #[arg(long, value_name = "NAME", conflicts_with = "from")]
+    pub storage: Option<String>,
+
+    /// The backup id (or a unique prefix); default: the latest.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `dbkeep verify`.
+pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
+    let job = args.job.clone().or(args.job_flag.clone());
+    let target = match &args.from {
+        Some(from) => location(from)?,
+        None => {
+            let Some(job) = &job else {
+                return Err(Exit::new(exit::USAGE, "name the job to verify (`dbkeep verify JOB`), or use `--from DIR`").into());
+            };
+            job_storage(&load_config(config_path)?, job, args.storage.as_deref())?
+        }
+    };
+    let entries = manifest::list(&*target.storage, &target.prefix, job.as_deref())?;
+    let entry = manifest::select(&entries, args.id.as_deref(), None)?;
+    let checked = crate::verify::run(&entry, &*target.storage)?;
+    if args.json {
+        let out = serde_json::json!({
+            "id": entry.manifest.id,
+            "job": entry.manifest.job,
+            "status": "ok",
+            "objects": checked,
+        });
+        print(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
+    } else {
+        let mut text = String::new();
+        for c in &checked {
+            text.push_str(&format!("ok  {}  ({})\n", c.key, c.checks.join(", ")));
+        }
+        text.push_str(&format!("backup {} of job `{}` is intact\n", entry.manifest.id, entry.manifest.job));
+        print(&text)?;
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,248 @@
+//! Loading the config: where it is found, figment layering, and the effective
+//! (validated) types the rest of dbkeep works with.
+//!
+//! Layers, lowest first: built-in defaults < the YAML file < `DBKEEP_` env
+//! variables (nested keys split on `__`, e.g. `DBKEEP_JOBS__APP__SOURCE__PORT`)
+//! < command-line flags (applied by each command).
+
+mod schema;
+mod validate;
+mod yaml;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format};
+use serde::Serialize;
+
+pub use schema::{Compression, Databases, Engine, StorageKind};
+pub use validate::{Problem, is_plain_name};
+
+use crate::exit::{self, Exit};
+use crate::secret::Secret;
+
+/// The config file name looked for in the current folder.
+pub const LOCAL_NAME: &str = "dbkeep.yaml";
+/// The system-wide config file.
+pub const SYSTEM_PATH: &str = "/etc/dbkeep/config.yaml";
+
+/// The effective configuration: validated, defaults applied.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Config {
+    /// Named storages.
+    pub storages: BTreeMap<String, StorageConfig>,
+    /// Named jobs.
+    pub jobs: BTreeMap<String, Job>,
+}
+
+/// A storage, validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageConfig {
+    /// The storage kind.
+    #[serde(rename = "type")]
+    pub kind: StorageKind,
+    /// local: the folder.
+    pub path: PathBuf,
+    /// Folder inside the storage above every job's folder ("" for none).
+    pub prefix: String,
+}
+
+/// A job, validated, with inherited defaults applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    /// The database to back up.
+    pub source: Source,
+    /// Names of the storages the dump goes to.
+    pub storage: Vec<String>,
+    /// Compression.
+    pub compression: Compression,
+    /// Compression level.
+    pub compression_level: i32,
+    /// zstd worker threads (0: one per core, at most 4).
+    pub compression_threads: u32,
+    /// Folder for temp files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temp_dir: Option<PathBuf>,
+}
+
+/// What a job backs up.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Source {
+    /// A database server reached through its client tools.
+    Server(ServerSource),
+    /// A SQLite file.
+    Sqlite(SqliteSource),
+}
+
+impl Source {
+    /// The engine.
+    pub fn engine(&self) -> Engine {
+        match self {
+            Source::Server(s) => s.engine,
+            Source::Sqlite(_) => Engine::Sqlite,
+        }
+    }
+}
+
+/// A PostgreSQL or MySQL/MariaDB server.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerSource {
+    /// The engine.
+    #[serde(rename = "type")]
+    pub engine: Engine,
+    /// Host; `None` leaves it to the tool (PGHOST, socket).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Port; `None` leaves it to the tool.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// User; `None` leaves it to the tool.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Password given inline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// File holding the password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// The databases.
+    pub databases: Databases,
+    /// Folder of the client tools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bin_dir: Option<PathBuf>,
+}
+
+impl ServerSource {
+    /// The password, read from `password_file` when that is how it is given.
+    pub fn password(&self) -> anyhow::Result<Option<Secret>> {
+        if let Some(p) = &self.password {
+            return Ok(Some(p.clone()));
+        }
+        let Some(file) = &self.password_file else { return Ok(None) };
+        let text = std::fs::read_to_string(file).with_context(|| {
+            format!("cannot read `password_file` {}: check the path and its permissions", file.display())
+        })?;
+        let line = text.lines().next().unwrap_or("");
+        Ok(Some(Secret::new(line)))
+    }
+
+    /// A short description for messages: `postgres://user@host:port`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{}://", self.engine);
+        if let Some(u) = &self.user {
+            s.push_str(u);
+            s.push('@');
+        }
+        s.push_str(self.host.as_deref().unwrap_or("(default host)"));
+        if let Some(p) = self.port {
+            s.push_str(&format!(":{p}"));
+        }
+        s
+    }
+}
+
+/// A SQLite database file.
+#[derive(Debug, Clone, Serialize)]
+pub struct SqliteSource {
+    /// Always `sqlite`.
+    #[serde(rename = "type")]
+    pub engine: Engine,
+    /// The database file.
+    pub path: PathBuf,
+}
+
+/// A config that failed validation: every problem, each with its YAML path.
+#[derive(Debug)]
+pub struct Invalid {
+    /// The file that was read.
+    pub file: PathBuf,
+    /// What is wrong.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(
+            f,
+            "config file {} has {n} problem{}:",
+            self.file.display(),
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        write!(f, "see config.example.yaml or `dbkeep config init` for every key")
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// Finds the config file: the explicit one, else `./dbkeep.yaml`, the user
+/// config dir's `dbkeep/config.yaml`, then `/etc/dbkeep/config.yaml`.
+pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = explicit {
+        if !path.is_file() {
+            return Err(Exit::new(
+                exit::CONFIG,
+                format!("config file {} does not exist; create it with `dbkeep config init {}`", path.display(), path.display()),
+            )
+            .into());
+        }
+        return Ok(path.to_path_buf());
+    }
+    let candidates = search_path();
+    for c in &candidates {
+        if c.is_file() {
+            return Ok(c.clone());
+        }
+    }
+    let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+    Err(Exit::new(
+        exit::CONFIG,
+        format!(
+            "no config file found (looked for {}); pass `-c FILE`, set DBKEEP_CONFIG, or create one with `dbkeep config init`",
+            looked.join(", ")
+        ),
+    )
+    .into())
+}
+
+/// The places searched for a config file, in order.
+pub fn search_path() -> Vec<PathBuf> {
+    let mut paths = vec![PathBuf::from(LOCAL_NAME)];
+    if let Some(dir) = dirs::config_dir() {
+        paths.push(dir.join("dbkeep").join("config.yaml"));
+    }
+    paths.push(PathBuf::from(SYSTEM_PATH));
+    paths
+}
+
+/// Reads, layers and validates the config at `path`.
+pub fn load(path: &Path) -> anyhow::Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))
+        .map_err(|e| Exit::new(exit::CONFIG, format!("{e:#}")))?;
+    load_str(&text, path)
+}
+
+/// Validates config text; `path` is only used in messages.
+pub fn load_str(text: &str, path: &Path) -> anyhow::Result<Config> {
+    let mut figment = Figment::new();
+    if !text.trim().is_empty() {
+        figment = figment.merge(yaml::Yaml::string(text));
+    }
+    figment = figment.merge(
+        Env::prefixed("DBKEEP_").split("__").ignore(&["config", "log", "log_format"]),
+    );
+    let value: figment::value::Value = figment.extract().map_err(|e| Invalid {
+        file: path.to_path_buf(),
+        problems: vec![Problem::new(".", crate::secret::redact(&e.to_string()))],
+    })?;
+    let json = serde_json::to_value(&value).context("config values are not representable")?;
+    validate::validate(json).map_err(|problems| Invalid { file: path.to_path_buf(), problems }.into())
+}

@@ -1,0 +1,440 @@
+//! Pure validation: raw YAML values to the effective [`Config`], reporting
+//! every problem at once, each with its YAML path.
+//!
+//! serde stops at its first error, so deserialization runs in a loop: each
+//! error is recorded with its path, the offending key is taken out of the
+//! value tree, and the value is read again. Unknown keys, wrong types and bad
+//! enum values are all found this way; after a missing key the whole
+//! enclosing entry is set aside, so other entries are still checked.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde_json::Value;
+use serde_path_to_error::Segment;
+
+use super::schema::{RawConfig, RawSource, RawStorage};
+use super::{Config, Databases, Engine, Job, ServerSource, Source, SqliteSource, StorageConfig, StorageKind};
+
+/// One thing wrong with the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// YAML path, e.g. `jobs.app.source.port`.
+    pub path: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem { path: path.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Validates a config value tree.
+pub fn validate(value: Value) -> Result<Config, Vec<Problem>> {
+    let (raw, mut problems) = deserialize_all(value);
+    let config = check(&raw, &mut problems);
+    if problems.is_empty() { Ok(config) } else { Err(problems) }
+}
+
+/// Deserializes, collecting every serde error instead of the first.
+fn deserialize_all(mut value: Value) -> (RawConfig, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let mut removed: BTreeSet<Vec<String>> = BTreeSet::new();
+    for _ in 0..500 {
+        let err = match serde_path_to_error::deserialize::<_, RawConfig>(&value) {
+            Ok(raw) => return (raw, problems),
+            Err(err) => err,
+        };
+        let path: Vec<String> = err
+            .path()
+            .iter()
+            .map(|s| match s {
+                Segment::Seq { index } => format!("[{index}]"),
+                Segment::Map { key } => key.clone(),
+                Segment::Enum { variant } => variant.clone(),
+                Segment::Unknown => "?".to_string(),
+            })
+            .collect();
+        let message = err.inner().to_string();
+        if let Some(field) = quoted_after(&message, "unknown field `") {
+            let mut at = path.clone();
+            if at.last() != Some(&field) {
+                at.push(field.clone());
+            }
+            problems.push(Problem::new(join(&at), unknown_key_message(&field, &message)));
+            if !remove(&mut value, &at) {
+                break;
+            }
+        } else if let Some(field) = quoted_after(&message, "missing field `") {
+            let mut at = path.clone();
+            at.push(field.clone());
+            if !removed.contains(&at) {
+                problems.push(Problem::new(join(&at), "missing required key"));
+            }
+            if path.is_empty() || !remove(&mut value, &path) {
+                break;
+            }
+            removed.insert(path);
+        } else {
+            problems.push(Problem::new(join(&path), friendly(&message)));
+            if path.is_empty() || !remove(&mut value, &path) {
+                break;
+            }
+            removed.insert(path);
+        }
+    }
+    (RawConfig::default(), problems)
+}
+
+fn join(path: &[String]) -> String {
+    if path.is_empty() {
+        return ".".to_string();
+    }
+    let mut out = String::new();
+    for seg in path {
+        if !out.is_empty() && !seg.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(seg);
+    }
+    out
+}
+
+/// The text between `prefix` and the next backtick.
+fn quoted_after(message: &str, prefix: &str) -> Option<String> {
+    let start = message.find(prefix)? + prefix.len();
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_string())
+}
+
+fn unknown_key_message(field: &str, message: &str) -> String {
+    let expected: Vec<String> = message
+        .split_once("expected")
+        .map(|(_, rest)| rest.split('`').skip(1).step_by(2).map(str::to_string).collect())
+        .unwrap_or_default();
+    let best = expected
+        .iter()
+        .map(|k| (edit_distance(field, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((_, k)) => format!("unknown key `{field}`; did you mean `{k}`?"),
+        None if expected.is_empty() => format!("unknown key `{field}`"),
+        None => format!("unknown key `{field}`; expected one of `{}`", expected.join("`, `")),
+    }
+}
+
+fn friendly(message: &str) -> String {
+    message.replace("unknown variant", "unknown value").replace("invalid type: ", "wrong type: ")
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Removes the node at `path`; false when there is nothing to remove.
+fn remove(value: &mut Value, path: &[String]) -> bool {
+    let Some((last, parents)) = path.split_last() else { return false };
+    let mut node = value;
+    for seg in parents {
+        node = match (node, seg.strip_prefix('[').and_then(|s| s.strip_suffix(']'))) {
+            (Value::Array(items), Some(i)) => match i.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                Some(n) => n,
+                None => return false,
+            },
+            (Value::Object(map), _) => match map.get_mut(seg) {
+                Some(n) => n,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (node, last.strip_prefix('[').and_then(|s| s.strip_suffix(']'))) {
+        (Value::Array(items), Some(i)) => match i.parse::<usize>() {
+            Ok(i) if i < items.len() => {
+                // Keep indexes stable for later paths: replace rather than shift.
+                items[i] = Value::Null;
+                true
+            }
+            _ => false,
+        },
+        (Value::Object(map), _) => map.remove(last).is_some(),
+        _ => false,
+    }
+}
+
+/// Checks what serde cannot: cross-field rules, references, ranges.
+fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
+    let mut config = Config::default();
+    for (name, storage) in &raw.storages {
+        let at = format!("storages.{name}");
+        check_name(&at, name, "storage", problems);
+        if let Some(s) = check_storage(&at, storage, problems) {
+            config.storages.insert(name.clone(), s);
+        }
+    }
+    let d = &raw.defaults;
+    if let Some(names) = &d.storage {
+        for n in &names.0 {
+            if !raw.storages.contains_key(n) {
+                problems.push(Problem::new("defaults.storage", unknown_storage(n, raw)));
+            }
+        }
+    }
+    check_level("defaults", d.compression, d.compression_level, problems);
+    for (name, job) in &raw.jobs {
+        let at = format!("jobs.{name}");
+        check_name(&at, name, "job", problems);
+        let storage: Vec<String> = match (&job.storage, &d.storage) {
+            (Some(n), _) | (None, Some(n)) => n.0.clone(),
+            (None, None) if raw.storages.len() == 1 => raw.storages.keys().cloned().collect(),
+            (None, None) => {
+                problems.push(Problem::new(
+                    format!("{at}.storage"),
+                    "no storage given; set `storage:` on the job or `defaults.storage`",
+                ));
+                Vec::new()
+            }
+        };
+        if job.storage.is_some() {
+            for n in &storage {
+                if !raw.storages.contains_key(n) {
+                    problems.push(Problem::new(format!("{at}.storage"), unknown_storage(n, raw)));
+                }
+            }
+            if storage.is_empty() {
+                problems.push(Problem::new(format!("{at}.storage"), "the list of storages is empty"));
+            }
+        }
+        let compression = job.compression.or(d.compression).unwrap_or(super::Compression::Zstd);
+        let level = job.compression_level.or(d.compression_level);
+        check_level(&at, Some(compression), level, problems);
+        let Some(source) = check_source(&format!("{at}.source"), &job.source, problems) else { continue };
+        config.jobs.insert(
+            name.clone(),
+            Job {
+                source,
+                storage,
+                compression,
+                compression_level: level.unwrap_or_else(|| compression.default_level()),
+                compression_threads: job.compression_threads.or(d.compression_threads).unwrap_or(0),
+                temp_dir: d.temp_dir.clone(),
+            },
+        );
+    }
+    config
+}
+
+fn unknown_storage(name: &str, raw: &RawConfig) -> String {
+    let known: Vec<&str> = raw.storages.keys().map(String::as_str).collect();
+    if known.is_empty() {
+        format!("storage `{name}` is not defined; add it under `storages:`")
+    } else {
+        format!("storage `{name}` is not defined under `storages:` (defined: {})", known.join(", "))
+    }
+}
+
+/// Job and storage names become folder names: keep them plain.
+fn check_name(at: &str, name: &str, what: &str, problems: &mut Vec<Problem>) {
+    if !is_plain_name(name) {
+        problems.push(Problem::new(
+            at,
+            format!("{what} name `{name}` may only hold letters, digits, `.`, `_` and `-`, and may not start with `.`"),
+        ));
+    }
+}
+
+/// Whether `name` is safe as one folder name.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn check_level(at: &str, compression: Option<super::Compression>, level: Option<i32>, problems: &mut Vec<Problem>) {
+    let (Some(c), Some(level)) = (compression.or(Some(super::Compression::Zstd)), level) else { return };
+    let range = c.levels();
+    if !range.contains(&level) {
+        problems.push(Problem::new(
+            format!("{at}.compression_level"),
+            format!("level {level} is out of range for {}: use {} to {}", c.as_str(), range.start(), range.end()),
+        ));
+    }
+}
+
+fn check_storage(at: &str, s: &RawStorage, problems: &mut Vec<Problem>) -> Option<StorageConfig> {
+    let prefix = s.prefix.clone().unwrap_or_default().trim_matches('/').to_string();
+    if prefix.split('/').any(|p| p == ".." || p == ".") {
+        problems.push(Problem::new(format!("{at}.prefix"), "`prefix` may not contain `.` or `..` segments"));
+    }
+    match s.kind {
+        StorageKind::Local => {
+            let Some(path) = &s.path else {
+                problems.push(Problem::new(format!("{at}.path"), "a `local` storage needs `path`, the backup folder"));
+                return None;
+            };
+            Some(StorageConfig { kind: s.kind, path: path.clone(), prefix })
+        }
+    }
+}
+
+fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<Source> {
+    let before = problems.len();
+    let mut not_for = |key: &str, set: bool| {
+        if set {
+            problems.push(Problem::new(format!("{at}.{key}"), format!("`{key}` does not apply to `type: {}`", s.engine)));
+        }
+    };
+    match s.engine {
+        Engine::Sqlite => {
+            not_for("host", s.host.is_some());
+            not_for("port", s.port.is_some());
+            not_for("user", s.user.is_some());
+            not_for("password", s.password.is_some());
+            not_for("password_file", s.password_file.is_some());
+            not_for("database", s.database.is_some());
+            not_for("databases", s.databases.is_some());
+            not_for("bin_dir", s.bin_dir.is_some());
+            let Some(path) = &s.path else {
+                problems.push(Problem::new(format!("{at}.path"), "a `sqlite` source needs `path`, the database file"));
+                return None;
+            };
+            (problems.len() == before).then(|| Source::Sqlite(SqliteSource { engine: Engine::Sqlite, path: path.clone() }))
+        }
+        engine => {
+            not_for("path", s.path.is_some());
+            if s.password.is_some() && s.password_file.is_some() {
+                problems.push(Problem::new(
+                    format!("{at}.password"),
+                    "give `password` or `password_file`, not both",
+                ));
+            }
+            let databases = match (&s.database, &s.databases) {
+                (Some(_), Some(_)) => {
+                    problems.push(Problem::new(
+                        format!("{at}.databases"),
+                        "give `database` or `databases`, not both",
+                    ));
+                    None
+                }
+                (Some(db), None) => Some(Databases::List(vec![db.clone()])),
+                (None, Some(Databases::List(list))) if list.is_empty() => {
+                    problems.push(Problem::new(format!("{at}.databases"), "the list of databases is empty"));
+                    None
+                }
+                (None, Some(d)) => Some(d.clone()),
+                (None, None) => {
+                    problems.push(Problem::new(
+                        format!("{at}.database"),
+                        "missing required key: set `database: NAME` or `databases: [a, b]` or `databases: all`",
+                    ));
+                    None
+                }
+            };
+            if let Some(Databases::List(list)) = &databases {
+                let mut seen = BTreeMap::new();
+                for (i, db) in list.iter().enumerate() {
+                    if db.is_empty() || db.contains('/') || db.contains('\0') {
+                        problems.push(Problem::new(format!("{at}.databases[{i}]"), format!("`{db}` is not a usable database name")));
+                    }
+                    if seen.insert(db.clone(), i).is_some() {
+                        problems.push(Problem::new(format!("{at}.databases[{i}]"), format!("database `{db}` is listed twice")));
+                    }
+                }
+            }
+            let databases = databases?;
+            (problems.len() == before).then(|| {
+                Source::Server(ServerSource {
+                    engine,
+                    host: s.host.clone(),
+                    port: s.port,
+                    user: s.user.clone(),
+                    password: s.password.clone(),
+                    password_file: s.password_file.clone(),
+                    databases,
+                    bin_dir: s.bin_dir.clone(),
+                })
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(yaml: &str) -> Vec<String> {
+        let value: Value = serde_yaml_ng::from_str(yaml).unwrap();
+        match validate(value) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_path() {
+        let got = problems(
+            "storages:\n  local: { type: local, path: /tmp/x, colour: red }\n\
+             jobs:\n  a:\n    source: { type: postgres, database: a, port: lots }\n  \
+             b:\n    storage: local\n  c:\n    source: { type: sqlite, path: /x.db }\n    compression: lz4\n",
+        );
+        assert!(got.iter().any(|p| p.starts_with("storages.local.colour: unknown key `colour`")), "{got:#?}");
+        assert!(got.iter().any(|p| p.starts_with("jobs.a.source.port: wrong type")), "{got:#?}");
+        assert!(got.iter().any(|p| p == "jobs.b.source: missing required key"), "{got:#?}");
+        assert!(got.iter().any(|p| p.starts_with("jobs.c.compression: unknown value `lz4`")), "{got:#?}");
+        assert_eq!(got.len(), 4, "{got:#?}");
+    }
+
+    #[test]
+    fn suggests_the_closest_key() {
+        let got = problems("storages: { s: { type: local, path: /b } }\njobs:\n  a:\n    source: { type: sqlite, path: /x.db, pasword: x }\n");
+        assert_eq!(got, ["jobs.a.source.pasword: unknown key `pasword`; did you mean `password`?"]);
+    }
+
+    #[test]
+    fn cross_field_rules() {
+        let got = problems(
+            "storages:\n  s: { type: local, path: /tmp }\n\
+             jobs:\n  a:\n    storage: nope\n    source: { type: postgres, database: x, databases: [y] }\n  \
+             b:\n    source: { type: sqlite, path: /x.db, host: h }\n    compression: gzip\n    compression_level: 12\n",
+        );
+        assert!(got.contains(&"jobs.a.storage: storage `nope` is not defined under `storages:` (defined: s)".to_string()), "{got:#?}");
+        assert!(got.contains(&"jobs.a.source.databases: give `database` or `databases`, not both".to_string()), "{got:#?}");
+        assert!(got.contains(&"jobs.b.source.host: `host` does not apply to `type: sqlite`".to_string()), "{got:#?}");
+        assert!(got.iter().any(|p| p.starts_with("jobs.b.compression_level: level 12")), "{got:#?}");
+    }
+
+    #[test]
+    fn defaults_are_inherited() {
+        let value: Value = serde_yaml_ng::from_str(
+            "defaults: { compression: gzip, storage: [s] }\nstorages:\n  s: { type: local, path: /b }\n\
+             jobs:\n  a: { source: { type: postgres, databases: all } }\n",
+        )
+        .unwrap();
+        let config = validate(value).unwrap();
+        let job = &config.jobs["a"];
+        assert_eq!(job.compression, super::super::Compression::Gzip);
+        assert_eq!(job.compression_level, 6);
+        assert_eq!(job.storage, ["s"]);
+    }
+}

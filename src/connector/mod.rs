@@ -1,0 +1,178 @@
+//! The connector seam: how each engine is dumped and restored.
+//!
+//! A connector is built from a [`Source`] (for a backup) or a restore target,
+//! and chosen by one `match` in [`connect`]. Server engines stream from their
+//! dump tool's stdout; SQLite copies the live file with the online backup API.
+
+mod marker;
+mod mysql;
+#[path = "pg_archive_stub.rs"]
+pub mod pg_archive;
+mod postgres;
+pub mod process;
+mod sqlite;
+pub mod url;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+pub use marker::{EndMarker, NoCheck};
+
+use crate::config::{Engine, Source};
+use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
+use crate::pipeline::DumpCheck;
+
+/// What a probe learned about the server and the tools.
+#[derive(Debug, Clone, Default)]
+pub struct ServerInfo {
+    /// The server's version string.
+    pub server_version: Option<String>,
+    /// The dump tool's name.
+    pub tool: String,
+    /// The dump tool's version line.
+    pub tool_version: Option<String>,
+}
+
+/// One object a backup will hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpItem {
+    /// Database or globals.
+    pub kind: ArtifactKind,
+    /// The database, for database items.
+    pub database: Option<String>,
+    /// The format the tool writes.
+    pub format: DumpFormat,
+}
+
+impl DumpItem {
+    /// The artifact's file name before the compression suffix.
+    pub fn base_name(&self) -> String {
+        match (&self.kind, &self.database) {
+            (ArtifactKind::Globals, _) => format!("globals.{}", self.format.extension()),
+            (_, Some(db)) => format!("{}.{}", file_safe(db), self.format.extension()),
+            (_, None) => format!("database.{}", self.format.extension()),
+        }
+    }
+}
+
+/// A database name made safe as a file name (names stay readable; odd bytes
+/// become `_` followed by their hex).
+fn file_safe(name: &str) -> String {
+    let mut out = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("_{b:02x}"));
+        }
+    }
+    if out.is_empty() { "_".to_string() } else { out }
+}
+
+/// A running dump: read it, then `finish` to learn whether it succeeded.
+pub trait DumpSource: Read + Send {
+    /// Waits for the dump to end; Err when it did not succeed. On success
+    /// returns the tail of the tool's stderr (empty when there is none).
+    fn finish(self: Box<Self>) -> Result<String>;
+}
+
+impl DumpSource for process::ChildReader {
+    fn finish(self: Box<Self>) -> Result<String> {
+        process::ChildReader::finish(*self)
+    }
+}
+
+/// Where restored bytes go.
+pub trait RestoreSink: Write {
+    /// The stream is complete and verified: let the tool finish and commit.
+    fn finish(self: Box<Self>) -> Result<()>;
+    /// The stream is bad: stop without committing anything.
+    fn abort(self: Box<Self>);
+}
+
+/// How a restore treats its target.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoreOptions {
+    /// Restore into a non-empty target (replacing the objects the backup holds).
+    pub force: bool,
+    /// PostgreSQL: do not restore object owners.
+    pub no_owner: bool,
+}
+
+/// What a restore target holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetState {
+    /// It does not exist; the restore creates it.
+    Missing,
+    /// It exists and holds nothing.
+    Empty,
+    /// It holds something; the text says what.
+    NonEmpty(String),
+}
+
+/// An engine's dump and restore operations.
+pub trait Connector {
+    /// Checks tools, reachability and versions before anything is written.
+    fn probe(&mut self) -> Result<ServerInfo>;
+
+    /// The objects to dump, with `all` resolved against the server.
+    fn plan(&mut self) -> Result<Vec<DumpItem>>;
+
+    /// Starts dumping one item, with the check its stream must pass.
+    fn dump(&mut self, item: &DumpItem) -> Result<(Box<dyn DumpSource>, Box<dyn DumpCheck>)>;
+
+    /// Checks that the restore tools exist and can read `artifact`'s format.
+    fn probe_restore(&mut self, manifest_tool_version: Option<&str>) -> Result<()>;
+
+    /// What the target of a database restore holds now.
+    fn inspect(&mut self, database: &str) -> Result<TargetState>;
+
+    /// Starts restoring one artifact into `database` (created when missing).
+    fn restore(&mut self, artifact: &Artifact, database: &str, opts: RestoreOptions) -> Result<Box<dyn RestoreSink>>;
+
+    /// Removes a database that this restore created, after a failure.
+    fn drop_created(&mut self, database: &str) -> Result<()>;
+
+    /// How many bytes of the end of a stream to hold back until the checksum
+    /// matched: enough that the tool cannot complete without them.
+    fn hold_back(&self) -> usize {
+        1 << 20
+    }
+}
+
+/// Builds the connector for a source.
+pub fn connect(source: &Source, temp_dir: Option<PathBuf>) -> Result<Box<dyn Connector>> {
+    Ok(match source {
+        Source::Server(s) => match s.engine {
+            Engine::Postgres => Box::new(postgres::Postgres::new(s.clone())?),
+            Engine::Mysql | Engine::Mariadb => Box::new(mysql::Mysql::new(s.clone())?),
+            Engine::Sqlite => anyhow::bail!("a sqlite source needs `path`"),
+        },
+        Source::Sqlite(s) => Box::new(sqlite::Sqlite::new(s.path.clone(), temp_dir)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_names_are_file_safe() {
+        let item = |db: &str| DumpItem {
+            kind: ArtifactKind::Database,
+            database: Some(db.to_string()),
+            format: DumpFormat::PgCustom,
+        };
+        assert_eq!(item("app").base_name(), "app.pgdump");
+        assert_eq!(item("a/b c").base_name(), "a_2fb_20c.pgdump");
+        assert_eq!(item("..").base_name(), "_2e_2e.pgdump");
+    }
+}
+
+/// Runs `PRAGMA integrity_check` on the SQLite file at `path`.
+pub fn sqlite_integrity(path: &std::path::Path) -> Result<()> {
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    sqlite::integrity_check(&conn, path)
+}

@@ -1,0 +1,225 @@
+//! MariaDB and MySQL: `mariadb-dump`/`mysqldump` out, the `mariadb`/`mysql` client in.
+//!
+//! Each database is dumped on its own, without `CREATE DATABASE`/`USE`, so it
+//! can be restored under another name. The password reaches the tools in a
+//! 0600 `--defaults-extra-file`, never on the command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use super::postgres::ToolSink;
+use super::process::{Tool, find_tool};
+use super::{Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo, TargetState};
+use crate::config::{Databases, Engine, ServerSource};
+use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
+use crate::pipeline::DumpCheck;
+
+/// The last line mariadb-dump and mysqldump write.
+const DUMP_END: &str = "-- Dump completed";
+
+/// Schemas that `databases: all` skips.
+const SYSTEM_SCHEMAS: [&str; 4] = ["information_schema", "performance_schema", "mysql", "sys"];
+
+/// A MariaDB or MySQL server.
+pub struct Mysql {
+    source: ServerSource,
+    /// Holds the password; removed when the connector is dropped.
+    defaults_file: Option<tempfile::NamedTempFile>,
+}
+
+/// Quotes a string literal.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Quotes an identifier.
+fn ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+/// Escapes a value for a double-quoted option-file value.
+fn option_value(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl Mysql {
+    /// A connector for `source`; writes the 0600 option file when there is a password.
+    pub fn new(source: ServerSource) -> Result<Mysql> {
+        let defaults_file = match source.password()? {
+            None => None,
+            Some(password) => {
+                // tempfile creates files with mode 0600.
+                let mut file = tempfile::Builder::new()
+                    .prefix("dbkeep-my-")
+                    .suffix(".cnf")
+                    .tempfile()
+                    .context("cannot create the temp option file for the password")?;
+                writeln!(file, "[client]\npassword={}", option_value(password.expose()))?;
+                file.flush()?;
+                Some(file)
+            }
+        };
+        Ok(Mysql { source, defaults_file })
+    }
+
+    fn names(&self, dump: bool) -> [&'static str; 2] {
+        match (self.source.engine, dump) {
+            (Engine::Mysql, true) => ["mysqldump", "mariadb-dump"],
+            (Engine::Mysql, false) => ["mysql", "mariadb"],
+            (_, true) => ["mariadb-dump", "mysqldump"],
+            (_, false) => ["mariadb", "mysql"],
+        }
+    }
+
+    fn tool_path(&self, dump: bool) -> Result<PathBuf> {
+        find_tool(&self.names(dump), self.source.bin_dir.as_deref())
+    }
+
+    fn tool(&self, dump: bool) -> Result<Tool> {
+        let mut t = Tool::new(&self.tool_path(dump)?);
+        // The option file must be the first argument.
+        if let Some(f) = &self.defaults_file {
+            let mut arg = std::ffi::OsString::from("--defaults-extra-file=");
+            arg.push(f.path());
+            t = t.arg(arg);
+        }
+        if let Some(h) = &self.source.host {
+            t = t.arg(format!("--host={h}"));
+        }
+        if let Some(p) = self.source.port {
+            t = t.arg(format!("--port={p}"));
+        }
+        if let Some(u) = &self.source.user {
+            t = t.arg(format!("--user={u}"));
+        }
+        Ok(t.arg("--connect-timeout=15"))
+    }
+
+    /// Runs one statement and returns its rows (tab-separated columns).
+    fn query(&self, sql: &str) -> Result<Vec<String>> {
+        let out = self
+            .tool(false)?
+            .args(["--batch", "--skip-column-names", "--raw", "--execute"])
+            .arg(sql)
+            .output()
+            .with_context(|| format!("cannot query {} at {}", self.source.engine, self.source.describe()))?;
+        Ok(out.lines().map(str::to_string).collect())
+    }
+}
+
+impl Connector for Mysql {
+    fn probe(&mut self) -> Result<ServerInfo> {
+        let tool = self.tool_path(true)?;
+        let tool_version = Tool::new(&tool).arg("--version").output()?.trim().to_string();
+        let version = self.query("select version()")?.into_iter().next().unwrap_or_default();
+        let name = tool.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(ServerInfo { server_version: Some(version), tool: name, tool_version: Some(tool_version) })
+    }
+
+    fn plan(&mut self) -> Result<Vec<DumpItem>> {
+        let names: Vec<String> = match &self.source.databases {
+            Databases::List(list) => list.clone(),
+            Databases::All => self
+                .query("show databases")?
+                .into_iter()
+                .filter(|n| !SYSTEM_SCHEMAS.contains(&n.as_str()))
+                .collect(),
+        };
+        Ok(names
+            .into_iter()
+            .map(|n| DumpItem { kind: ArtifactKind::Database, database: Some(n), format: DumpFormat::MysqlSql })
+            .collect())
+    }
+
+    fn dump(&mut self, item: &DumpItem) -> Result<(Box<dyn DumpSource>, Box<dyn DumpCheck>)> {
+        let db = item.database.as_deref().context("a MySQL dump needs a database name")?;
+        let tool = self.tool(true)?;
+        let name = if tool.name().starts_with("mariadb") { "mariadb-dump" } else { "mysqldump" };
+        let child = tool
+            .args([
+                "--single-transaction",
+                "--routines",
+                "--triggers",
+                "--events",
+                "--hex-blob",
+                "--default-character-set=utf8mb4",
+            ])
+            .arg(db)
+            .spawn_reader()?;
+        Ok((Box::new(child), Box::new(EndMarker::new(name, DUMP_END, 512))))
+    }
+
+    fn probe_restore(&mut self, _dumped_with: Option<&str>) -> Result<()> {
+        self.tool_path(false)?;
+        self.query("select 1")?;
+        Ok(())
+    }
+
+    fn inspect(&mut self, database: &str) -> Result<TargetState> {
+        let exists =
+            self.query(&format!("select schema_name from information_schema.schemata where schema_name = {}", literal(database)))?;
+        if exists.is_empty() {
+            return Ok(TargetState::Missing);
+        }
+        let rows = self.query(&format!(
+            "select table_name from information_schema.tables where table_schema = {0} \
+             union all select concat(routine_name, '()') from information_schema.routines where routine_schema = {0} \
+             union all select concat('event ', event_name) from information_schema.events where event_schema = {0} \
+             order by 1",
+            literal(database)
+        ))?;
+        if rows.is_empty() {
+            return Ok(TargetState::Empty);
+        }
+        let shown: Vec<&str> = rows.iter().take(5).map(String::as_str).collect();
+        let more = if rows.len() > 5 { format!(" and {} more", rows.len() - 5) } else { String::new() };
+        Ok(TargetState::NonEmpty(format!("{} objects ({}{more})", rows.len(), shown.join(", "))))
+    }
+
+    fn restore(&mut self, artifact: &Artifact, database: &str, _opts: RestoreOptions) -> Result<Box<dyn RestoreSink>> {
+        if artifact.format != DumpFormat::MysqlSql {
+            anyhow::bail!("a {} target cannot restore a {:?} artifact", self.source.engine, artifact.format);
+        }
+        if self.inspect(database)? == TargetState::Missing {
+            self.query(&format!("create database {}", ident(database)))
+                .with_context(|| format!("cannot create database `{database}`"))?;
+        }
+        let child = self
+            .tool(false)?
+            .args(["--batch", "--default-character-set=utf8mb4"])
+            .arg(format!("--database={database}"))
+            .spawn_writer()?;
+        Ok(Box::new(ToolSink { child }))
+    }
+
+    fn drop_created(&mut self, database: &str) -> Result<()> {
+        self.query(&format!("drop database if exists {}", ident(database)))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_file_values_are_escaped() {
+        assert_eq!(option_value(r#"p@ss$word"x\y"#), r#""p@ss$word\"x\\y""#);
+        assert_eq!(literal("a'b\\"), r"'a\'b\\'");
+        assert_eq!(ident("a`b"), "`a``b`");
+    }
+}

@@ -1,0 +1,362 @@
+//! PostgreSQL: `pg_dump -Fc -Z0` out, `pg_restore --single-transaction` in.
+//!
+//! The custom format keeps restores selective (`pg_restore -l/-L`), lets
+//! `verify` list the archive, and restores in one transaction; `-Z0` leaves
+//! compression to dbkeep's multi-threaded zstd. `databases: all` adds the
+//! roles and tablespaces of `pg_dumpall --globals-only` as their own artifact.
+//! Passwords reach the tools only through `PGPASSWORD`.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+
+use super::pg_archive::PgArchiveCheck;
+use super::process::{ChildWriter, Tool, find_tool};
+use super::{Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo, TargetState};
+use crate::config::{Databases, ServerSource};
+use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
+use crate::pipeline::DumpCheck;
+use crate::secret::Secret;
+
+/// The end line of `pg_dumpall` output.
+const DUMPALL_END: &str = "PostgreSQL database cluster dump complete";
+
+/// A PostgreSQL server.
+pub struct Postgres {
+    source: ServerSource,
+    password: Option<Secret>,
+    server_major: Option<u32>,
+}
+
+/// Quotes a string as an SQL literal (standard_conforming_strings on).
+pub fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Quotes an SQL identifier.
+pub fn ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// A libpq conninfo `dbname='...'` value, so no name is read as a URL or option.
+fn conninfo(db: &str) -> String {
+    format!("dbname='{}'", db.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The major version in a tool's `--version` line ("pg_dump (PostgreSQL) 15.20 ...").
+pub fn tool_major(version_line: &str) -> Option<u32> {
+    version_line
+        .split_whitespace()
+        .find_map(|w| w.split('.').next().and_then(|m| m.parse::<u32>().ok()).filter(|m| *m >= 7))
+}
+
+impl Postgres {
+    /// A connector for `source`.
+    pub fn new(source: ServerSource) -> Result<Postgres> {
+        let password = source.password()?;
+        Ok(Postgres { source, password, server_major: None })
+    }
+
+    fn tool(&self, name: &str) -> Result<Tool> {
+        let path = find_tool(&[name], self.source.bin_dir.as_deref())?;
+        let mut t = Tool::new(&path).arg("--no-password");
+        if let Some(h) = &self.source.host {
+            t = t.arg("--host").arg(h);
+        }
+        if let Some(p) = self.source.port {
+            t = t.arg("--port").arg(p.to_string());
+        }
+        if let Some(u) = &self.source.user {
+            t = t.arg("--username").arg(u);
+        }
+        if let Some(p) = &self.password {
+            t = t.env("PGPASSWORD", p.expose());
+        }
+        if std::env::var_os("PGCONNECT_TIMEOUT").is_none() {
+            t = t.env("PGCONNECT_TIMEOUT", "15");
+        }
+        Ok(t.env("PGAPPNAME", "dbkeep"))
+    }
+
+    /// The database used for server-level queries.
+    fn maintenance_db(&self) -> String {
+        match &self.source.databases {
+            Databases::List(list) if !list.is_empty() => list[0].clone(),
+            _ => "postgres".to_string(),
+        }
+    }
+
+    /// Runs one query and returns its rows (unaligned, NUL-separated).
+    fn query(&self, db: &str, sql: &str) -> Result<Vec<String>> {
+        let out = self
+            .tool("psql")?
+            .args(["-X", "-q", "-A", "-t", "--record-separator-zero", "-v", "ON_ERROR_STOP=1", "-d"])
+            .arg(conninfo(db))
+            .arg("-c")
+            .arg(sql)
+            .output()
+            .with_context(|| format!("cannot query PostgreSQL at {}", self.source.describe()))?;
+        Ok(out.split('\0').map(|r| r.trim_matches('\n').to_string()).filter(|r| !r.is_empty()).collect())
+    }
+
+    fn version_of(&self, tool: &str) -> Result<String> {
+        let path = find_tool(&[tool], self.source.bin_dir.as_deref())?;
+        Ok(Tool::new(&path).arg("--version").output()?.trim().to_string())
+    }
+
+    fn server_major(&mut self) -> Result<(u32, String)> {
+        let rows = self.query(&self.maintenance_db(), "select current_setting('server_version_num'), version()")?;
+        let row = rows.first().context("PostgreSQL returned no version")?;
+        let (num, text) = row.split_once('|').unwrap_or((row.as_str(), ""));
+        let num: u32 = num.trim().parse().with_context(|| format!("unexpected server_version_num `{num}`"))?;
+        let major = if num >= 100_000 { num / 10_000 } else { num / 100 };
+        self.server_major = Some(major);
+        let version = text.split_whitespace().nth(1).unwrap_or(text).to_string();
+        Ok((major, version))
+    }
+
+    fn check_client(&self, tool: &str, version: &str, server_major: u32) -> Result<()> {
+        let Some(major) = tool_major(version) else { return Ok(()) };
+        if major < server_major {
+            anyhow::bail!(
+                "`{tool}` {major} cannot dump the PostgreSQL {server_major} server at {}: the client must be version {server_major} or newer; \
+                 install it (Debian: `apt-get install postgresql-client-{server_major}`) and point `bin_dir` at it \
+                 (e.g. /usr/lib/postgresql/{server_major}/bin)",
+                self.source.describe()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Adapts the custom-archive parser to the pipeline's check.
+struct ArchiveCheck(Option<PgArchiveCheck>);
+
+impl DumpCheck for ArchiveCheck {
+    fn update(&mut self, bytes: &[u8]) {
+        if let Some(c) = &mut self.0 {
+            c.update(bytes);
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        match self.0.take() {
+            Some(c) if c.bytes_seen() == 0 => Err("pg_dump produced no output".to_string()),
+            Some(c) => c.finish().map(|_| ()).map_err(|e| format!("the pg_dump archive is incomplete: {e}")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Connector for Postgres {
+    fn probe(&mut self) -> Result<ServerInfo> {
+        let tool_version = self.version_of("pg_dump")?;
+        let (major, server_version) = self.server_major()?;
+        self.check_client("pg_dump", &tool_version, major)?;
+        if matches!(self.source.databases, Databases::All) {
+            let v = self.version_of("pg_dumpall")?;
+            self.check_client("pg_dumpall", &v, major)?;
+        }
+        Ok(ServerInfo { server_version: Some(server_version), tool: "pg_dump".into(), tool_version: Some(tool_version) })
+    }
+
+    fn plan(&mut self) -> Result<Vec<DumpItem>> {
+        let db = |name: &str| DumpItem {
+            kind: ArtifactKind::Database,
+            database: Some(name.to_string()),
+            format: DumpFormat::PgCustom,
+        };
+        match &self.source.databases {
+            Databases::List(list) => Ok(list.iter().map(|n| db(n)).collect()),
+            Databases::All => {
+                let names = self.query(
+                    "postgres",
+                    "select datname from pg_database where not datistemplate and datallowconn order by datname",
+                )?;
+                let mut items =
+                    vec![DumpItem { kind: ArtifactKind::Globals, database: None, format: DumpFormat::PgSql }];
+                items.extend(names.iter().map(|n| db(n)));
+                Ok(items)
+            }
+        }
+    }
+
+    fn dump(&mut self, item: &DumpItem) -> Result<(Box<dyn DumpSource>, Box<dyn DumpCheck>)> {
+        match (item.kind, &item.database) {
+            (ArtifactKind::Globals, _) => {
+                let child = self
+                    .tool("pg_dumpall")?
+                    .args(["--globals-only", "--database"])
+                    .arg(conninfo("postgres"))
+                    .spawn_reader()?;
+                Ok((Box::new(child), Box::new(EndMarker::new("pg_dumpall", DUMPALL_END, 256))))
+            }
+            (ArtifactKind::Database, Some(db)) => {
+                let child = self
+                    .tool("pg_dump")?
+                    .args(["--format=custom", "--compress=0", "--dbname"])
+                    .arg(conninfo(db))
+                    .spawn_reader()?;
+                Ok((Box::new(child), Box::new(ArchiveCheck(Some(PgArchiveCheck::new())))))
+            }
+            (ArtifactKind::Database, None) => anyhow::bail!("a PostgreSQL dump needs a database name"),
+        }
+    }
+
+    fn probe_restore(&mut self, dumped_with: Option<&str>) -> Result<()> {
+        let version = self.version_of("pg_restore")?;
+        find_tool(&["psql"], self.source.bin_dir.as_deref())?;
+        if let (Some(have), Some(need)) = (tool_major(&version), dumped_with.and_then(tool_major))
+            && have < need
+        {
+            anyhow::bail!(
+                "this backup was made by pg_dump {need}, and `pg_restore` {have} cannot read its archive: \
+                 install postgresql-client-{need} or newer and point `bin_dir` at it"
+            );
+        }
+        self.server_major()?;
+        Ok(())
+    }
+
+    fn inspect(&mut self, database: &str) -> Result<TargetState> {
+        let exists = self.query(
+            "postgres",
+            &format!("select 1 from pg_database where datname = {}", literal(database)),
+        )?;
+        if exists.is_empty() {
+            return Ok(TargetState::Missing);
+        }
+        let rows = self.query(
+            database,
+            "select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace \
+             where c.relkind in ('r','v','m','S','f','p') and n.nspname not in ('pg_catalog','information_schema') \
+             and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%' \
+             union all select n.nspname || '.' || p.proname || '()' from pg_proc p join pg_namespace n on n.oid = p.pronamespace \
+             where n.nspname not in ('pg_catalog','information_schema') \
+             and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e') \
+             order by 1",
+        )?;
+        if rows.is_empty() {
+            return Ok(TargetState::Empty);
+        }
+        let shown: Vec<&str> = rows.iter().take(5).map(String::as_str).collect();
+        let more = if rows.len() > 5 { format!(" and {} more", rows.len() - 5) } else { String::new() };
+        Ok(TargetState::NonEmpty(format!("{} objects ({}{more})", rows.len(), shown.join(", "))))
+    }
+
+    fn restore(&mut self, artifact: &Artifact, database: &str, opts: RestoreOptions) -> Result<Box<dyn RestoreSink>> {
+        match artifact.format {
+            DumpFormat::PgSql => {
+                let child = self
+                    .tool("psql")?
+                    .args(["-X", "-q", "-v", "ON_ERROR_STOP=0", "-d"])
+                    .arg(conninfo("postgres"))
+                    .args(["-f", "-"])
+                    .spawn_writer()?;
+                Ok(Box::new(GlobalsSink { child }))
+            }
+            DumpFormat::PgCustom => {
+                if self.inspect(database)? == TargetState::Missing {
+                    self.query("postgres", &format!("create database {} template template0", ident(database)))
+                        .with_context(|| format!("cannot create database `{database}`"))?;
+                }
+                let mut tool = self
+                    .tool("pg_restore")?
+                    .args(["--single-transaction", "--exit-on-error", "--dbname"])
+                    .arg(conninfo(database));
+                if opts.force {
+                    tool = tool.args(["--clean", "--if-exists"]);
+                }
+                if opts.no_owner {
+                    tool = tool.arg("--no-owner");
+                }
+                Ok(Box::new(ToolSink { child: tool.spawn_writer()? }))
+            }
+            other => anyhow::bail!("a PostgreSQL target cannot restore a {other:?} artifact"),
+        }
+    }
+
+    fn drop_created(&mut self, database: &str) -> Result<()> {
+        self.query("postgres", &format!("drop database if exists {}", ident(database)))?;
+        Ok(())
+    }
+}
+
+/// Streams into a restore tool.
+pub struct ToolSink {
+    /// The tool.
+    pub child: ChildWriter,
+}
+
+impl Write for ToolSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.child.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.child.flush()
+    }
+}
+
+impl RestoreSink for ToolSink {
+    fn finish(self: Box<Self>) -> Result<()> {
+        let warnings = self.child.finish()?;
+        if !warnings.trim().is_empty() {
+            tracing::warn!(output = %crate::secret::redact(warnings.trim()), "restore tool warnings");
+        }
+        Ok(())
+    }
+    fn abort(self: Box<Self>) {
+        self.child.kill();
+    }
+}
+
+/// Roles and tablespaces: objects that already exist are expected, and only
+/// other errors are reported.
+struct GlobalsSink {
+    child: ChildWriter,
+}
+
+impl Write for GlobalsSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.child.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.child.flush()
+    }
+}
+
+impl RestoreSink for GlobalsSink {
+    fn finish(self: Box<Self>) -> Result<()> {
+        let stderr = self.child.finish()?;
+        let problems: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("ERROR:") && !l.contains("already exists"))
+            .collect();
+        if !problems.is_empty() {
+            tracing::warn!(errors = %crate::secret::redact(&problems.join("; ")), "some roles or tablespaces were not restored");
+        }
+        Ok(())
+    }
+    fn abort(self: Box<Self>) {
+        self.child.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(literal("o'k"), "'o''k'");
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(conninfo("x' host='evil"), "dbname='x\\' host=\\'evil'");
+    }
+
+    #[test]
+    fn majors() {
+        assert_eq!(tool_major("pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"), Some(15));
+        assert_eq!(tool_major("pg_restore (PostgreSQL) 9.6.24"), Some(9));
+        assert_eq!(tool_major("garbage"), None);
+    }
+}

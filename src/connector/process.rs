@@ -1,0 +1,377 @@
+//! Child processes: dump tools streamed from, restore tools streamed to.
+//!
+//! argv is always a list, never a shell string, and never holds a secret.
+//! stderr is drained on its own thread (a full stderr pipe would stall the
+//! child) and its tail is kept for the error message. A child that is not
+//! finished explicitly is killed on drop, and SIGINT/SIGTERM stop it too.
+
+use std::ffi::OsStr;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+
+use anyhow::{Context, Result};
+
+use crate::signal;
+
+/// How many bytes of a tool's stderr are kept for its error message.
+const STDERR_TAIL: usize = 4096;
+
+/// A tool that failed: its name, how it ended, and the end of its stderr.
+#[derive(Debug, thiserror::Error)]
+#[error("`{tool}` {status}{}", stderr_suffix(.stderr))]
+pub struct ToolFailed {
+    /// The tool's name, e.g. `pg_dump`.
+    pub tool: String,
+    /// How it ended, e.g. "exited with code 1".
+    pub status: String,
+    /// The tail of its stderr.
+    pub stderr: String,
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.is_empty() { String::new() } else { format!(": {stderr}") }
+}
+
+/// Describes an exit status in words.
+pub fn describe_status(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        format!("exited with code {code}")
+    } else if let Some(sig) = status.signal() {
+        format!("was killed by signal {sig}{}", if sig == 9 { " (SIGKILL)" } else if sig == 15 { " (SIGTERM)" } else { "" })
+    } else {
+        "ended abnormally".to_string()
+    }
+}
+
+/// Finds a tool: in `bin_dir` when given, else on PATH; the first name found wins.
+pub fn find_tool(names: &[&str], bin_dir: Option<&Path>) -> Result<PathBuf> {
+    if let Some(dir) = bin_dir {
+        for name in names {
+            let p = dir.join(name);
+            if is_executable(&p) {
+                return Ok(p);
+            }
+        }
+        anyhow::bail!(
+            "`{}` not found in `bin_dir` {}; install the client tools or fix `bin_dir`",
+            names.join("` or `"),
+            dir.display()
+        );
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in names {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(name);
+            if is_executable(&p) {
+                return Ok(p);
+            }
+        }
+    }
+    anyhow::bail!(
+        "`{}` not found on PATH; install the database's client tools (for example the Debian package {}) or set `bin_dir`",
+        names.join("` or `"),
+        package_hint(names[0])
+    )
+}
+
+fn package_hint(tool: &str) -> &'static str {
+    match tool {
+        "pg_dump" | "pg_restore" | "psql" | "pg_dumpall" => "`postgresql-client`",
+        "mariadb-dump" | "mariadb" | "mysqldump" | "mysql" => "`mariadb-client`",
+        _ => "that ships it",
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}
+
+/// A command under construction.
+pub struct Tool {
+    cmd: Command,
+    name: String,
+}
+
+impl Tool {
+    /// A command running `program`, named after its file name in messages.
+    pub fn new(program: &Path) -> Tool {
+        let name = program.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut cmd = Command::new(program);
+        cmd.stdin(Stdio::null());
+        Tool { cmd, name }
+    }
+
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Adds one argument.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Tool {
+        self.cmd.arg(arg);
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Tool {
+        self.cmd.args(args);
+        self
+    }
+
+    /// Sets an environment variable (the way secrets reach a child).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Tool {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Runs to the end and returns stdout; a non-zero exit is a [`ToolFailed`].
+    pub fn output(mut self) -> Result<String> {
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = self.spawn()?;
+        let out = child.wait_with_output().with_context(|| format!("cannot wait for `{}`", self.name))?;
+        if !out.status.success() {
+            return Err(ToolFailed {
+                tool: self.name,
+                status: describe_status(out.status),
+                stderr: tail(&String::from_utf8_lossy(&out.stderr)),
+            }
+            .into());
+        }
+        String::from_utf8(out.stdout).with_context(|| format!("`{}` printed invalid UTF-8", self.name))
+    }
+
+    /// Runs to the end with stdout and stderr captured; returns both, any status.
+    pub fn run_capture(mut self) -> Result<(ExitStatus, String, String)> {
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = self.spawn()?;
+        let out = child.wait_with_output().with_context(|| format!("cannot wait for `{}`", self.name))?;
+        Ok((
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
+    /// Starts the tool with stdout as a stream to read.
+    pub fn spawn_reader(mut self) -> Result<ChildReader> {
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = self.spawn()?;
+        let stdout = child.stdout.take().context("child has no stdout")?;
+        let stderr = child.stderr.take().map(|e| drain(e, &self.name));
+        signal::track(child.id());
+        Ok(ChildReader { child, stdout: Some(stdout), stderr, name: self.name, finished: false })
+    }
+
+    /// Starts the tool with stdin as a stream to write.
+    pub fn spawn_writer(mut self) -> Result<ChildWriter> {
+        self.cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = self.spawn()?;
+        let stdin = child.stdin.take().context("child has no stdin")?;
+        let stdout = child.stdout.take().map(|o| drain(o, &self.name));
+        let stderr = child.stderr.take().map(|e| drain(e, &self.name));
+        signal::track(child.id());
+        Ok(ChildWriter { child, stdin: Some(stdin), stdout, stderr, name: self.name, finished: false })
+    }
+
+    fn spawn(&mut self) -> Result<Child> {
+        tracing::debug!(tool = %self.name, args = ?self.cmd.get_args().collect::<Vec<_>>(), "starting");
+        self.cmd.spawn().with_context(|| format!("cannot start `{}`", self.cmd.get_program().to_string_lossy()))
+    }
+}
+
+/// Keeps the last [`STDERR_TAIL`] bytes, cut at a line start.
+fn tail(text: &str) -> String {
+    let text = text.trim();
+    if text.len() <= STDERR_TAIL {
+        return text.to_string();
+    }
+    let mut start = text.len() - STDERR_TAIL;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    let cut = &text[start..];
+    match cut.find('\n') {
+        Some(i) => format!("...{}", &cut[i..]),
+        None => format!("...{cut}"),
+    }
+}
+
+/// Reads a child's pipe to its end on a thread, logging lines at debug level;
+/// the thread returns the tail.
+fn drain<R: Read + Send + 'static>(pipe: R, tool: &str) -> JoinHandle<String> {
+    let tool = tool.to_string();
+    std::thread::spawn(move || {
+        let mut kept = String::new();
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&line);
+                    tracing::debug!(tool = %tool, line = %crate::secret::redact(text.trim_end()), "tool output");
+                    kept.push_str(&text);
+                    if kept.len() > 2 * STDERR_TAIL {
+                        kept = tail(&kept);
+                    }
+                }
+            }
+        }
+        tail(&kept)
+    })
+}
+
+fn join_tail(handle: Option<JoinHandle<String>>) -> String {
+    handle.and_then(|h| h.join().ok()).unwrap_or_default()
+}
+
+/// A running dump tool whose stdout is read.
+pub struct ChildReader {
+    child: Child,
+    stdout: Option<ChildStdout>,
+    stderr: Option<JoinHandle<String>>,
+    name: String,
+    finished: bool,
+}
+
+impl ChildReader {
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Waits for the tool; any ending but exit 0 is a [`ToolFailed`] with its
+    /// stderr. On success returns the tail of its stderr.
+    pub fn finish(mut self) -> Result<String> {
+        self.stdout.take();
+        let status = self.child.wait().with_context(|| format!("cannot wait for `{}`", self.name));
+        self.finished = true;
+        signal::untrack(self.child.id());
+        let stderr = join_tail(self.stderr.take());
+        let status = status?;
+        if status.success() {
+            return Ok(stderr);
+        }
+        Err(ToolFailed { tool: self.name.clone(), status: describe_status(status), stderr }.into())
+    }
+}
+
+impl Read for ChildReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.stdout {
+            Some(out) => out.read(buf),
+            None => Ok(0),
+        }
+    }
+}
+
+impl Drop for ChildReader {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            signal::untrack(self.child.id());
+        }
+    }
+}
+
+/// A running restore tool whose stdin is written.
+pub struct ChildWriter {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Option<JoinHandle<String>>,
+    stderr: Option<JoinHandle<String>>,
+    name: String,
+    finished: bool,
+}
+
+impl ChildWriter {
+    /// Closes stdin and waits; any ending but exit 0 is a [`ToolFailed`].
+    /// Returns the tail of the tool's stderr (warnings) on success.
+    pub fn finish(mut self) -> Result<String> {
+        self.stdin.take();
+        let status = self.child.wait().with_context(|| format!("cannot wait for `{}`", self.name));
+        self.finished = true;
+        signal::untrack(self.child.id());
+        let _ = join_tail(self.stdout.take());
+        let stderr = join_tail(self.stderr.take());
+        let status = status?;
+        if status.success() {
+            return Ok(stderr);
+        }
+        Err(ToolFailed { tool: self.name.clone(), status: describe_status(status), stderr }.into())
+    }
+
+    /// Kills the tool without letting it finish (so a transaction rolls back).
+    pub fn kill(mut self) {
+        self.stdin.take();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.finished = true;
+        signal::untrack(self.child.id());
+    }
+}
+
+impl Write for ChildWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.stdin {
+            Some(i) => i.write(buf),
+            None => Err(io::Error::from(io::ErrorKind::BrokenPipe)),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.stdin {
+            Some(i) => i.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ChildWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.stdin.take();
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            signal::untrack(self.child.id());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_carries_status_and_stderr() {
+        let sh = find_tool(&["sh"], None).unwrap();
+        let mut r =
+            Tool::new(&sh).arg("-c").arg("echo partial; echo 'boom: disk full' >&2; exit 3").spawn_reader().unwrap();
+        let mut out = String::new();
+        r.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "partial\n");
+        let err = r.finish().unwrap_err().to_string();
+        assert_eq!(err, "`sh` exited with code 3: boom: disk full");
+    }
+
+    #[test]
+    fn killed_child_is_reported_with_its_signal() {
+        let sh = find_tool(&["sh"], None).unwrap();
+        let r = Tool::new(&sh).arg("-c").arg("kill -9 $$").spawn_reader().unwrap();
+        let err = r.finish().unwrap_err().to_string();
+        assert!(err.contains("killed by signal 9"), "{err}");
+    }
+
+    #[test]
+    fn tail_keeps_the_end() {
+        let long = format!("{}\nlast line", "x\n".repeat(5000));
+        let t = tail(&long);
+        assert!(t.len() <= STDERR_TAIL + 4 && t.ends_with("last line"));
+    }
+}

@@ -1,0 +1,127 @@
+//! Database URLs for one-off runs: `postgres://user@host:port/db`,
+//! `mysql://…`, `mariadb://…`, `sqlite:///path/app.db`, or a bare SQLite path.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::config::{Databases, Engine, ServerSource, Source, SqliteSource};
+use crate::secret::Secret;
+
+/// Parses a database URL or a bare SQLite file path.
+pub fn parse(text: &str) -> Result<Source> {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return Ok(Source::Sqlite(SqliteSource { engine: Engine::Sqlite, path: PathBuf::from(text) }));
+    };
+    let engine = match scheme.to_ascii_lowercase().as_str() {
+        "postgres" | "postgresql" => Engine::Postgres,
+        "mysql" => Engine::Mysql,
+        "mariadb" => Engine::Mariadb,
+        "sqlite" | "sqlite3" => {
+            if rest.is_empty() {
+                anyhow::bail!("`{text}` names no SQLite file: use sqlite:///path/to/app.db");
+            }
+            return Ok(Source::Sqlite(SqliteSource { engine: Engine::Sqlite, path: PathBuf::from(rest) }));
+        }
+        other => anyhow::bail!(
+            "unknown database URL scheme `{other}`: use postgres://, mysql://, mariadb://, sqlite:// or a SQLite file path"
+        ),
+    };
+    let url = url::Url::parse(text).with_context(|| format!("cannot read database URL `{}`", crate::secret::redact(text)))?;
+    if url.query().is_some() {
+        anyhow::bail!("database URL parameters (`?...`) are not supported; use a config file for connection options");
+    }
+    let decode = |s: &str| -> Result<String> {
+        Ok(percent_encoding_decode(s).context("the URL holds invalid percent-encoding")?)
+    };
+    let password = match url.password() {
+        Some(p) => {
+            let p = Secret::new(decode(p)?);
+            tracing::warn!(
+                "a password in the URL is visible to other users in `ps` while dbkeep runs; prefer {}",
+                if engine == Engine::Postgres { "PGPASSWORD or ~/.pgpass" } else { "a config file with `password_file`" }
+            );
+            Some(p)
+        }
+        None => None,
+    };
+    let user = (!url.username().is_empty()).then(|| decode(url.username())).transpose()?;
+    let db = decode(url.path().trim_start_matches('/'))?;
+    if db.is_empty() {
+        anyhow::bail!("the URL names no database: add it as the path, e.g. {scheme}://host/app");
+    }
+    let host = url.host_str().filter(|h| !h.is_empty()).map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
+    Ok(Source::Server(ServerSource {
+        engine,
+        host,
+        port: url.port(),
+        user,
+        password,
+        password_file: None,
+        databases: Databases::List(vec![db]),
+        bin_dir: None,
+    }))
+}
+
+fn percent_encoding_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A job name for a one-off backup: the database name or file stem, made plain.
+pub fn default_job_name(source: &Source) -> String {
+    let raw = match source {
+        Source::Server(s) => match &s.databases {
+            Databases::List(l) => l.first().cloned().unwrap_or_default(),
+            Databases::All => "all".to_string(),
+        },
+        Source::Sqlite(s) => s.path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+    };
+    let name: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .collect();
+    let name = name.trim_start_matches('.').to_string();
+    if name.is_empty() { "backup".to_string() } else { name }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls() {
+        let Source::Server(s) = parse("postgres://bob:p%40ss@db.example:5433/app%20x").unwrap() else { panic!() };
+        assert_eq!(s.engine, Engine::Postgres);
+        assert_eq!(s.user.as_deref(), Some("bob"));
+        assert_eq!(s.password.as_ref().map(|p| p.expose()), Some("p@ss"));
+        assert_eq!(s.host.as_deref(), Some("db.example"));
+        assert_eq!(s.port, Some(5433));
+        assert_eq!(s.databases, Databases::List(vec!["app x".into()]));
+        let Source::Server(s) = parse("mariadb://root@127.0.0.1/shop").unwrap() else { panic!() };
+        assert_eq!((s.engine, s.port), (Engine::Mariadb, None));
+        assert!(parse("postgres://host/").is_err());
+        assert!(parse("ftp://x/y").is_err());
+    }
+
+    #[test]
+    fn sqlite_urls_and_paths() {
+        let Source::Sqlite(s) = parse("sqlite:///var/lib/app.db").unwrap() else { panic!() };
+        assert_eq!(s.path, PathBuf::from("/var/lib/app.db"));
+        let Source::Sqlite(s) = parse("data/app.db").unwrap() else { panic!() };
+        assert_eq!(s.path, PathBuf::from("data/app.db"));
+        assert_eq!(default_job_name(&Source::Sqlite(s)), "app");
+    }
+}

@@ -1,0 +1,56 @@
+//! The dbkeep binary: parse flags, set up logging and signals, run, exit.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use dbkeep::{cli, exit, secret, signal};
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    init_logging(cli.verbose, cli.quiet);
+    if let Err(e) = signal::install() {
+        eprintln!("warning: cannot install signal handlers: {e}");
+    }
+    match cli::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let code = exit::code_of(&err);
+            let silent = err.downcast_ref::<exit::Exit>().is_some_and(|e| e.message.is_none());
+            if !silent {
+                let text = if code == exit::INTERRUPTED && err.downcast_ref::<exit::Exit>().is_none() {
+                    exit::Exit::interrupted().to_string()
+                } else {
+                    format!("{err:#}")
+                };
+                eprintln!("error: {}", secret::redact(&text));
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = std::env::var("DBKEEP_LOG")
+        .ok()
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(format!("dbkeep={default},warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

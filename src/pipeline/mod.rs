@@ -1,0 +1,378 @@
+//! The stream a dump takes: source → check → compressor → hash/count → storage,
+//! and back: storage → hash/count → decompressor → restore tool.
+//!
+//! Buffers are fixed-size, so memory does not grow with the database. Nothing
+//! is committed here: [`store`] hands back a [`Staged`] object that the caller
+//! commits only after the dump tool's exit status and the dump's own end
+//! marker have been checked.
+
+mod codec;
+
+use std::io::{self, Read, Write};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+pub use codec::{Decoder, Encoder};
+
+use crate::config::Compression;
+use crate::signal;
+use crate::storage::ObjectWriter;
+
+/// Size of the copy buffer between stages.
+pub const BUF_SIZE: usize = 256 * 1024;
+
+/// How a dump is packed.
+#[derive(Debug, Clone, Copy)]
+pub struct Packing {
+    /// Compression.
+    pub compression: Compression,
+    /// Level.
+    pub level: i32,
+    /// zstd workers (0: one per core, at most 4).
+    pub threads: u32,
+}
+
+/// Counts and hashes the bytes that pass through it.
+pub struct Hashing<T> {
+    inner: T,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<T> Hashing<T> {
+    /// Wraps a reader or writer.
+    pub fn new(inner: T) -> Hashing<T> {
+        Hashing { inner, hasher: Sha256::new(), count: 0 }
+    }
+
+    /// Bytes so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The inner value, the byte count and the hex sha256.
+    pub fn into_parts(self) -> (T, u64, String) {
+        (self.inner, self.count, hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Writes one stream to several objects (one dump, several storages).
+pub struct Fanout {
+    writers: Vec<Box<dyn ObjectWriter>>,
+}
+
+impl Fanout {
+    /// Writes to all of `writers`.
+    pub fn new(writers: Vec<Box<dyn ObjectWriter>>) -> Fanout {
+        Fanout { writers }
+    }
+
+    /// Commits every object; on the first failure the rest are aborted.
+    pub fn commit(self) -> Result<()> {
+        let mut writers = self.writers.into_iter();
+        while let Some(w) = writers.next() {
+            if let Err(e) = w.commit() {
+                writers.for_each(|w| w.abort());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Discards every object.
+    pub fn abort(self) {
+        self.writers.into_iter().for_each(|w| w.abort());
+    }
+}
+
+impl Write for Fanout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for w in &mut self.writers {
+            w.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writers.iter_mut().try_for_each(|w| w.flush())
+    }
+}
+
+/// A stored object waiting for the go-ahead.
+pub struct Staged {
+    /// The uncommitted objects.
+    pub out: Fanout,
+    /// Bytes read from the dump tool.
+    pub raw_size: u64,
+    /// Bytes stored.
+    pub stored_size: u64,
+    /// sha256 of the stored bytes.
+    pub sha256: String,
+}
+
+/// Something that looks at every raw byte of a dump and decides at the end
+/// whether it is complete.
+pub trait DumpCheck {
+    /// Sees the next bytes.
+    fn update(&mut self, bytes: &[u8]);
+    /// Err(reason) when the dump is not complete.
+    fn finish(&mut self) -> std::result::Result<(), String>;
+}
+
+/// Streams `source` through `check` and the compressor into `out`.
+///
+/// Errors from writing are storage errors; errors from reading are the
+/// source's. On any error `out` is aborted before returning.
+pub fn store(source: &mut dyn Read, check: &mut dyn DumpCheck, packing: Packing, out: Fanout) -> Result<Staged> {
+    let mut encoder = Encoder::new(packing, Hashing::new(out)).context("cannot start the compressor")?;
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut raw: u64 = 0;
+    loop {
+        if let Err(e) = signal::check() {
+            encoder.abort();
+            return Err(e.into());
+        }
+        let n = match source.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                encoder.abort();
+                return Err(e).context("cannot read the dump");
+            }
+        };
+        raw += n as u64;
+        check.update(&buf[..n]);
+        if let Err(e) = encoder.write_all(&buf[..n]) {
+            encoder.abort();
+            return Err(e).context("cannot write to storage");
+        }
+    }
+    signal::check()?;
+    let hashing = encoder.finish().context("cannot write to storage")?;
+    let (out, stored_size, sha256) = hashing.into_parts();
+    Ok(Staged { out, raw_size: raw, stored_size, sha256 })
+}
+
+/// What a stored object is expected to be.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    /// Stored size.
+    pub size: u64,
+    /// sha256 of the stored bytes.
+    pub sha256: String,
+}
+
+/// A stored object that does not match its manifest.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {what}; the backup is corrupt or was changed after it was written")]
+pub struct Mismatch {
+    /// The object.
+    pub key: String,
+    /// What differs.
+    pub what: String,
+}
+
+/// Reads a stored object to its end and checks its size and sha256.
+pub fn check_object(reader: &mut dyn Read, key: &str, expected: &Expected) -> Result<()> {
+    let mut hashing = Hashing::new(reader);
+    let mut buf = vec![0u8; BUF_SIZE];
+    loop {
+        signal::check()?;
+        match hashing.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {key}")),
+        }
+    }
+    let (_, size, sha) = hashing.into_parts();
+    compare(key, expected, size, &sha)
+}
+
+fn compare(key: &str, expected: &Expected, size: u64, sha: &str) -> Result<()> {
+    if size != expected.size {
+        return Err(Mismatch {
+            key: key.to_string(),
+            what: format!("size is {size} bytes, the manifest says {}", expected.size),
+        }
+        .into());
+    }
+    if sha != expected.sha256 {
+        return Err(Mismatch {
+            key: key.to_string(),
+            what: format!("sha256 is {sha}, the manifest says {}", expected.sha256),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Decompresses a stored object into `sink`, checking size and sha256 of
+/// the stored bytes on the way.
+///
+/// The last `hold_back` bytes of output are only written once the checksum
+/// has matched, so a restore tool never sees the end of a stream that turns
+/// out to be wrong. Returns the decompressed size.
+pub fn unpack(
+    reader: &mut dyn Read,
+    key: &str,
+    compression: Compression,
+    expected: &Expected,
+    sink: &mut dyn Write,
+    hold_back: usize,
+) -> Result<u64> {
+    let mut hashing = Hashing::new(reader);
+    let mut decoder = Decoder::new(compression, &mut hashing).context("cannot start the decompressor")?;
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut held: Vec<u8> = Vec::with_capacity(hold_back + BUF_SIZE);
+    let mut total: u64 = 0;
+    loop {
+        signal::check()?;
+        let n = match decoder.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot decompress {key} ({}): the backup is corrupt or truncated", compression.as_str())
+                });
+            }
+        };
+        total += n as u64;
+        held.extend_from_slice(&buf[..n]);
+        if held.len() > hold_back {
+            let release = held.len() - hold_back;
+            write_sink(sink, &held[..release])?;
+            held.drain(..release);
+        }
+    }
+    drop(decoder);
+    // Anything after the end of the compressed stream is still stored bytes.
+    io::copy(&mut hashing, &mut io::sink()).with_context(|| format!("cannot read {key}"))?;
+    let (_, size, sha) = hashing.into_parts();
+    compare(key, expected, size, &sha)?;
+    write_sink(sink, &held)?;
+    Ok(total)
+}
+
+fn write_sink(sink: &mut dyn Write, bytes: &[u8]) -> Result<()> {
+    sink.write_all(bytes).map_err(|e| anyhow::Error::new(SinkError(e)))
+}
+
+/// Writing to the restore target failed (often: the restore tool exited).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to the restore target: {0}")]
+pub struct SinkError(pub io::Error);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoCheck;
+    impl DumpCheck for NoCheck {
+        fn update(&mut self, _: &[u8]) {}
+        fn finish(&mut self) -> std::result::Result<(), String> {
+            Ok(())
+        }
+    }
+
+    struct Mem(std::sync::Arc<std::sync::Mutex<Vec<u8>>>, Vec<u8>);
+    impl Write for Mem {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.1.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    impl ObjectWriter for Mem {
+        fn commit(self: Box<Self>) -> Result<()> {
+            *self.0.lock().unwrap() = self.1.clone();
+            Ok(())
+        }
+        fn abort(self: Box<Self>) {}
+    }
+
+    fn round_trip(compression: Compression) {
+        let data: Vec<u8> = (0..3_000_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let out = Fanout::new(vec![Box::new(Mem(stored.clone(), Vec::new()))]);
+        let packing = Packing { compression, level: compression.default_level(), threads: 2 };
+        let staged = store(&mut &data[..], &mut NoCheck, packing, out).unwrap();
+        assert_eq!(staged.raw_size, data.len() as u64);
+        staged.out.commit().unwrap();
+        let stored = stored.lock().unwrap().clone();
+        assert_eq!(stored.len() as u64, staged.stored_size);
+        let expected = Expected { size: staged.stored_size, sha256: staged.sha256.clone() };
+        let mut restored = Vec::new();
+        let n = unpack(&mut &stored[..], "k", compression, &expected, &mut restored, 1024).unwrap();
+        assert_eq!(n, data.len() as u64);
+        assert!(restored == data);
+
+        // One flipped byte: nothing past the held-back tail reaches the sink,
+        // and the mismatch is reported.
+        let mut bad = stored.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x40;
+        let mut sink = Vec::new();
+        let err = unpack(&mut &bad[..], "k", compression, &expected, &mut sink, 1 << 30).unwrap_err();
+        assert!(sink.is_empty(), "{compression:?}");
+        let msg = format!("{err:#}");
+        assert!(msg.contains("corrupt"), "{msg}");
+    }
+
+    #[test]
+    fn round_trip_zstd() {
+        round_trip(Compression::Zstd);
+    }
+
+    #[test]
+    fn round_trip_gzip() {
+        round_trip(Compression::Gzip);
+    }
+
+    #[test]
+    fn round_trip_none() {
+        round_trip(Compression::None);
+    }
+
+    #[test]
+    fn truncated_object_is_refused() {
+        let data = vec![7u8; 100_000];
+        let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let out = Fanout::new(vec![Box::new(Mem(stored.clone(), Vec::new()))]);
+        let packing = Packing { compression: Compression::Zstd, level: 3, threads: 0 };
+        let staged = store(&mut &data[..], &mut NoCheck, packing, out).unwrap();
+        staged.out.commit().unwrap();
+        let stored = stored.lock().unwrap().clone();
+        let expected = Expected { size: staged.stored_size, sha256: staged.sha256 };
+        let short = &stored[..stored.len() - 3];
+        let err = check_object(&mut &short[..], "k", &expected).unwrap_err();
+        assert!(err.to_string().contains("size is"), "{err}");
+    }
+}

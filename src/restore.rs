@@ -1,0 +1,155 @@
+//! Restoring a backup: verify every object first, then inspect every target,
+//! then stream.
+//!
+//! The guarantee that a corrupt or truncated backup never changes the target
+//! comes from order: each object's size and sha256 are checked against the
+//! manifest by reading it whole *before* any database is created or any byte
+//! reaches a restore tool. The streaming pass checks the checksum again and
+//! holds back the end of the stream until it matches, and PostgreSQL restores
+//! run in one transaction, so a change between the passes rolls back too.
+
+use anyhow::{Context, Result};
+
+use crate::config::Engine;
+use crate::connector::{Connector, RestoreOptions, TargetState};
+use crate::manifest::{Artifact, ArtifactKind, Entry, join_key};
+use crate::pipeline::{self, Expected};
+use crate::storage::Storage;
+
+/// What to restore, and where.
+pub struct Plan<'a> {
+    /// The backup.
+    pub entry: &'a Entry,
+    /// The storage it is read from.
+    pub storage: &'a dyn Storage,
+    /// Only this database of the backup.
+    pub database: Option<String>,
+    /// Restore the selected database under this name.
+    pub to_database: Option<String>,
+    /// Skip the globals artifact.
+    pub no_globals: bool,
+    /// Target handling.
+    pub options: RestoreOptions,
+}
+
+/// What a restore did.
+#[derive(Debug)]
+pub struct Restored {
+    /// (artifact, database it went to).
+    pub items: Vec<(String, String)>,
+}
+
+fn expected(a: &Artifact) -> Expected {
+    Expected { size: a.stored_size, sha256: a.sha256.clone() }
+}
+
+/// Whether a backup of `from` can be restored by a connector for `to`.
+pub fn compatible(from: Engine, to: Engine) -> bool {
+    from == to || matches!((from, to), (Engine::Mysql | Engine::Mariadb, Engine::Mysql | Engine::Mariadb))
+}
+
+/// Restores `plan` through `conn`.
+pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
+    let m = &plan.entry.manifest;
+    let mut chosen: Vec<&Artifact> = m
+        .artifacts
+        .iter()
+        .filter(|a| match (&plan.database, a.kind) {
+            (Some(db), ArtifactKind::Database) => a.database.as_deref() == Some(db.as_str()),
+            (Some(_), ArtifactKind::Globals) => false,
+            (None, ArtifactKind::Globals) => !plan.no_globals,
+            (None, ArtifactKind::Database) => true,
+        })
+        .collect();
+    if let Some(db) = &plan.database
+        && chosen.is_empty()
+    {
+        anyhow::bail!("backup {} holds no database `{db}` (it holds: {})", m.id, m.databases.join(", "));
+    }
+    let databases = chosen.iter().filter(|a| a.kind == ArtifactKind::Database).count();
+    if plan.to_database.is_some() && databases != 1 {
+        anyhow::bail!(
+            "backup {} holds {databases} databases; choose one with `--database NAME` to restore it under another name",
+            m.id
+        );
+    }
+    // Globals (roles) first, so database objects find their owners.
+    chosen.sort_by_key(|a| a.kind != ArtifactKind::Globals);
+
+    // 1. Every object must match its manifest before anything is touched.
+    for a in &chosen {
+        let key = join_key(&[&plan.entry.dir, &a.name]);
+        tracing::info!(key, size = a.stored_size, "verifying checksum before restore");
+        let mut reader = plan.storage.open(&key).with_context(|| format!("cannot read {key}"))?;
+        pipeline::check_object(&mut reader, &key, &expected(a))?;
+    }
+
+    // 2. Tools and targets.
+    conn.probe_restore(m.dump_tool_version.as_deref())?;
+    let target_of = |a: &Artifact| -> String {
+        plan.to_database.clone().or_else(|| a.database.clone()).unwrap_or_default()
+    };
+    let mut states = Vec::new();
+    let mut refused = Vec::new();
+    for a in chosen.iter().filter(|a| a.kind == ArtifactKind::Database) {
+        let db = target_of(a);
+        let state = conn.inspect(&db)?;
+        if let TargetState::NonEmpty(what) = &state {
+            refused.push(format!("`{db}` holds {what}"));
+        }
+        states.push((db, state));
+    }
+    if !refused.is_empty() && !plan.options.force {
+        anyhow::bail!(
+            "refusing to restore into a non-empty target: {}; restore into a new database with `--to-database NAME`, \
+             or pass `--force` to restore over it",
+            refused.join("; ")
+        );
+    }
+
+    // 3. Stream.
+    let mut restored = Vec::new();
+    for a in &chosen {
+        let key = join_key(&[&plan.entry.dir, &a.name]);
+        let db = target_of(a);
+        let created = states.iter().any(|(d, s)| *d == db && *s == TargetState::Missing);
+        tracing::info!(key, database = db, "restoring");
+        let result = restore_one(plan, conn, a, &key, &db);
+        if let Err(e) = result {
+            if created && a.kind == ArtifactKind::Database {
+                if let Err(drop_err) = conn.drop_created(&db) {
+                    tracing::warn!(database = db, error = %drop_err, "cannot remove the database this restore created");
+                }
+            }
+            return Err(e.context(format!("restore of {} into `{db}` failed", a.name)));
+        }
+        restored.push((a.name.clone(), db));
+    }
+    Ok(Restored { items: restored })
+}
+
+fn restore_one(plan: &Plan<'_>, conn: &mut dyn Connector, a: &Artifact, key: &str, db: &str) -> Result<()> {
+    let mut sink = conn.restore(a, db, plan.options)?;
+    let mut reader = plan.storage.open(key).with_context(|| format!("cannot read {key}"))?;
+    let hold = conn.hold_back();
+    match pipeline::unpack(&mut reader, key, plan.entry.manifest.compression, &expected(a), &mut sink, hold) {
+        Ok(size) => {
+            if size != a.raw_size {
+                sink.abort();
+                anyhow::bail!("{key} decompressed to {size} bytes, the manifest says {}", a.raw_size);
+            }
+            sink.finish()
+        }
+        Err(e) if e.downcast_ref::<pipeline::SinkError>().is_some() => {
+            // The tool stopped reading: its own error says why.
+            match sink.finish() {
+                Err(tool) => Err(tool),
+                Ok(()) => Err(e),
+            }
+        }
+        Err(e) => {
+            sink.abort();
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! SIGINT/SIGTERM handling: a process-wide cancel flag and the children to stop.
+//!
+//! The first signal sets the flag and sends SIGTERM to every registered child
+//! (pg_dump, pg_restore, ...). Their pipes then close, the pipeline notices the
+//! flag, aborts the partial object and returns [`Interrupted`]; `main` exits 130.
+//! A second signal exits 130 at once.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+static CANCELLED: AtomicBool = AtomicBool::new(false);
+
+fn children() -> &'static Mutex<BTreeSet<u32>> {
+    static CHILDREN: OnceLock<Mutex<BTreeSet<u32>>> = OnceLock::new();
+    CHILDREN.get_or_init(|| Mutex::new(BTreeSet::new()))
+}
+
+/// The error returned by work that stopped because of a signal.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by a signal")]
+pub struct Interrupted;
+
+/// Whether `err` is [`Interrupted`].
+pub fn is_interrupt(err: &(dyn std::error::Error + 'static)) -> bool {
+    err.downcast_ref::<Interrupted>().is_some()
+}
+
+/// Whether a SIGINT or SIGTERM has arrived.
+pub fn cancelled() -> bool {
+    CANCELLED.load(Ordering::SeqCst)
+}
+
+/// Fails with [`Interrupted`] once a signal has arrived.
+pub fn check() -> Result<(), Interrupted> {
+    if cancelled() { Err(Interrupted) } else { Ok(()) }
+}
+
+/// Records a child process so that a signal stops it.
+pub fn track(pid: u32) {
+    children().lock().unwrap_or_else(|e| e.into_inner()).insert(pid);
+    if cancelled() {
+        terminate(pid);
+    }
+}
+
+/// Forgets a child that has been waited for.
+pub fn untrack(pid: u32) {
+    children().lock().unwrap_or_else(|e| e.into_inner()).remove(&pid);
+}
+
+fn terminate(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+}
+
+/// Installs the handler thread. Call once, early in `main`.
+pub fn install() -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        for signal in signals.forever() {
+            if CANCELLED.swap(true, Ordering::SeqCst) {
+                std::process::exit(i32::from(crate::exit::INTERRUPTED));
+            }
+            tracing::warn!(signal, "signal received, stopping");
+            let pids: Vec<u32> =
+                children().lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
+            for pid in pids {
+                terminate(pid);
+            }
+        }
+    })?;
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! Local storage: a folder on a local or mounted file system.
+//!
+//! Objects are written to a hidden temp name in their final folder, fsynced,
+//! then renamed into place and the folder fsynced, so a crash never leaves a
+//! file that looks complete. Files are created 0600 and folders 0700.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::{ObjectWriter, Storage, check_key};
+
+/// A folder of backups.
+pub struct Local {
+    name: String,
+    root: PathBuf,
+}
+
+impl Local {
+    /// A storage rooted at `root` (created on first write).
+    pub fn new(name: &str, root: &Path) -> Local {
+        Local { name: name.to_string(), root: root.to_path_buf() }
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf> {
+        check_key(key)?;
+        Ok(self.root.join(key))
+    }
+}
+
+fn is_temp(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tmp-")
+}
+
+fn create_dirs(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+impl Storage for Local {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
+        let path = self.path(key)?;
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        create_dirs(&dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
+        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("object");
+        let mut attempt = 0u32;
+        loop {
+            let temp = dir.join(format!(".{file_name}.tmp-{}-{}", std::process::id(), attempt));
+            match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp) {
+                Ok(file) => {
+                    let root = self.root.clone();
+                    return Ok(Box::new(LocalWriter { file: Some(file), temp, path, dir, root }));
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+                Err(e) => return Err(e).with_context(|| format!("cannot create {}", temp.display())),
+            }
+        }
+    }
+
+    fn open(&self, key: &str) -> Result<Box<dyn Read + Send>> {
+        let path = self.path(key)?;
+        let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Box::new(file))
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let prefix = prefix.trim_matches('/');
+        let start = if prefix.is_empty() { self.root.clone() } else { self.path(prefix)? };
+        if !self.root.is_dir() {
+            anyhow::bail!(
+                "storage `{}`: folder {} does not exist; check `path` or run a backup first",
+                self.name,
+                self.root.display()
+            );
+        }
+        let mut keys = Vec::new();
+        let mut stack = vec![start];
+        while let Some(dir) = stack.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+            };
+            for entry in entries {
+                let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+                let kind = entry.file_type()?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if kind.is_dir() {
+                    stack.push(entry.path());
+                } else if kind.is_file() && !is_temp(name) {
+                    let rel = entry.path();
+                    let rel = rel.strip_prefix(&self.root).unwrap_or(&rel);
+                    let key: Vec<String> = rel.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+                    keys.push(key.join("/"));
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path(key)?;
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", path.display())),
+        }
+        remove_empty_dirs(path.parent(), &self.root);
+        Ok(())
+    }
+}
+
+/// Removes `dir` and its parents while they are empty, stopping at `root`.
+fn remove_empty_dirs(mut dir: Option<&Path>, root: &Path) {
+    while let Some(d) = dir {
+        if d == root || !d.starts_with(root) || fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
+struct LocalWriter {
+    file: Option<File>,
+    temp: PathBuf,
+    path: PathBuf,
+    dir: PathBuf,
+    root: PathBuf,
+}
+
+impl Write for LocalWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.file {
+            Some(f) => f.write(buf),
+            None => Err(io::Error::other("object already closed")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl ObjectWriter for LocalWriter {
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        let file = self.file.take().context("object already closed")?;
+        file.sync_all().with_context(|| format!("cannot fsync {}", self.temp.display()))?;
+        drop(file);
+        fs::rename(&self.temp, &self.path)
+            .with_context(|| format!("cannot rename {} to {}", self.temp.display(), self.path.display()))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot fsync folder {}", self.dir.display()))?;
+        Ok(())
+    }
+
+    fn abort(self: Box<Self>) {
+        // Drop removes the temp file.
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.temp);
+            remove_empty_dirs(Some(&self.dir), &self.root);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn commit_publishes_and_abort_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Local::new("t", &dir.path().join("b"));
+        let mut w = s.create("job/1/data.zst").unwrap();
+        w.write_all(b"hello").unwrap();
+        assert_eq!(s.list("").unwrap(), Vec::<String>::new(), "nothing visible before commit");
+        w.commit().unwrap();
+        assert_eq!(s.list("job").unwrap(), ["job/1/data.zst"]);
+        assert_eq!(s.get("job/1/data.zst").unwrap(), b"hello");
+        let mode = fs::metadata(dir.path().join("b/job/1/data.zst")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let mode = fs::metadata(dir.path().join("b/job/1")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+
+        let mut w = s.create("job/2/data.zst").unwrap();
+        w.write_all(b"partial").unwrap();
+        w.abort();
+        assert_eq!(s.list("").unwrap(), ["job/1/data.zst"]);
+        assert!(!dir.path().join("b/job/2").exists(), "an aborted object leaves no folder");
+
+        s.delete("job/1/data.zst").unwrap();
+        assert!(!dir.path().join("b/job").exists(), "emptied folders are removed");
+    }
+
+    #[test]
+    fn keys_may_not_escape_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Local::new("t", dir.path());
+        assert!(s.create("../x").is_err());
+        assert!(s.create("/etc/x").is_err());
+        assert!(s.open("a/../../x").is_err());
+    }
+}

@@ -1,0 +1,78 @@
+//! The storage seam: one trait for every place backups are kept.
+//!
+//! Keys are `/`-separated relative paths. Objects are written through an
+//! [`ObjectWriter`] that only becomes visible on [`ObjectWriter::commit`];
+//! dropping or aborting it leaves nothing behind.
+
+mod local;
+
+use std::io::{Read, Write};
+
+use anyhow::Result;
+
+pub use local::Local;
+
+use crate::config::{StorageConfig, StorageKind};
+
+/// A place that holds backups.
+pub trait Storage: Send + Sync {
+    /// The storage's name in the config (or `--to`/`--from` for one-offs).
+    fn name(&self) -> &str;
+
+    /// Where it is, for messages: a folder, a bucket URL.
+    fn location(&self) -> String;
+
+    /// Starts writing `key`; nothing is visible until `commit`.
+    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>>;
+
+    /// Streams the object at `key`.
+    fn open(&self, key: &str) -> Result<Box<dyn Read + Send>>;
+
+    /// Every key under `prefix` (a folder path, `""` for all), sorted.
+    fn list(&self, prefix: &str) -> Result<Vec<String>>;
+
+    /// Removes `key`; removing a missing key is not an error.
+    fn delete(&self, key: &str) -> Result<()>;
+
+    /// Writes a small object whole.
+    fn put(&self, key: &str, data: &[u8]) -> Result<()> {
+        let mut w = self.create(key)?;
+        w.write_all(data)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Reads a small object whole.
+    fn get(&self, key: &str) -> Result<Vec<u8>> {
+        let mut data = Vec::new();
+        self.open(key)?.read_to_end(&mut data)?;
+        Ok(data)
+    }
+}
+
+/// An object being written.
+pub trait ObjectWriter: Write + Send {
+    /// Makes the object durable and visible under its key.
+    fn commit(self: Box<Self>) -> Result<()>;
+
+    /// Discards what was written. Dropping without `commit` does the same.
+    fn abort(self: Box<Self>);
+}
+
+/// Opens the storage a config entry describes.
+pub fn open(name: &str, config: &StorageConfig) -> Result<Box<dyn Storage>> {
+    match config.kind {
+        StorageKind::Local => Ok(Box::new(Local::new(name, &config.path))),
+    }
+}
+
+/// Checks that a key is a plain relative path.
+pub fn check_key(key: &str) -> Result<()> {
+    if key.is_empty()
+        || key.starts_with('/')
+        || key.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        anyhow::bail!("invalid object key `{key}`");
+    }
+    Ok(())
+}
