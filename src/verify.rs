@@ -57,12 +57,13 @@ struct Sink {
     check: Option<Box<dyn DumpCheck>>,
     check_name: &'static str,
     lister: Option<ChildWriter>,
+    listed: bool,
     sqlite: Option<tempfile::NamedTempFile>,
 }
 
 impl Sink {
     fn new(a: &Artifact) -> Result<Sink> {
-        let mut sink = Sink { check: None, check_name: "", lister: None, sqlite: None };
+        let mut sink = Sink { check: None, check_name: "", lister: None, listed: false, sqlite: None };
         match a.format {
             DumpFormat::PgCustom => {
                 sink.check = Some(Box::new(Archive(Some(PgArchiveCheck::new()))));
@@ -100,6 +101,8 @@ impl Sink {
         if let Some(lister) = self.lister {
             lister.finish().context("`pg_restore --list` cannot read the archive")?;
             done.push("pg_restore --list".to_string());
+        } else if self.listed {
+            done.push("pg_restore --list".to_string());
         }
         if let Some(file) = self.sqlite {
             file.as_file().sync_all()?;
@@ -128,7 +131,7 @@ impl Write for Sink {
             {
                 return Err(io::Error::other(format!("`pg_restore --list` cannot read the archive: {e:#}")));
             }
-            self.lister = None;
+            self.listed = true;
         }
         if let Some(f) = &mut self.sqlite {
             f.write_all(buf)?;

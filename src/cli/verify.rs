@@ -57,6 +57,14 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         }
     };
     let entries = manifest::list(&*target.storage, &target.prefix, job.as_deref())?;
+    if entries.is_empty() {
+        anyhow::bail!(
+            "no backups{} in storage `{}` ({})",
+            job.as_deref().map(|j| format!(" of job `{j}`")).unwrap_or_default(),
+            target.storage.name(),
+            target.storage.location()
+        );
+    }
     let entry = manifest::select(&entries, args.id.as_deref(), None)?;
     let checked = crate::verify::run(&entry, &*target.storage)?;
     if args.json {

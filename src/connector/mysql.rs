@@ -106,7 +106,10 @@ impl Mysql {
         if let Some(u) = &self.source.user {
             t = t.arg(format!("--user={u}"));
         }
-        Ok(t.arg("--connect-timeout=15"))
+        if !dump {
+            t = t.arg("--connect-timeout=15");
+        }
+        Ok(t)
     }
 
     /// Runs one statement and returns its rows (tab-separated columns).

@@ -104,8 +104,8 @@ impl Postgres {
         Ok(Tool::new(&path).arg("--version").output()?.trim().to_string())
     }
 
-    fn server_major(&mut self) -> Result<(u32, String)> {
-        let rows = self.query(&self.maintenance_db(), "select current_setting('server_version_num'), version()")?;
+    fn server_major(&mut self, db: &str) -> Result<(u32, String)> {
+        let rows = self.query(db, "select current_setting('server_version_num'), version()")?;
         let row = rows.first().context("PostgreSQL returned no version")?;
         let (num, text) = row.split_once('|').unwrap_or((row.as_str(), ""));
         let num: u32 = num.trim().parse().with_context(|| format!("unexpected server_version_num `{num}`"))?;
@@ -151,7 +151,7 @@ impl DumpCheck for ArchiveCheck {
 impl Connector for Postgres {
     fn probe(&mut self) -> Result<ServerInfo> {
         let tool_version = self.version_of("pg_dump")?;
-        let (major, server_version) = self.server_major()?;
+        let (major, server_version) = self.server_major(&self.maintenance_db())?;
         self.check_client("pg_dump", &tool_version, major)?;
         if matches!(self.source.databases, Databases::All) {
             let v = self.version_of("pg_dumpall")?;
@@ -214,7 +214,7 @@ impl Connector for Postgres {
                  install postgresql-client-{need} or newer and point `bin_dir` at it"
             );
         }
-        self.server_major()?;
+        self.server_major("postgres")?;
         Ok(())
     }
 
