@@ -71,11 +71,21 @@ pub fn run(name: &str, job: &Job, targets: &[Target]) -> Result<Outcome> {
         level: job.compression_level,
         threads: job.compression_threads,
     };
-    let mut written = Written { targets, keys: Vec::new(), done: false };
+    let mut written = Written {
+        targets,
+        keys: Vec::new(),
+        done: false,
+    };
     let mut artifacts = Vec::new();
     for item in &items {
         let artifact = dump_one(name, &id, item, &mut *conn, packing, targets, &mut written)
-            .map_err(|e| if signal::cancelled() { anyhow::Error::new(signal::Interrupted) } else { e })?;
+            .map_err(|e| {
+                if signal::cancelled() {
+                    anyhow::Error::new(signal::Interrupted)
+                } else {
+                    e
+                }
+            })?;
         artifacts.push(artifact);
     }
     signal::check()?;
@@ -103,8 +113,12 @@ pub fn run(name: &str, job: &Job, targets: &[Target]) -> Result<Outcome> {
         let dir = manifest::backup_dir(&t.prefix, name, &id);
         let key = manifest::join_key(&[&dir, manifest::MANIFEST]);
         written.keys.push(key);
-        manifest::write(&*t.storage, &dir, &manifest)
-            .with_context(|| format!("cannot write the manifest to storage `{}`", t.storage.name()))?;
+        manifest::write(&*t.storage, &dir, &manifest).with_context(|| {
+            format!(
+                "cannot write the manifest to storage `{}`",
+                t.storage.name()
+            )
+        })?;
     }
     written.done = true;
     tracing::info!(
@@ -115,7 +129,10 @@ pub fn run(name: &str, job: &Job, targets: &[Target]) -> Result<Outcome> {
         seconds = clock.elapsed().as_secs_f64(),
         "backup complete"
     );
-    Ok(Outcome { manifest, seconds: clock.elapsed().as_secs_f64() })
+    Ok(Outcome {
+        manifest,
+        seconds: clock.elapsed().as_secs_f64(),
+    })
 }
 
 fn dump_one(
@@ -135,14 +152,18 @@ fn dump_one(
     let mut writers = Vec::new();
     for t in targets {
         let key = manifest::join_key(&[&manifest::backup_dir(&t.prefix, job, id), &file]);
-        writers.push(
-            t.storage
-                .create(&key)
-                .with_context(|| format!("cannot write to storage `{}` ({})", t.storage.name(), t.storage.location()))?,
-        );
+        writers.push(t.storage.create(&key).with_context(|| {
+            format!(
+                "cannot write to storage `{}` ({})",
+                t.storage.name(),
+                t.storage.location()
+            )
+        })?);
     }
     let out = Fanout::new(writers);
-    let (mut source, mut check) = conn.dump(item).with_context(|| format!("cannot start the dump of {what}"))?;
+    let (mut source, mut check) = conn
+        .dump(item)
+        .with_context(|| format!("cannot start the dump of {what}"))?;
     let staged = match pipeline::store(&mut source, &mut *check, packing, out) {
         Ok(s) => s,
         Err(e) => {
@@ -160,19 +181,29 @@ fn dump_one(
             return Err(e.context(format!("dump of {what} failed")));
         }
     };
-    if let Err(reason) = check.finish() {
-        staged.out.abort();
-        let tail = if stderr.trim().is_empty() { String::new() } else { format!("; its stderr ends: {}", stderr.trim()) };
-        anyhow::bail!("dump of {what} failed: {reason}{tail}");
-    }
+    let tail = if stderr.trim().is_empty() {
+        String::new()
+    } else {
+        format!("; its stderr ends: {}", stderr.trim())
+    };
     if staged.raw_size == 0 {
         staged.out.abort();
-        anyhow::bail!("dump of {what} failed: the dump tool produced no output");
+        anyhow::bail!("dump of {what} failed: the dump tool exited 0 but produced no output{tail}");
+    }
+    if let Err(reason) = check.finish() {
+        staged.out.abort();
+        anyhow::bail!("dump of {what} failed: {reason}{tail}");
     }
     for t in targets {
-        written.keys.push(manifest::join_key(&[&manifest::backup_dir(&t.prefix, job, id), &file]));
+        written.keys.push(manifest::join_key(&[
+            &manifest::backup_dir(&t.prefix, job, id),
+            &file,
+        ]));
     }
-    staged.out.commit().context("cannot commit the stored object")?;
+    staged
+        .out
+        .commit()
+        .context("cannot commit the stored object")?;
     tracing::info!(job, item = %what, raw = staged.raw_size, stored = staged.stored_size, "stored");
     Ok(Artifact {
         name: file,

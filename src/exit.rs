@@ -48,17 +48,26 @@ pub struct Exit {
 impl Exit {
     /// An exit with a code and a message.
     pub fn new(code: u8, message: impl Into<String>) -> Exit {
-        Exit { code, message: Some(message.into()) }
+        Exit {
+            code,
+            message: Some(message.into()),
+        }
     }
 
     /// An exit whose reasons were already reported.
     pub fn silent(code: u8) -> Exit {
-        Exit { code, message: None }
+        Exit {
+            code,
+            message: None,
+        }
     }
 
     /// The run was interrupted by a signal.
     pub fn interrupted() -> Exit {
-        Exit::new(INTERRUPTED, "interrupted: the child was stopped and partial objects were removed")
+        Exit::new(
+            INTERRUPTED,
+            "interrupted: the child was stopped and partial objects were removed",
+        )
     }
 }
 

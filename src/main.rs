@@ -10,7 +10,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
         }
     };
     init_logging(cli.verbose, cli.quiet);
@@ -21,13 +25,16 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             let code = exit::code_of(&err);
-            let silent = err.downcast_ref::<exit::Exit>().is_some_and(|e| e.message.is_none());
+            let silent = err
+                .downcast_ref::<exit::Exit>()
+                .is_some_and(|e| e.message.is_none());
             if !silent {
-                let text = if code == exit::INTERRUPTED && err.downcast_ref::<exit::Exit>().is_none() {
-                    exit::Exit::interrupted().to_string()
-                } else {
-                    format!("{err:#}")
-                };
+                let text =
+                    if code == exit::INTERRUPTED && err.downcast_ref::<exit::Exit>().is_none() {
+                        exit::Exit::interrupted().to_string()
+                    } else {
+                        format!("{err:#}")
+                    };
                 eprintln!("error: {}", secret::redact(&text));
             }
             ExitCode::from(code)

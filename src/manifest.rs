@@ -126,14 +126,24 @@ pub fn backup_dir(prefix: &str, job: &str, id: &str) -> String {
 
 /// Joins key segments with `/`, skipping empty ones.
 pub fn join_key(parts: &[&str]) -> String {
-    parts.iter().map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()).collect::<Vec<_>>().join("/")
+    parts
+        .iter()
+        .map(|p| p.trim_matches('/'))
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// A new backup id for a backup starting at `now`.
 pub fn new_id(now: DateTime<Utc>) -> String {
     let nanos = now.timestamp_subsec_nanos();
-    let mix = (u64::from(nanos) ^ (u64::from(std::process::id()) << 16)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    format!("{}-{:04x}", now.format("%Y%m%dT%H%M%SZ"), (mix >> 48) & 0xffff)
+    let mix = (u64::from(nanos) ^ (u64::from(std::process::id()) << 16))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!(
+        "{}-{:04x}",
+        now.format("%Y%m%dT%H%M%SZ"),
+        (mix >> 48) & 0xffff
+    )
 }
 
 /// Formats a time the way manifests and `list` show it.
@@ -162,27 +172,49 @@ pub fn list(storage: &dyn Storage, prefix: &str, job: Option<&str>) -> Result<Ve
         Some(job) => join_key(&[prefix, job]),
         None => prefix.trim_matches('/').to_string(),
     };
-    let keys = storage
-        .list(&base)
-        .with_context(|| format!("cannot list backups in storage `{}` ({})", storage.name(), storage.location()))?;
+    let keys = storage.list(&base).with_context(|| {
+        format!(
+            "cannot list backups in storage `{}` ({})",
+            storage.name(),
+            storage.location()
+        )
+    })?;
     let mut entries = Vec::new();
     for key in keys {
-        let Some(dir) = key.strip_suffix(&format!("/{MANIFEST}")) else { continue };
+        let Some(dir) = key.strip_suffix(&format!("/{MANIFEST}")) else {
+            continue;
+        };
         // Only `<prefix>/<job>/<id>/manifest.json`.
-        let rel = if base.is_empty() { dir } else { dir.strip_prefix(&format!("{base}/")).unwrap_or(dir) };
+        let rel = if base.is_empty() {
+            dir
+        } else {
+            dir.strip_prefix(&format!("{base}/")).unwrap_or(dir)
+        };
         let depth = rel.split('/').count();
         if depth != if job.is_some() { 1 } else { 2 } {
             continue;
         }
-        let bytes = storage.get(&key).with_context(|| format!("cannot read {key}"))?;
+        let bytes = storage
+            .get(&key)
+            .with_context(|| format!("cannot read {key}"))?;
         match serde_json::from_slice::<Manifest>(&bytes) {
-            Ok(m) if m.format <= FORMAT => entries.push(Entry { manifest: m, dir: dir.to_string() }),
-            Ok(m) => tracing::warn!(key, format = m.format, "skipping a manifest written by a newer dbkeep"),
+            Ok(m) if m.format <= FORMAT => entries.push(Entry {
+                manifest: m,
+                dir: dir.to_string(),
+            }),
+            Ok(m) => tracing::warn!(
+                key,
+                format = m.format,
+                "skipping a manifest written by a newer dbkeep"
+            ),
             Err(e) => tracing::warn!(key, error = %e, "skipping an unreadable manifest"),
         }
     }
     entries.sort_by(|a, b| {
-        b.manifest.started_at.cmp(&a.manifest.started_at).then_with(|| b.manifest.id.cmp(&a.manifest.id))
+        b.manifest
+            .started_at
+            .cmp(&a.manifest.started_at)
+            .then_with(|| b.manifest.id.cmp(&a.manifest.id))
     });
     Ok(entries)
 }
@@ -192,22 +224,35 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, fmt) {
             return Ok(t.and_utc());
         }
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_default());
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .unwrap_or_default());
     }
-    anyhow::bail!("cannot read time `{text}`: use RFC 3339 (2026-11-22T03:00:00Z) or `YYYY-MM-DD [HH:MM[:SS]]` in UTC")
+    anyhow::bail!(
+        "cannot read time `{text}`: use RFC 3339 (2026-11-22T03:00:00Z) or `YYYY-MM-DD [HH:MM[:SS]]` in UTC"
+    )
 }
 
 /// Picks a backup: by id (or unique id prefix), else the newest started
 /// before `before`, else the newest.
 pub fn select(entries: &[Entry], id: Option<&str>, before: Option<DateTime<Utc>>) -> Result<Entry> {
     if let Some(id) = id {
-        let hits: Vec<&Entry> = entries.iter().filter(|e| e.manifest.id.starts_with(id)).collect();
+        let hits: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| e.manifest.id.starts_with(id))
+            .collect();
         return match hits.as_slice() {
             [one] => Ok((*one).clone()),
             [] => anyhow::bail!("no backup with id `{id}`; `dbkeep list` shows the ids"),
@@ -215,11 +260,21 @@ pub fn select(entries: &[Entry], id: Option<&str>, before: Option<DateTime<Utc>>
         };
     }
     if let Some(before) = before {
-        return entries.iter().find(|e| e.manifest.started_at < before).cloned().ok_or_else(|| {
-            anyhow::anyhow!("no backup started before {}; `dbkeep list` shows what there is", rfc3339(before))
-        });
+        return entries
+            .iter()
+            .find(|e| e.manifest.started_at < before)
+            .cloned()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no backup started before {}; `dbkeep list` shows what there is",
+                    rfc3339(before)
+                )
+            });
     }
-    entries.first().cloned().ok_or_else(|| anyhow::anyhow!("there are no backups yet"))
+    entries
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("there are no backups yet"))
 }
 
 /// This machine's host name.
@@ -249,8 +304,14 @@ mod tests {
     fn times_parse() {
         let t = parse_time("2026-11-22").unwrap();
         assert_eq!(rfc3339(t), "2026-11-22T00:00:00Z");
-        assert_eq!(rfc3339(parse_time("2026-11-22 10:30").unwrap()), "2026-11-22T10:30:00Z");
-        assert_eq!(rfc3339(parse_time("2026-11-22T10:30:00+01:00").unwrap()), "2026-11-22T09:30:00Z");
+        assert_eq!(
+            rfc3339(parse_time("2026-11-22 10:30").unwrap()),
+            "2026-11-22T10:30:00Z"
+        );
+        assert_eq!(
+            rfc3339(parse_time("2026-11-22T10:30:00+01:00").unwrap()),
+            "2026-11-22T09:30:00Z"
+        );
         assert!(parse_time("yesterday").is_err());
     }
 }

@@ -40,12 +40,22 @@ pub struct Restored {
 }
 
 fn expected(a: &Artifact) -> Expected {
-    Expected { size: a.stored_size, sha256: a.sha256.clone() }
+    Expected {
+        size: a.stored_size,
+        sha256: a.sha256.clone(),
+    }
 }
 
 /// Whether a backup of `from` can be restored by a connector for `to`.
 pub fn compatible(from: Engine, to: Engine) -> bool {
-    from == to || matches!((from, to), (Engine::Mysql | Engine::Mariadb, Engine::Mysql | Engine::Mariadb))
+    from == to
+        || matches!(
+            (from, to),
+            (
+                Engine::Mysql | Engine::Mariadb,
+                Engine::Mysql | Engine::Mariadb
+            )
+        )
 }
 
 /// Restores `plan` through `conn`.
@@ -64,9 +74,16 @@ pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
     if let Some(db) = &plan.database
         && chosen.is_empty()
     {
-        anyhow::bail!("backup {} holds no database `{db}` (it holds: {})", m.id, m.databases.join(", "));
+        anyhow::bail!(
+            "backup {} holds no database `{db}` (it holds: {})",
+            m.id,
+            m.databases.join(", ")
+        );
     }
-    let databases = chosen.iter().filter(|a| a.kind == ArtifactKind::Database).count();
+    let databases = chosen
+        .iter()
+        .filter(|a| a.kind == ArtifactKind::Database)
+        .count();
     if plan.to_database.is_some() && databases != 1 {
         anyhow::bail!(
             "backup {} holds {databases} databases; choose one with `--database NAME` to restore it under another name",
@@ -79,15 +96,25 @@ pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
     // 1. Every object must match its manifest before anything is touched.
     for a in &chosen {
         let key = join_key(&[&plan.entry.dir, &a.name]);
-        tracing::info!(key, size = a.stored_size, "verifying checksum before restore");
-        let mut reader = plan.storage.open(&key).with_context(|| format!("cannot read {key}"))?;
+        tracing::info!(
+            key,
+            size = a.stored_size,
+            "verifying checksum before restore"
+        );
+        let mut reader = plan
+            .storage
+            .open(&key)
+            .with_context(|| format!("cannot read {key}"))?;
         pipeline::check_object(&mut reader, &key, &expected(a))?;
     }
 
     // 2. Tools and targets.
     conn.probe_restore(m.dump_tool_version.as_deref())?;
     let target_of = |a: &Artifact| -> String {
-        plan.to_database.clone().or_else(|| a.database.clone()).unwrap_or_default()
+        plan.to_database
+            .clone()
+            .or_else(|| a.database.clone())
+            .unwrap_or_default()
     };
     let mut states = Vec::new();
     let mut refused = Vec::new();
@@ -112,7 +139,9 @@ pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
     for a in &chosen {
         let key = join_key(&[&plan.entry.dir, &a.name]);
         let db = target_of(a);
-        let created = states.iter().any(|(d, s)| *d == db && *s == TargetState::Missing);
+        let created = states
+            .iter()
+            .any(|(d, s)| *d == db && *s == TargetState::Missing);
         tracing::info!(key, database = db, "restoring");
         let result = restore_one(plan, conn, a, &key, &db);
         if let Err(e) = result {
@@ -128,15 +157,34 @@ pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
     Ok(Restored { items: restored })
 }
 
-fn restore_one(plan: &Plan<'_>, conn: &mut dyn Connector, a: &Artifact, key: &str, db: &str) -> Result<()> {
+fn restore_one(
+    plan: &Plan<'_>,
+    conn: &mut dyn Connector,
+    a: &Artifact,
+    key: &str,
+    db: &str,
+) -> Result<()> {
     let mut sink = conn.restore(a, db, plan.options)?;
-    let mut reader = plan.storage.open(key).with_context(|| format!("cannot read {key}"))?;
+    let mut reader = plan
+        .storage
+        .open(key)
+        .with_context(|| format!("cannot read {key}"))?;
     let hold = conn.hold_back();
-    match pipeline::unpack(&mut reader, key, plan.entry.manifest.compression, &expected(a), &mut sink, hold) {
+    match pipeline::unpack(
+        &mut reader,
+        key,
+        plan.entry.manifest.compression,
+        &expected(a),
+        &mut sink,
+        hold,
+    ) {
         Ok(size) => {
             if size != a.raw_size {
                 sink.abort();
-                anyhow::bail!("{key} decompressed to {size} bytes, the manifest says {}", a.raw_size);
+                anyhow::bail!(
+                    "{key} decompressed to {size} bytes, the manifest says {}",
+                    a.raw_size
+                );
             }
             sink.finish()
         }

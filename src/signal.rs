@@ -33,12 +33,19 @@ pub fn cancelled() -> bool {
 
 /// Fails with [`Interrupted`] once a signal has arrived.
 pub fn check() -> Result<(), Interrupted> {
-    if cancelled() { Err(Interrupted) } else { Ok(()) }
+    if cancelled() {
+        Err(Interrupted)
+    } else {
+        Ok(())
+    }
 }
 
 /// Records a child process so that a signal stops it.
 pub fn track(pid: u32) {
-    children().lock().unwrap_or_else(|e| e.into_inner()).insert(pid);
+    children()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(pid);
     if cancelled() {
         terminate(pid);
     }
@@ -46,14 +53,23 @@ pub fn track(pid: u32) {
 
 /// Forgets a child that has been waited for.
 pub fn untrack(pid: u32) {
-    children().lock().unwrap_or_else(|e| e.into_inner()).remove(&pid);
+    children()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&pid);
 }
 
 fn terminate(pid: u32) {
+    kill_group(pid, libc::SIGTERM);
+}
+
+/// Sends `sig` to the process group led by `pid` (every child runs in its own
+/// group, so helpers a tool started are stopped with it).
+pub fn kill_group(pid: u32, sig: libc::c_int) {
     if let Ok(pid) = libc::pid_t::try_from(pid) {
         // SAFETY: kill(2) has no memory-safety preconditions.
         unsafe {
-            libc::kill(pid, libc::SIGTERM);
+            libc::kill(-pid, sig);
         }
     }
 }
@@ -62,18 +78,24 @@ fn terminate(pid: u32) {
 pub fn install() -> std::io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
-    std::thread::Builder::new().name("signals".into()).spawn(move || {
-        for signal in signals.forever() {
-            if CANCELLED.swap(true, Ordering::SeqCst) {
-                std::process::exit(i32::from(crate::exit::INTERRUPTED));
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if CANCELLED.swap(true, Ordering::SeqCst) {
+                    std::process::exit(i32::from(crate::exit::INTERRUPTED));
+                }
+                tracing::warn!(signal, "signal received, stopping");
+                let pids: Vec<u32> = children()
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .copied()
+                    .collect();
+                for pid in pids {
+                    terminate(pid);
+                }
             }
-            tracing::warn!(signal, "signal received, stopping");
-            let pids: Vec<u32> =
-                children().lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
-            for pid in pids {
-                terminate(pid);
-            }
-        }
-    })?;
+        })?;
     Ok(())
 }

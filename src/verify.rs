@@ -38,16 +38,36 @@ pub fn run(entry: &Entry, storage: &dyn Storage) -> Result<Vec<Checked>> {
     let mut out = Vec::new();
     for a in &m.artifacts {
         let key = join_key(&[&entry.dir, &a.name]);
-        let mut reader = storage.open(&key).with_context(|| format!("cannot read {key}"))?;
+        let mut reader = storage
+            .open(&key)
+            .with_context(|| format!("cannot read {key}"))?;
         let mut sink = Sink::new(a)?;
-        let expected = Expected { size: a.stored_size, sha256: a.sha256.clone() };
+        let expected = Expected {
+            size: a.stored_size,
+            sha256: a.sha256.clone(),
+        };
         let raw = pipeline::unpack(&mut reader, &key, m.compression, &expected, &mut sink, 0)?;
         if raw != a.raw_size {
-            anyhow::bail!("{key} decompressed to {raw} bytes, the manifest says {}", a.raw_size);
+            anyhow::bail!(
+                "{key} decompressed to {raw} bytes, the manifest says {}",
+                a.raw_size
+            );
         }
-        let mut checks = vec!["size".to_string(), "sha256".to_string(), format!("{} stream", m.compression.as_str())];
-        checks.extend(sink.finish().with_context(|| format!("{key} holds an incomplete or damaged dump"))?);
-        out.push(Checked { key, stored_size: a.stored_size, raw_size: raw, checks });
+        let mut checks = vec![
+            "size".to_string(),
+            "sha256".to_string(),
+            format!("{} stream", m.compression.as_str()),
+        ];
+        checks.extend(
+            sink.finish()
+                .with_context(|| format!("{key} holds an incomplete or damaged dump"))?,
+        );
+        out.push(Checked {
+            key,
+            stored_size: a.stored_size,
+            raw_size: raw,
+            checks,
+        });
     }
     Ok(out)
 }
@@ -63,14 +83,22 @@ struct Sink {
 
 impl Sink {
     fn new(a: &Artifact) -> Result<Sink> {
-        let mut sink = Sink { check: None, check_name: "", lister: None, listed: false, sqlite: None };
+        let mut sink = Sink {
+            check: None,
+            check_name: "",
+            lister: None,
+            listed: false,
+            sqlite: None,
+        };
         match a.format {
             DumpFormat::PgCustom => {
                 sink.check = Some(Box::new(Archive(Some(PgArchiveCheck::new()))));
                 sink.check_name = "pg_dump archive structure";
                 match find_tool(&["pg_restore"], None) {
                     Ok(path) => sink.lister = Some(Tool::new(&path).arg("--list").spawn_writer()?),
-                    Err(_) => tracing::warn!("`pg_restore` not found on PATH; skipping `pg_restore --list`"),
+                    Err(_) => tracing::warn!(
+                        "`pg_restore` not found on PATH; skipping `pg_restore --list`"
+                    ),
                 }
             }
             DumpFormat::PgSql => {
@@ -82,11 +110,19 @@ impl Sink {
                 sink.check_name = "pg_dumpall end line";
             }
             DumpFormat::MysqlSql => {
-                sink.check = Some(Box::new(EndMarker::new("mariadb-dump", "-- Dump completed", 512)));
+                sink.check = Some(Box::new(EndMarker::new(
+                    "mariadb-dump",
+                    "-- Dump completed",
+                    512,
+                )));
                 sink.check_name = "dump end line";
             }
             DumpFormat::SqliteDb => {
-                sink.sqlite = Some(tempfile::Builder::new().prefix(".dbkeep-verify-").tempfile()?);
+                sink.sqlite = Some(
+                    tempfile::Builder::new()
+                        .prefix(".dbkeep-verify-")
+                        .tempfile()?,
+                );
             }
         }
         Ok(sink)
@@ -99,7 +135,9 @@ impl Sink {
             done.push(self.check_name.to_string());
         }
         if let Some(lister) = self.lister {
-            lister.finish().context("`pg_restore --list` cannot read the archive")?;
+            lister
+                .finish()
+                .context("`pg_restore --list` cannot read the archive")?;
             done.push("pg_restore --list".to_string());
         } else if self.listed {
             done.push("pg_restore --list".to_string());
@@ -129,7 +167,9 @@ impl Write for Sink {
             if let Some(l) = lister
                 && let Err(e) = l.finish()
             {
-                return Err(io::Error::other(format!("`pg_restore --list` cannot read the archive: {e:#}")));
+                return Err(io::Error::other(format!(
+                    "`pg_restore --list` cannot read the archive: {e:#}"
+                )));
             }
             self.listed = true;
         }

@@ -102,13 +102,21 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     let mut runs: Vec<(String, Job, Vec<crate::backup::Target>)> = Vec::new();
     if let Some(to) = &args.to {
         let [url] = args.targets.as_slice() else {
-            return Err(Exit::new(exit::USAGE, "with `--to`, give exactly one database URL or SQLite path").into());
+            return Err(Exit::new(
+                exit::USAGE,
+                "with `--to`, give exactly one database URL or SQLite path",
+            )
+            .into());
         };
         let source = url::parse(url).map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
         let name = match &args.job {
             Some(n) if crate::config::is_plain_name(n) => n.clone(),
             Some(n) => {
-                return Err(Exit::new(exit::USAGE, format!("`--job {n}`: use letters, digits, `.`, `_` and `-`")).into());
+                return Err(Exit::new(
+                    exit::USAGE,
+                    format!("`--job {n}`: use letters, digits, `.`, `_` and `-`"),
+                )
+                .into());
             }
             None => url::default_job_name(&source),
         };
@@ -125,19 +133,33 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     } else {
         let config = load_config(config_path)?;
         if config.jobs.is_empty() {
-            return Err(Exit::new(exit::CONFIG, "the config defines no jobs; add one under `jobs:`").into());
+            return Err(Exit::new(
+                exit::CONFIG,
+                "the config defines no jobs; add one under `jobs:`",
+            )
+            .into());
         }
-        let names: Vec<String> =
-            if args.targets.is_empty() { config.jobs.keys().cloned().collect() } else { args.targets.clone() };
+        let names: Vec<String> = if args.targets.is_empty() {
+            config.jobs.keys().cloned().collect()
+        } else {
+            args.targets.clone()
+        };
         for name in names {
             if name.contains("://") {
                 return Err(Exit::new(
                     exit::USAGE,
-                    format!("`{}` looks like a database URL: add `--to DIR` for a one-off backup", crate::secret::redact(&name)),
+                    format!(
+                        "`{}` looks like a database URL: add `--to DIR` for a one-off backup",
+                        crate::secret::redact(&name)
+                    ),
                 )
                 .into());
             }
-            let mut job = config.jobs.get(&name).cloned().ok_or_else(|| unknown_job(&config, &name))?;
+            let mut job = config
+                .jobs
+                .get(&name)
+                .cloned()
+                .ok_or_else(|| unknown_job(&config, &name))?;
             apply_overrides(&mut job, &args)?;
             let targets = job_targets(&config, &job)?;
             runs.push((name, job, targets));
@@ -149,7 +171,10 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         if signal::cancelled() {
             break;
         }
-        let storages: Vec<String> = targets.iter().map(|t| t.storage.name().to_string()).collect();
+        let storages: Vec<String> = targets
+            .iter()
+            .map(|t| t.storage.name().to_string())
+            .collect();
         let result = match crate::backup::run(name, job, targets) {
             Ok(o) => {
                 let m = &o.manifest;
@@ -186,7 +211,11 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
                 }
                 JobResult {
                     job: name.clone(),
-                    status: if signal::cancelled() { "interrupted" } else { "failed" },
+                    status: if signal::cancelled() {
+                        "interrupted"
+                    } else {
+                        "failed"
+                    },
                     id: None,
                     databases: Vec::new(),
                     raw_size: 0,

@@ -19,7 +19,9 @@ pub const EXAMPLE: &str = include_str!("../../config.example.yaml");
 pub enum Command {
     /// Check the config: report every problem with its YAML path (exit 78),
     /// then check tools, password files and storages (exit 1 on failure).
-    #[command(after_help = "Examples:\n  dbkeep config validate\n  dbkeep -c /etc/dbkeep/config.yaml config validate --no-environment")]
+    #[command(
+        after_help = "Examples:\n  dbkeep config validate\n  dbkeep -c /etc/dbkeep/config.yaml config validate --no-environment"
+    )]
     Validate {
         /// Only check the file; do not look for tools or touch storages.
         #[arg(long)]
@@ -28,7 +30,9 @@ pub enum Command {
     /// Print the effective config (file + DBKEEP_* env + defaults), secrets redacted.
     Show,
     /// Write a commented starter config.
-    #[command(after_help = "Examples:\n  dbkeep config init\n  dbkeep config init /etc/dbkeep/config.yaml\n  dbkeep config init - > my.yaml")]
+    #[command(
+        after_help = "Examples:\n  dbkeep config init\n  dbkeep config init /etc/dbkeep/config.yaml\n  dbkeep config init - > my.yaml"
+    )]
     Init {
         /// Where to write it (`-` for stdout).
         #[arg(value_name = "PATH", default_value = config::LOCAL_NAME)]
@@ -61,7 +65,11 @@ pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
                 print("environment: tools found, password files readable, storages writable\n")?;
                 return Ok(exit::OK);
             }
-            let mut text = format!("environment: {} problem{}:\n", problems.len(), if problems.len() == 1 { "" } else { "s" });
+            let mut text = format!(
+                "environment: {} problem{}:\n",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
             for p in &problems {
                 text.push_str(&format!("  - {p}\n"));
             }
@@ -71,7 +79,10 @@ pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
             let path = config::locate(explicit)?;
             let cfg = config::load(&path)?;
             let yaml = serde_yaml_ng::to_string(&cfg).context("cannot print the config")?;
-            print(&format!("# effective config from {}\n{yaml}", path.display()))?;
+            print(&format!(
+                "# effective config from {}\n{yaml}",
+                path.display()
+            ))?;
             Ok(exit::OK)
         }
         Command::Init { path, force } => {
@@ -91,14 +102,22 @@ pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     return Err(Exit::new(
                         exit::USAGE,
-                        format!("{} already exists; pass `--force` to overwrite it", path.display()),
+                        format!(
+                            "{} already exists; pass `--force` to overwrite it",
+                            path.display()
+                        ),
                     )
                     .into());
                 }
-                Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", path.display()));
+                }
             };
             file.write_all(EXAMPLE.as_bytes())?;
-            eprintln!("wrote {}; edit it, then run `dbkeep config validate`", path.display());
+            eprintln!(
+                "wrote {}; edit it, then run `dbkeep config validate`",
+                path.display()
+            );
             Ok(exit::OK)
         }
     }
@@ -111,7 +130,9 @@ fn environment(cfg: &Config) -> Vec<String> {
         match &job.source {
             Source::Server(s) => {
                 let tools: &[&[&str]] = match s.engine {
-                    Engine::Postgres if s.databases == Databases::All => &[&["pg_dump"], &["pg_restore"], &["psql"], &["pg_dumpall"]],
+                    Engine::Postgres if s.databases == Databases::All => {
+                        &[&["pg_dump"], &["pg_restore"], &["psql"], &["pg_dumpall"]]
+                    }
                     Engine::Postgres => &[&["pg_dump"], &["pg_restore"], &["psql"]],
                     _ => &[&["mariadb-dump", "mysqldump"], &["mariadb", "mysql"]],
                 };
@@ -126,7 +147,10 @@ fn environment(cfg: &Config) -> Vec<String> {
             }
             Source::Sqlite(s) => {
                 if !s.path.is_file() {
-                    problems.push(format!("jobs.{name}.source.path: {} does not exist", s.path.display()));
+                    problems.push(format!(
+                        "jobs.{name}.source.path: {} does not exist",
+                        s.path.display()
+                    ));
                 }
             }
         }
@@ -134,13 +158,19 @@ fn environment(cfg: &Config) -> Vec<String> {
     for (name, sc) in &cfg.storages {
         let probe = || -> Result<()> {
             let st = storage::open(name, sc)?;
-            let key = crate::manifest::join_key(&[&sc.prefix, &format!(".dbkeep-probe-{}", std::process::id())]);
+            let key = crate::manifest::join_key(&[
+                &sc.prefix,
+                &format!(".dbkeep-probe-{}", std::process::id()),
+            ]);
             st.put(&key, b"dbkeep probe")?;
             st.delete(&key)?;
             Ok(())
         };
         if let Err(e) = probe() {
-            problems.push(format!("storages.{name}: cannot write to {}: {e:#}", sc.path.display()));
+            problems.push(format!(
+                "storages.{name}: cannot write to {}: {e:#}",
+                sc.path.display()
+            ));
         }
     }
     problems

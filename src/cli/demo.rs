@@ -27,14 +27,18 @@ pub struct Args {
 
 /// Runs `dbkeep demo`.
 pub fn run(args: Args) -> Result<u8> {
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("cannot create {}", args.dir.display()))?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
     let db = args.dir.join("app.db");
     if !db.exists() {
         create_sample(&db)?;
         eprintln!("created sample database {}", db.display());
     }
     let job = Job {
-        source: Source::Sqlite(SqliteSource { engine: Engine::Sqlite, path: db.clone() }),
+        source: Source::Sqlite(SqliteSource {
+            engine: Engine::Sqlite,
+            path: db.clone(),
+        }),
         storage: vec![args.to.clone()],
         compression: Compression::Zstd,
         compression_level: 3,
@@ -58,7 +62,10 @@ pub fn run(args: Args) -> Result<u8> {
     let entries = manifest::list(&*target.storage, "", Some("demo"))?;
     let entry = manifest::select(&entries, Some(&m.id), None)?;
     let mut conn = connector::connect(
-        &Source::Sqlite(SqliteSource { engine: Engine::Sqlite, path: restored.clone() }),
+        &Source::Sqlite(SqliteSource {
+            engine: Engine::Sqlite,
+            path: restored.clone(),
+        }),
         None,
     )?;
     let plan = Plan {
@@ -70,7 +77,11 @@ pub fn run(args: Args) -> Result<u8> {
         options: RestoreOptions::default(),
     };
     restore::run(&plan, &mut *conn)?;
-    print(&format!("restore {} -> {} (checksum verified first)\n", m.id, restored.display()))?;
+    print(&format!(
+        "restore {} -> {} (checksum verified first)\n",
+        m.id,
+        restored.display()
+    ))?;
 
     let (a, rows) = fingerprint(&db)?;
     let (b, _) = fingerprint(&restored)?;
@@ -78,7 +89,9 @@ pub fn run(args: Args) -> Result<u8> {
         anyhow::bail!("the restored database differs from the original");
     }
     print(&format!("compare {rows} rows in 2 tables: identical\n"))?;
-    print("next: `dbkeep list --from backups`, `dbkeep verify --from backups --job demo`, `dbkeep config init`\n")?;
+    print(
+        "next: `dbkeep list --from backups`, `dbkeep verify --from backups --job demo`, `dbkeep config init`\n",
+    )?;
     Ok(0)
 }
 
@@ -99,7 +112,11 @@ fn create_sample(path: &std::path::Path) -> Result<()> {
             rusqlite::params![
                 i,
                 format!("Kunde {i} – Zoë ✓"),
-                if i % 7 == 0 { None } else { Some(format!("line one\nline two of {i}")) },
+                if i % 7 == 0 {
+                    None
+                } else {
+                    Some(format!("line one\nline two of {i}"))
+                },
                 vec![(i % 256) as u8; 16]
             ],
         )?;
@@ -107,7 +124,11 @@ fn create_sample(path: &std::path::Path) -> Result<()> {
     for i in 1..=20_000i64 {
         tx.execute(
             "INSERT INTO orders (customer_id, total, placed_at) VALUES (?1, ?2, ?3)",
-            rusqlite::params![i % 1000 + 1, (i * 37 % 100_000) as f64 / 100.0, format!("2026-{:02}-{:02}", i % 12 + 1, i % 28 + 1)],
+            rusqlite::params![
+                i % 1000 + 1,
+                (i * 37 % 100_000) as f64 / 100.0,
+                format!("2026-{:02}-{:02}", i % 12 + 1, i % 28 + 1)
+            ],
         )?;
     }
     tx.commit()?;

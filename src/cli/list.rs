@@ -52,7 +52,10 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         let config = load_config(config_path)?;
         match (&args.job, &args.storage) {
             (Some(job), wanted) => {
-                let job_cfg = config.jobs.get(job).ok_or_else(|| super::unknown_job(&config, job))?;
+                let job_cfg = config
+                    .jobs
+                    .get(job)
+                    .ok_or_else(|| super::unknown_job(&config, job))?;
                 if wanted.is_some() {
                     targets.push(job_storage(&config, job, wanted.as_deref())?);
                 } else {
@@ -62,7 +65,10 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
                 }
             }
             (None, Some(name)) => {
-                let sc = config.storages.get(name).ok_or_else(|| anyhow::anyhow!("storage `{name}` is not defined"))?;
+                let sc = config
+                    .storages
+                    .get(name)
+                    .ok_or_else(|| anyhow::anyhow!("storage `{name}` is not defined"))?;
                 targets.push(open(name, sc)?);
             }
             (None, None) => {
@@ -78,9 +84,20 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
             rows.push((t.storage.name().to_string(), e));
         }
     }
-    rows.sort_by(|a, b| b.1.manifest.started_at.cmp(&a.1.manifest.started_at).then(b.1.manifest.id.cmp(&a.1.manifest.id)));
+    rows.sort_by(|a, b| {
+        b.1.manifest
+            .started_at
+            .cmp(&a.1.manifest.started_at)
+            .then(b.1.manifest.id.cmp(&a.1.manifest.id))
+    });
     if args.json {
-        let out: Vec<Row> = rows.iter().map(|(s, e)| Row { storage: s, manifest: &e.manifest }).collect();
+        let out: Vec<Row> = rows
+            .iter()
+            .map(|(s, e)| Row {
+                storage: s,
+                manifest: &e.manifest,
+            })
+            .collect();
         return print(&format!("{}\n", serde_json::to_string_pretty(&out)?)).map(|()| 0);
     }
     if rows.is_empty() {
@@ -110,10 +127,22 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
             storage.clone(),
         ]);
     }
-    let widths: Vec<usize> = (0..8).map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..8)
+        .map(|i| {
+            table
+                .iter()
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut text = String::new();
     for row in &table {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         text.push_str(cells.join("  ").trim_end());
         text.push('\n');
     }
@@ -121,5 +150,8 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
 }
 
 fn open(name: &str, sc: &StorageConfig) -> Result<Target> {
-    Ok(Target { storage: storage::open(name, sc)?, prefix: sc.prefix.clone() })
+    Ok(Target {
+        storage: storage::open(name, sc)?,
+        prefix: sc.prefix.clone(),
+    })
 }

@@ -111,7 +111,10 @@ fn job_targets(config: &Config, job: &Job) -> Result<Vec<Target>> {
         .iter()
         .map(|name| {
             let sc = &config.storages[name];
-            Ok(Target { storage: storage::open(name, sc)?, prefix: sc.prefix.clone() })
+            Ok(Target {
+                storage: storage::open(name, sc)?,
+                prefix: sc.prefix.clone(),
+            })
         })
         .collect()
 }
@@ -128,26 +131,45 @@ fn location(text: &str) -> Result<Target> {
         .into());
     }
     let path = PathBuf::from(text.strip_prefix("file://").unwrap_or(text));
-    let sc = StorageConfig { kind: StorageKind::Local, path, prefix: String::new() };
-    Ok(Target { storage: storage::open(text, &sc)?, prefix: String::new() })
+    let sc = StorageConfig {
+        kind: StorageKind::Local,
+        path,
+        prefix: String::new(),
+    };
+    Ok(Target {
+        storage: storage::open(text, &sc)?,
+        prefix: String::new(),
+    })
 }
 
 /// Picks one storage of a job: `--storage NAME`, else the job's first.
 fn job_storage(config: &Config, job_name: &str, wanted: Option<&str>) -> Result<Target> {
-    let job = config.jobs.get(job_name).ok_or_else(|| unknown_job(config, job_name))?;
+    let job = config
+        .jobs
+        .get(job_name)
+        .ok_or_else(|| unknown_job(config, job_name))?;
     let name = match wanted {
         Some(w) if job.storage.iter().any(|s| s == w) => w,
         Some(w) => {
             return Err(Exit::new(
                 exit::USAGE,
-                format!("job `{job_name}` does not use storage `{w}` (it uses: {})", job.storage.join(", ")),
+                format!(
+                    "job `{job_name}` does not use storage `{w}` (it uses: {})",
+                    job.storage.join(", ")
+                ),
             )
             .into());
         }
         None => job.storage.first().map(String::as_str).unwrap_or_default(),
     };
-    let sc = config.storages.get(name).ok_or_else(|| anyhow::anyhow!("storage `{name}` is not defined"))?;
-    Ok(Target { storage: storage::open(name, sc)?, prefix: sc.prefix.clone() })
+    let sc = config
+        .storages
+        .get(name)
+        .ok_or_else(|| anyhow::anyhow!("storage `{name}` is not defined"))?;
+    Ok(Target {
+        storage: storage::open(name, sc)?,
+        prefix: sc.prefix.clone(),
+    })
 }
 
 fn unknown_job(config: &Config, name: &str) -> anyhow::Error {
@@ -166,7 +188,9 @@ fn unknown_job(config: &Config, name: &str) -> anyhow::Error {
 /// Writes results to stdout; a closed pipe (`| head`) ends the process quietly.
 fn print(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    let r = out.write_all(crate::secret::redact(text).as_bytes()).and_then(|()| out.flush());
+    let r = out
+        .write_all(crate::secret::redact(text).as_bytes())
+        .and_then(|()| out.flush());
     match r {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         other => Ok(other?),
@@ -182,7 +206,11 @@ pub fn human_size(bytes: u64) -> String {
         size /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{size:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{size:.1} {}", UNITS[unit])
+    }
 }
 
 #[cfg(test)]

@@ -77,20 +77,38 @@ pub struct Args {
 /// Runs `dbkeep restore`.
 pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     let job = args.job.clone().or(args.job_flag.clone());
-    let (target, storage, source): (Option<Source>, Target, Option<Source>) = if let Some(from) = &args.from {
-        let Some(t) = &args.target else {
-            return Err(Exit::new(exit::USAGE, "with `--from`, give `--target URL` (a database URL or SQLite path)").into());
+    let (target, storage, source): (Option<Source>, Target, Option<Source>) =
+        if let Some(from) = &args.from {
+            let Some(t) = &args.target else {
+                return Err(Exit::new(
+                    exit::USAGE,
+                    "with `--from`, give `--target URL` (a database URL or SQLite path)",
+                )
+                .into());
+            };
+            (
+                Some(url::parse(t).map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?),
+                location(from)?,
+                None,
+            )
+        } else {
+            let Some(job_name) = &job else {
+                return Err(Exit::new(
+                    exit::USAGE,
+                    "name the job to restore (`dbkeep restore JOB`), or use `--from DIR`",
+                )
+                .into());
+            };
+            let config = load_config(config_path)?;
+            let storage = job_storage(&config, job_name, args.storage.as_deref())?;
+            let target = args
+                .target
+                .as_deref()
+                .map(url::parse)
+                .transpose()
+                .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
+            (target, storage, Some(config.jobs[job_name].source.clone()))
         };
-        (Some(url::parse(t).map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?), location(from)?, None)
-    } else {
-        let Some(job_name) = &job else {
-            return Err(Exit::new(exit::USAGE, "name the job to restore (`dbkeep restore JOB`), or use `--from DIR`").into());
-        };
-        let config = load_config(config_path)?;
-        let storage = job_storage(&config, job_name, args.storage.as_deref())?;
-        let target = args.target.as_deref().map(url::parse).transpose().map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
-        (target, storage, Some(config.jobs[job_name].source.clone()))
-    };
 
     let mut entries = manifest::list(&*storage.storage, &storage.prefix, job.as_deref())?;
     if job.is_none() {
@@ -100,7 +118,11 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         if jobs.len() > 1 {
             return Err(Exit::new(
                 exit::USAGE,
-                format!("{} holds backups of several jobs ({}); choose one with `--job NAME`", storage.storage.location(), jobs.join(", ")),
+                format!(
+                    "{} holds backups of several jobs ({}); choose one with `--job NAME`",
+                    storage.storage.location(),
+                    jobs.join(", ")
+                ),
             )
             .into());
         }
@@ -108,12 +130,19 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     if entries.is_empty() {
         anyhow::bail!(
             "no backups{} in storage `{}` ({})",
-            job.as_deref().map(|j| format!(" of job `{j}`")).unwrap_or_default(),
+            job.as_deref()
+                .map(|j| format!(" of job `{j}`"))
+                .unwrap_or_default(),
             storage.storage.name(),
             storage.storage.location()
         );
     }
-    let before = args.before.as_deref().map(manifest::parse_time).transpose().map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
+    let before = args
+        .before
+        .as_deref()
+        .map(manifest::parse_time)
+        .transpose()
+        .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
     let entry = manifest::select(&entries, args.id.as_deref(), before)?;
     entries.clear();
     let m = &entry.manifest;
@@ -138,7 +167,12 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     if !restore::compatible(m.engine, target.engine()) {
         return Err(Exit::new(
             exit::USAGE,
-            format!("backup {} is a {} backup and cannot be restored into a {} target", m.id, m.engine, target.engine()),
+            format!(
+                "backup {} is a {} backup and cannot be restored into a {} target",
+                m.id,
+                m.engine,
+                target.engine()
+            ),
         )
         .into());
     }
@@ -153,7 +187,10 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         database: args.database.clone(),
         to_database,
         no_globals: args.no_globals,
-        options: RestoreOptions { force: args.force, no_owner: args.no_owner },
+        options: RestoreOptions {
+            force: args.force,
+            no_owner: args.no_owner,
+        },
     };
     let done = restore::run(&plan, &mut *conn)?;
     let mut text = String::new();
@@ -161,7 +198,10 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         if db.is_empty() {
             text.push_str(&format!("restored {artifact} from backup {}\n", m.id));
         } else {
-            text.push_str(&format!("restored {artifact} from backup {} into `{db}`\n", m.id));
+            text.push_str(&format!(
+                "restored {artifact} from backup {} into `{db}`\n",
+                m.id
+            ));
         }
     }
     print(&text)?;

@@ -51,7 +51,11 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         Some(from) => location(from)?,
         None => {
             let Some(job) = &job else {
-                return Err(Exit::new(exit::USAGE, "name the job to verify (`dbkeep verify JOB`), or use `--from DIR`").into());
+                return Err(Exit::new(
+                    exit::USAGE,
+                    "name the job to verify (`dbkeep verify JOB`), or use `--from DIR`",
+                )
+                .into());
             };
             job_storage(&load_config(config_path)?, job, args.storage.as_deref())?
         }
@@ -60,7 +64,9 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     if entries.is_empty() {
         anyhow::bail!(
             "no backups{} in storage `{}` ({})",
-            job.as_deref().map(|j| format!(" of job `{j}`")).unwrap_or_default(),
+            job.as_deref()
+                .map(|j| format!(" of job `{j}`"))
+                .unwrap_or_default(),
             target.storage.name(),
             target.storage.location()
         );
@@ -80,7 +86,10 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         for c in &checked {
             text.push_str(&format!("ok  {}  ({})\n", c.key, c.checks.join(", ")));
         }
-        text.push_str(&format!("backup {} of job `{}` is intact\n", entry.manifest.id, entry.manifest.job));
+        text.push_str(&format!(
+            "backup {} of job `{}` is intact\n",
+            entry.manifest.id, entry.manifest.job
+        ));
         print(&text)?;
     }
     Ok(exit::OK)

@@ -122,9 +122,14 @@ impl ServerSource {
         if let Some(p) = &self.password {
             return Ok(Some(p.clone()));
         }
-        let Some(file) = &self.password_file else { return Ok(None) };
+        let Some(file) = &self.password_file else {
+            return Ok(None);
+        };
         let text = std::fs::read_to_string(file).with_context(|| {
-            format!("cannot read `password_file` {}: check the path and its permissions", file.display())
+            format!(
+                "cannot read `password_file` {}: check the path and its permissions",
+                file.display()
+            )
         })?;
         let line = text.lines().next().unwrap_or("");
         Ok(Some(Secret::new(line)))
@@ -176,7 +181,10 @@ impl fmt::Display for Invalid {
         for p in &self.problems {
             writeln!(f, "  - {p}")?;
         }
-        write!(f, "see config.example.yaml or `dbkeep config init` for every key")
+        write!(
+            f,
+            "see config.example.yaml or `dbkeep config init` for every key"
+        )
     }
 }
 
@@ -189,7 +197,11 @@ pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         if !path.is_file() {
             return Err(Exit::new(
                 exit::CONFIG,
-                format!("config file {} does not exist; create it with `dbkeep config init {}`", path.display(), path.display()),
+                format!(
+                    "config file {} does not exist; create it with `dbkeep config init {}`",
+                    path.display(),
+                    path.display()
+                ),
             )
             .into());
         }
@@ -236,13 +248,21 @@ pub fn load_str(text: &str, path: &Path) -> anyhow::Result<Config> {
     if !text.trim().is_empty() {
         figment = figment.merge(yaml::Yaml::string(text));
     }
-    figment = figment.merge(
-        Env::prefixed("DBKEEP_").split("__").ignore(&["config", "log", "log_format"]),
-    );
+    figment = figment.merge(Env::prefixed("DBKEEP_").split("__").ignore(&[
+        "config",
+        "log",
+        "log_format",
+    ]));
     let value: figment::value::Value = figment.extract().map_err(|e| Invalid {
         file: path.to_path_buf(),
         problems: vec![Problem::new(".", crate::secret::redact(&e.to_string()))],
     })?;
     let json = serde_json::to_value(&value).context("config values are not representable")?;
-    validate::validate(json).map_err(|problems| Invalid { file: path.to_path_buf(), problems }.into())
+    validate::validate(json).map_err(|problems| {
+        Invalid {
+            file: path.to_path_buf(),
+            problems,
+        }
+        .into()
+    })
 }

@@ -14,7 +14,9 @@ use serde_json::Value;
 use serde_path_to_error::Segment;
 
 use super::schema::{RawConfig, RawSource, RawStorage};
-use super::{Config, Databases, Engine, Job, ServerSource, Source, SqliteSource, StorageConfig, StorageKind};
+use super::{
+    Config, Databases, Engine, Job, ServerSource, Source, SqliteSource, StorageConfig, StorageKind,
+};
 
 /// One thing wrong with the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +30,10 @@ pub struct Problem {
 impl Problem {
     /// A problem at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem { path: path.into(), message: message.into() }
+        Problem {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -42,7 +47,11 @@ impl fmt::Display for Problem {
 pub fn validate(value: Value) -> Result<Config, Vec<Problem>> {
     let (raw, mut problems) = deserialize_all(value);
     let config = check(&raw, &mut problems);
-    if problems.is_empty() { Ok(config) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
 }
 
 /// Deserializes, collecting every serde error instead of the first.
@@ -70,7 +79,10 @@ fn deserialize_all(mut value: Value) -> (RawConfig, Vec<Problem>) {
             if at.last() != Some(&field) {
                 at.push(field.clone());
             }
-            problems.push(Problem::new(join(&at), unknown_key_message(&field, &message)));
+            problems.push(Problem::new(
+                join(&at),
+                unknown_key_message(&field, &message),
+            ));
             if !remove(&mut value, &at) {
                 break;
             }
@@ -119,7 +131,13 @@ fn quoted_after(message: &str, prefix: &str) -> Option<String> {
 fn unknown_key_message(field: &str, message: &str) -> String {
     let expected: Vec<String> = message
         .split_once("expected")
-        .map(|(_, rest)| rest.split('`').skip(1).step_by(2).map(str::to_string).collect())
+        .map(|(_, rest)| {
+            rest.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     let best = expected
         .iter()
@@ -129,12 +147,17 @@ fn unknown_key_message(field: &str, message: &str) -> String {
     match best {
         Some((_, k)) => format!("unknown key `{field}`; did you mean `{k}`?"),
         None if expected.is_empty() => format!("unknown key `{field}`"),
-        None => format!("unknown key `{field}`; expected one of `{}`", expected.join("`, `")),
+        None => format!(
+            "unknown key `{field}`; expected one of `{}`",
+            expected.join("`, `")
+        ),
     }
 }
 
 fn friendly(message: &str) -> String {
-    message.replace("unknown variant", "unknown value").replace("invalid type: ", "wrong type: ")
+    message
+        .replace("unknown variant", "unknown value")
+        .replace("invalid type: ", "wrong type: ")
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -153,14 +176,21 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Removes the node at `path`; false when there is nothing to remove.
 fn remove(value: &mut Value, path: &[String]) -> bool {
-    let Some((last, parents)) = path.split_last() else { return false };
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
     let mut node = value;
     for seg in parents {
-        node = match (node, seg.strip_prefix('[').and_then(|s| s.strip_suffix(']'))) {
-            (Value::Array(items), Some(i)) => match i.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
-                Some(n) => n,
-                None => return false,
-            },
+        node = match (
+            node,
+            seg.strip_prefix('[').and_then(|s| s.strip_suffix(']')),
+        ) {
+            (Value::Array(items), Some(i)) => {
+                match i.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                    Some(n) => n,
+                    None => return false,
+                }
+            }
             (Value::Object(map), _) => match map.get_mut(seg) {
                 Some(n) => n,
                 None => return false,
@@ -168,7 +198,10 @@ fn remove(value: &mut Value, path: &[String]) -> bool {
             _ => return false,
         };
     }
-    match (node, last.strip_prefix('[').and_then(|s| s.strip_suffix(']'))) {
+    match (
+        node,
+        last.strip_prefix('[').and_then(|s| s.strip_suffix(']')),
+    ) {
         (Value::Array(items), Some(i)) => match i.parse::<usize>() {
             Ok(i) if i < items.len() => {
                 // Keep indexes stable for later paths: replace rather than shift.
@@ -218,17 +251,28 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
         if job.storage.is_some() {
             for n in &storage {
                 if !raw.storages.contains_key(n) {
-                    problems.push(Problem::new(format!("{at}.storage"), unknown_storage(n, raw)));
+                    problems.push(Problem::new(
+                        format!("{at}.storage"),
+                        unknown_storage(n, raw),
+                    ));
                 }
             }
             if storage.is_empty() {
-                problems.push(Problem::new(format!("{at}.storage"), "the list of storages is empty"));
+                problems.push(Problem::new(
+                    format!("{at}.storage"),
+                    "the list of storages is empty",
+                ));
             }
         }
-        let compression = job.compression.or(d.compression).unwrap_or(super::Compression::Zstd);
+        let compression = job
+            .compression
+            .or(d.compression)
+            .unwrap_or(super::Compression::Zstd);
         let level = job.compression_level.or(d.compression_level);
         check_level(&at, Some(compression), level, problems);
-        let Some(source) = check_source(&format!("{at}.source"), &job.source, problems) else { continue };
+        let Some(source) = check_source(&format!("{at}.source"), &job.source, problems) else {
+            continue;
+        };
         config.jobs.insert(
             name.clone(),
             Job {
@@ -236,7 +280,10 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
                 storage,
                 compression,
                 compression_level: level.unwrap_or_else(|| compression.default_level()),
-                compression_threads: job.compression_threads.or(d.compression_threads).unwrap_or(0),
+                compression_threads: job
+                    .compression_threads
+                    .or(d.compression_threads)
+                    .unwrap_or(0),
                 temp_dir: d.temp_dir.clone(),
             },
         );
@@ -249,7 +296,10 @@ fn unknown_storage(name: &str, raw: &RawConfig) -> String {
     if known.is_empty() {
         format!("storage `{name}` is not defined; add it under `storages:`")
     } else {
-        format!("storage `{name}` is not defined under `storages:` (defined: {})", known.join(", "))
+        format!(
+            "storage `{name}` is not defined under `storages:` (defined: {})",
+            known.join(", ")
+        )
     }
 }
 
@@ -268,32 +318,61 @@ pub fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
         && name.len() <= 128
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
-fn check_level(at: &str, compression: Option<super::Compression>, level: Option<i32>, problems: &mut Vec<Problem>) {
-    let (Some(c), Some(level)) = (compression.or(Some(super::Compression::Zstd)), level) else { return };
+fn check_level(
+    at: &str,
+    compression: Option<super::Compression>,
+    level: Option<i32>,
+    problems: &mut Vec<Problem>,
+) {
+    let (Some(c), Some(level)) = (compression.or(Some(super::Compression::Zstd)), level) else {
+        return;
+    };
     let range = c.levels();
     if !range.contains(&level) {
         problems.push(Problem::new(
             format!("{at}.compression_level"),
-            format!("level {level} is out of range for {}: use {} to {}", c.as_str(), range.start(), range.end()),
+            format!(
+                "level {level} is out of range for {}: use {} to {}",
+                c.as_str(),
+                range.start(),
+                range.end()
+            ),
         ));
     }
 }
 
 fn check_storage(at: &str, s: &RawStorage, problems: &mut Vec<Problem>) -> Option<StorageConfig> {
-    let prefix = s.prefix.clone().unwrap_or_default().trim_matches('/').to_string();
+    let prefix = s
+        .prefix
+        .clone()
+        .unwrap_or_default()
+        .trim_matches('/')
+        .to_string();
     if prefix.split('/').any(|p| p == ".." || p == ".") {
-        problems.push(Problem::new(format!("{at}.prefix"), "`prefix` may not contain `.` or `..` segments"));
+        problems.push(Problem::new(
+            format!("{at}.prefix"),
+            "`prefix` may not contain `.` or `..` segments",
+        ));
     }
     match s.kind {
         StorageKind::Local => {
             let Some(path) = &s.path else {
-                problems.push(Problem::new(format!("{at}.path"), "a `local` storage needs `path`, the backup folder"));
+                problems.push(Problem::new(
+                    format!("{at}.path"),
+                    "a `local` storage needs `path`, the backup folder",
+                ));
                 return None;
             };
-            Some(StorageConfig { kind: s.kind, path: path.clone(), prefix })
+            Some(StorageConfig {
+                kind: s.kind,
+                path: path.clone(),
+                prefix,
+            })
         }
     }
 }
@@ -302,7 +381,10 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
     let before = problems.len();
     let mut not_for = |key: &str, set: bool| {
         if set {
-            problems.push(Problem::new(format!("{at}.{key}"), format!("`{key}` does not apply to `type: {}`", s.engine)));
+            problems.push(Problem::new(
+                format!("{at}.{key}"),
+                format!("`{key}` does not apply to `type: {}`", s.engine),
+            ));
         }
     };
     match s.engine {
@@ -316,10 +398,18 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
             not_for("databases", s.databases.is_some());
             not_for("bin_dir", s.bin_dir.is_some());
             let Some(path) = &s.path else {
-                problems.push(Problem::new(format!("{at}.path"), "a `sqlite` source needs `path`, the database file"));
+                problems.push(Problem::new(
+                    format!("{at}.path"),
+                    "a `sqlite` source needs `path`, the database file",
+                ));
                 return None;
             };
-            (problems.len() == before).then(|| Source::Sqlite(SqliteSource { engine: Engine::Sqlite, path: path.clone() }))
+            (problems.len() == before).then(|| {
+                Source::Sqlite(SqliteSource {
+                    engine: Engine::Sqlite,
+                    path: path.clone(),
+                })
+            })
         }
         engine => {
             not_for("path", s.path.is_some());
@@ -339,7 +429,10 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
                 }
                 (Some(db), None) => Some(Databases::List(vec![db.clone()])),
                 (None, Some(Databases::List(list))) if list.is_empty() => {
-                    problems.push(Problem::new(format!("{at}.databases"), "the list of databases is empty"));
+                    problems.push(Problem::new(
+                        format!("{at}.databases"),
+                        "the list of databases is empty",
+                    ));
                     None
                 }
                 (None, Some(d)) => Some(d.clone()),
@@ -355,10 +448,16 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
                 let mut seen = BTreeMap::new();
                 for (i, db) in list.iter().enumerate() {
                     if db.is_empty() || db.contains('/') || db.contains('\0') {
-                        problems.push(Problem::new(format!("{at}.databases[{i}]"), format!("`{db}` is not a usable database name")));
+                        problems.push(Problem::new(
+                            format!("{at}.databases[{i}]"),
+                            format!("`{db}` is not a usable database name"),
+                        ));
                     }
                     if seen.insert(db.clone(), i).is_some() {
-                        problems.push(Problem::new(format!("{at}.databases[{i}]"), format!("database `{db}` is listed twice")));
+                        problems.push(Problem::new(
+                            format!("{at}.databases[{i}]"),
+                            format!("database `{db}` is listed twice"),
+                        ));
                     }
                 }
             }
@@ -398,17 +497,38 @@ mod tests {
              jobs:\n  a:\n    source: { type: postgres, database: a, port: lots }\n  \
              b:\n    storage: local\n  c:\n    source: { type: sqlite, path: /x.db }\n    compression: lz4\n",
         );
-        assert!(got.iter().any(|p| p.starts_with("storages.local.colour: unknown key `colour`")), "{got:#?}");
-        assert!(got.iter().any(|p| p.starts_with("jobs.a.source.port: wrong type")), "{got:#?}");
-        assert!(got.iter().any(|p| p == "jobs.b.source: missing required key"), "{got:#?}");
-        assert!(got.iter().any(|p| p.starts_with("jobs.c.compression: unknown value `lz4`")), "{got:#?}");
+        assert!(
+            got.iter()
+                .any(|p| p.starts_with("storages.local.colour: unknown key `colour`")),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter()
+                .any(|p| p.starts_with("jobs.a.source.port: wrong type")),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter()
+                .any(|p| p == "jobs.b.source: missing required key"),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter()
+                .any(|p| p.starts_with("jobs.c.compression: unknown value `lz4`")),
+            "{got:#?}"
+        );
         assert_eq!(got.len(), 4, "{got:#?}");
     }
 
     #[test]
     fn suggests_the_closest_key() {
-        let got = problems("storages: { s: { type: local, path: /b } }\njobs:\n  a:\n    source: { type: sqlite, path: /x.db, pasword: x }\n");
-        assert_eq!(got, ["jobs.a.source.pasword: unknown key `pasword`; did you mean `password`?"]);
+        let got = problems(
+            "storages: { s: { type: local, path: /b } }\njobs:\n  a:\n    source: { type: sqlite, path: /x.db, pasword: x }\n",
+        );
+        assert_eq!(
+            got,
+            ["jobs.a.source.pasword: unknown key `pasword`; did you mean `password`?"]
+        );
     }
 
     #[test]
@@ -418,10 +538,30 @@ mod tests {
              jobs:\n  a:\n    storage: nope\n    source: { type: postgres, database: x, databases: [y] }\n  \
              b:\n    source: { type: sqlite, path: /x.db, host: h }\n    compression: gzip\n    compression_level: 12\n",
         );
-        assert!(got.contains(&"jobs.a.storage: storage `nope` is not defined under `storages:` (defined: s)".to_string()), "{got:#?}");
-        assert!(got.contains(&"jobs.a.source.databases: give `database` or `databases`, not both".to_string()), "{got:#?}");
-        assert!(got.contains(&"jobs.b.source.host: `host` does not apply to `type: sqlite`".to_string()), "{got:#?}");
-        assert!(got.iter().any(|p| p.starts_with("jobs.b.compression_level: level 12")), "{got:#?}");
+        assert!(
+            got.contains(
+                &"jobs.a.storage: storage `nope` is not defined under `storages:` (defined: s)"
+                    .to_string()
+            ),
+            "{got:#?}"
+        );
+        assert!(
+            got.contains(
+                &"jobs.a.source.databases: give `database` or `databases`, not both".to_string()
+            ),
+            "{got:#?}"
+        );
+        assert!(
+            got.contains(
+                &"jobs.b.source.host: `host` does not apply to `type: sqlite`".to_string()
+            ),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter()
+                .any(|p| p.starts_with("jobs.b.compression_level: level 12")),
+            "{got:#?}"
+        );
     }
 
     #[test]

@@ -16,7 +16,12 @@ pub struct EndMarker {
 impl EndMarker {
     /// A check for `marker` within the last `window` bytes.
     pub fn new(tool: &'static str, marker: &'static str, window: usize) -> EndMarker {
-        EndMarker { marker, tool, tail: Vec::with_capacity(2 * window), window }
+        EndMarker {
+            marker,
+            tool,
+            tail: Vec::with_capacity(2 * window),
+            window,
+        }
     }
 }
 
@@ -24,7 +29,8 @@ impl DumpCheck for EndMarker {
     fn update(&mut self, bytes: &[u8]) {
         if bytes.len() >= self.window {
             self.tail.clear();
-            self.tail.extend_from_slice(&bytes[bytes.len() - self.window..]);
+            self.tail
+                .extend_from_slice(&bytes[bytes.len() - self.window..]);
         } else {
             self.tail.extend_from_slice(bytes);
             if self.tail.len() > 2 * self.window {
@@ -64,7 +70,10 @@ mod tests {
     #[test]
     fn finds_marker_across_chunks() {
         let mut c = EndMarker::new("mariadb-dump", "-- Dump completed", 256);
-        let text = format!("{}\n-- Dump completed on 2026-11-22 10:00:00\n", "x".repeat(10_000));
+        let text = format!(
+            "{}\n-- Dump completed on 2026-11-22 10:00:00\n",
+            "x".repeat(10_000)
+        );
         for chunk in text.as_bytes().chunks(7) {
             c.update(chunk);
         }

@@ -6,7 +6,6 @@
 
 mod marker;
 mod mysql;
-#[path = "pg_archive_stub.rs"]
 pub mod pg_archive;
 mod postgres;
 pub mod process;
@@ -130,7 +129,12 @@ pub trait Connector {
     fn inspect(&mut self, database: &str) -> Result<TargetState>;
 
     /// Starts restoring one artifact into `database` (created when missing).
-    fn restore(&mut self, artifact: &Artifact, database: &str, opts: RestoreOptions) -> Result<Box<dyn RestoreSink>>;
+    fn restore(
+        &mut self,
+        artifact: &Artifact,
+        database: &str,
+        opts: RestoreOptions,
+    ) -> Result<Box<dyn RestoreSink>>;
 
     /// Removes a database that this restore created, after a failure.
     fn drop_created(&mut self, database: &str) -> Result<()>;
@@ -173,6 +177,7 @@ mod tests {
 
 /// Runs `PRAGMA integrity_check` on the SQLite file at `path`.
 pub fn sqlite_integrity(path: &std::path::Path) -> Result<()> {
-    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     sqlite::integrity_check(&conn, path)
 }

@@ -11,7 +11,10 @@ use anyhow::{Context, Result};
 
 use super::postgres::ToolSink;
 use super::process::{Tool, find_tool};
-use super::{Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo, TargetState};
+use super::{
+    Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo,
+    TargetState,
+};
 use crate::config::{Databases, Engine, ServerSource};
 use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::pipeline::DumpCheck;
@@ -68,12 +71,19 @@ impl Mysql {
                     .suffix(".cnf")
                     .tempfile()
                     .context("cannot create the temp option file for the password")?;
-                writeln!(file, "[client]\npassword={}", option_value(password.expose()))?;
+                writeln!(
+                    file,
+                    "[client]\npassword={}",
+                    option_value(password.expose())
+                )?;
                 file.flush()?;
                 Some(file)
             }
         };
-        Ok(Mysql { source, defaults_file })
+        Ok(Mysql {
+            source,
+            defaults_file,
+        })
     }
 
     fn names(&self, dump: bool) -> [&'static str; 2] {
@@ -119,7 +129,13 @@ impl Mysql {
             .args(["--batch", "--skip-column-names", "--raw", "--execute"])
             .arg(sql)
             .output()
-            .with_context(|| format!("cannot query {} at {}", self.source.engine, self.source.describe()))?;
+            .with_context(|| {
+                format!(
+                    "cannot query {} at {}",
+                    self.source.engine,
+                    self.source.describe()
+                )
+            })?;
         Ok(out.lines().map(str::to_string).collect())
     }
 }
@@ -127,10 +143,25 @@ impl Mysql {
 impl Connector for Mysql {
     fn probe(&mut self) -> Result<ServerInfo> {
         let tool = self.tool_path(true)?;
-        let tool_version = Tool::new(&tool).arg("--version").output()?.trim().to_string();
-        let version = self.query("select version()")?.into_iter().next().unwrap_or_default();
-        let name = tool.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(ServerInfo { server_version: Some(version), tool: name, tool_version: Some(tool_version) })
+        let tool_version = Tool::new(&tool)
+            .arg("--version")
+            .output()?
+            .trim()
+            .to_string();
+        let version = self
+            .query("select version()")?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let name = tool
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(ServerInfo {
+            server_version: Some(version),
+            tool: name,
+            tool_version: Some(tool_version),
+        })
     }
 
     fn plan(&mut self) -> Result<Vec<DumpItem>> {
@@ -144,14 +175,25 @@ impl Connector for Mysql {
         };
         Ok(names
             .into_iter()
-            .map(|n| DumpItem { kind: ArtifactKind::Database, database: Some(n), format: DumpFormat::MysqlSql })
+            .map(|n| DumpItem {
+                kind: ArtifactKind::Database,
+                database: Some(n),
+                format: DumpFormat::MysqlSql,
+            })
             .collect())
     }
 
     fn dump(&mut self, item: &DumpItem) -> Result<(Box<dyn DumpSource>, Box<dyn DumpCheck>)> {
-        let db = item.database.as_deref().context("a MySQL dump needs a database name")?;
+        let db = item
+            .database
+            .as_deref()
+            .context("a MySQL dump needs a database name")?;
         let tool = self.tool(true)?;
-        let name = if tool.name().starts_with("mariadb") { "mariadb-dump" } else { "mysqldump" };
+        let name = if tool.name().starts_with("mariadb") {
+            "mariadb-dump"
+        } else {
+            "mysqldump"
+        };
         let child = tool
             .args([
                 "--single-transaction",
@@ -163,7 +205,10 @@ impl Connector for Mysql {
             ])
             .arg(db)
             .spawn_reader()?;
-        Ok((Box::new(child), Box::new(EndMarker::new(name, DUMP_END, 512))))
+        Ok((
+            Box::new(child),
+            Box::new(EndMarker::new(name, DUMP_END, 512)),
+        ))
     }
 
     fn probe_restore(&mut self, _dumped_with: Option<&str>) -> Result<()> {
@@ -173,8 +218,10 @@ impl Connector for Mysql {
     }
 
     fn inspect(&mut self, database: &str) -> Result<TargetState> {
-        let exists =
-            self.query(&format!("select schema_name from information_schema.schemata where schema_name = {}", literal(database)))?;
+        let exists = self.query(&format!(
+            "select schema_name from information_schema.schemata where schema_name = {}",
+            literal(database)
+        ))?;
         if exists.is_empty() {
             return Ok(TargetState::Missing);
         }
@@ -189,13 +236,30 @@ impl Connector for Mysql {
             return Ok(TargetState::Empty);
         }
         let shown: Vec<&str> = rows.iter().take(5).map(String::as_str).collect();
-        let more = if rows.len() > 5 { format!(" and {} more", rows.len() - 5) } else { String::new() };
-        Ok(TargetState::NonEmpty(format!("{} objects ({}{more})", rows.len(), shown.join(", "))))
+        let more = if rows.len() > 5 {
+            format!(" and {} more", rows.len() - 5)
+        } else {
+            String::new()
+        };
+        Ok(TargetState::NonEmpty(format!(
+            "{} objects ({}{more})",
+            rows.len(),
+            shown.join(", ")
+        )))
     }
 
-    fn restore(&mut self, artifact: &Artifact, database: &str, _opts: RestoreOptions) -> Result<Box<dyn RestoreSink>> {
+    fn restore(
+        &mut self,
+        artifact: &Artifact,
+        database: &str,
+        _opts: RestoreOptions,
+    ) -> Result<Box<dyn RestoreSink>> {
         if artifact.format != DumpFormat::MysqlSql {
-            anyhow::bail!("a {} target cannot restore a {:?} artifact", self.source.engine, artifact.format);
+            anyhow::bail!(
+                "a {} target cannot restore a {:?} artifact",
+                self.source.engine,
+                artifact.format
+            );
         }
         if self.inspect(database)? == TargetState::Missing {
             self.query(&format!("create database {}", ident(database)))

@@ -12,7 +12,10 @@ use anyhow::{Context, Result};
 
 use super::pg_archive::PgArchiveCheck;
 use super::process::{ChildWriter, Tool, find_tool};
-use super::{Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo, TargetState};
+use super::{
+    Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo,
+    TargetState,
+};
 use crate::config::{Databases, ServerSource};
 use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::pipeline::DumpCheck;
@@ -45,16 +48,23 @@ fn conninfo(db: &str) -> String {
 
 /// The major version in a tool's `--version` line ("pg_dump (PostgreSQL) 15.20 ...").
 pub fn tool_major(version_line: &str) -> Option<u32> {
-    version_line
-        .split_whitespace()
-        .find_map(|w| w.split('.').next().and_then(|m| m.parse::<u32>().ok()).filter(|m| *m >= 7))
+    version_line.split_whitespace().find_map(|w| {
+        w.split('.')
+            .next()
+            .and_then(|m| m.parse::<u32>().ok())
+            .filter(|m| *m >= 7)
+    })
 }
 
 impl Postgres {
     /// A connector for `source`.
     pub fn new(source: ServerSource) -> Result<Postgres> {
         let password = source.password()?;
-        Ok(Postgres { source, password, server_major: None })
+        Ok(Postgres {
+            source,
+            password,
+            server_major: None,
+        })
     }
 
     fn tool(&self, name: &str) -> Result<Tool> {
@@ -90,33 +100,62 @@ impl Postgres {
     fn query(&self, db: &str, sql: &str) -> Result<Vec<String>> {
         let out = self
             .tool("psql")?
-            .args(["-X", "-q", "-A", "-t", "--record-separator-zero", "-v", "ON_ERROR_STOP=1", "-d"])
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "--record-separator-zero",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+            ])
             .arg(conninfo(db))
             .arg("-c")
             .arg(sql)
             .output()
             .with_context(|| format!("cannot query PostgreSQL at {}", self.source.describe()))?;
-        Ok(out.split('\0').map(|r| r.trim_matches('\n').to_string()).filter(|r| !r.is_empty()).collect())
+        Ok(out
+            .split('\0')
+            .map(|r| r.trim_matches('\n').to_string())
+            .filter(|r| !r.is_empty())
+            .collect())
     }
 
     fn version_of(&self, tool: &str) -> Result<String> {
         let path = find_tool(&[tool], self.source.bin_dir.as_deref())?;
-        Ok(Tool::new(&path).arg("--version").output()?.trim().to_string())
+        Ok(Tool::new(&path)
+            .arg("--version")
+            .output()?
+            .trim()
+            .to_string())
     }
 
     fn server_major(&mut self, db: &str) -> Result<(u32, String)> {
-        let rows = self.query(db, "select current_setting('server_version_num'), version()")?;
+        let rows = self.query(
+            db,
+            "select current_setting('server_version_num'), version()",
+        )?;
         let row = rows.first().context("PostgreSQL returned no version")?;
         let (num, text) = row.split_once('|').unwrap_or((row.as_str(), ""));
-        let num: u32 = num.trim().parse().with_context(|| format!("unexpected server_version_num `{num}`"))?;
-        let major = if num >= 100_000 { num / 10_000 } else { num / 100 };
+        let num: u32 = num
+            .trim()
+            .parse()
+            .with_context(|| format!("unexpected server_version_num `{num}`"))?;
+        let major = if num >= 100_000 {
+            num / 10_000
+        } else {
+            num / 100
+        };
         self.server_major = Some(major);
         let version = text.split_whitespace().nth(1).unwrap_or(text).to_string();
         Ok((major, version))
     }
 
     fn check_client(&self, tool: &str, version: &str, server_major: u32) -> Result<()> {
-        let Some(major) = tool_major(version) else { return Ok(()) };
+        let Some(major) = tool_major(version) else {
+            return Ok(());
+        };
         if major < server_major {
             anyhow::bail!(
                 "`{tool}` {major} cannot dump the PostgreSQL {server_major} server at {}: the client must be version {server_major} or newer; \
@@ -142,7 +181,10 @@ impl DumpCheck for ArchiveCheck {
     fn finish(&mut self) -> Result<(), String> {
         match self.0.take() {
             Some(c) if c.bytes_seen() == 0 => Err("pg_dump produced no output".to_string()),
-            Some(c) => c.finish().map(|_| ()).map_err(|e| format!("the pg_dump archive is incomplete: {e}")),
+            Some(c) => c
+                .finish()
+                .map(|_| ())
+                .map_err(|e| format!("the pg_dump archive is incomplete: {e}")),
             None => Ok(()),
         }
     }
@@ -157,7 +199,11 @@ impl Connector for Postgres {
             let v = self.version_of("pg_dumpall")?;
             self.check_client("pg_dumpall", &v, major)?;
         }
-        Ok(ServerInfo { server_version: Some(server_version), tool: "pg_dump".into(), tool_version: Some(tool_version) })
+        Ok(ServerInfo {
+            server_version: Some(server_version),
+            tool: "pg_dump".into(),
+            tool_version: Some(tool_version),
+        })
     }
 
     fn plan(&mut self) -> Result<Vec<DumpItem>> {
@@ -173,8 +219,11 @@ impl Connector for Postgres {
                     "postgres",
                     "select datname from pg_database where not datistemplate and datallowconn order by datname",
                 )?;
-                let mut items =
-                    vec![DumpItem { kind: ArtifactKind::Globals, database: None, format: DumpFormat::PgSql }];
+                let mut items = vec![DumpItem {
+                    kind: ArtifactKind::Globals,
+                    database: None,
+                    format: DumpFormat::PgSql,
+                }];
                 items.extend(names.iter().map(|n| db(n)));
                 Ok(items)
             }
@@ -189,7 +238,10 @@ impl Connector for Postgres {
                     .args(["--globals-only", "--database"])
                     .arg(conninfo("postgres"))
                     .spawn_reader()?;
-                Ok((Box::new(child), Box::new(EndMarker::new("pg_dumpall", DUMPALL_END, 256))))
+                Ok((
+                    Box::new(child),
+                    Box::new(EndMarker::new("pg_dumpall", DUMPALL_END, 256)),
+                ))
             }
             (ArtifactKind::Database, Some(db)) => {
                 let child = self
@@ -197,9 +249,14 @@ impl Connector for Postgres {
                     .args(["--format=custom", "--compress=0", "--dbname"])
                     .arg(conninfo(db))
                     .spawn_reader()?;
-                Ok((Box::new(child), Box::new(ArchiveCheck(Some(PgArchiveCheck::new())))))
+                Ok((
+                    Box::new(child),
+                    Box::new(ArchiveCheck(Some(PgArchiveCheck::new()))),
+                ))
             }
-            (ArtifactKind::Database, None) => anyhow::bail!("a PostgreSQL dump needs a database name"),
+            (ArtifactKind::Database, None) => {
+                anyhow::bail!("a PostgreSQL dump needs a database name")
+            }
         }
     }
 
@@ -221,7 +278,10 @@ impl Connector for Postgres {
     fn inspect(&mut self, database: &str) -> Result<TargetState> {
         let exists = self.query(
             "postgres",
-            &format!("select 1 from pg_database where datname = {}", literal(database)),
+            &format!(
+                "select 1 from pg_database where datname = {}",
+                literal(database)
+            ),
         )?;
         if exists.is_empty() {
             return Ok(TargetState::Missing);
@@ -240,11 +300,24 @@ impl Connector for Postgres {
             return Ok(TargetState::Empty);
         }
         let shown: Vec<&str> = rows.iter().take(5).map(String::as_str).collect();
-        let more = if rows.len() > 5 { format!(" and {} more", rows.len() - 5) } else { String::new() };
-        Ok(TargetState::NonEmpty(format!("{} objects ({}{more})", rows.len(), shown.join(", "))))
+        let more = if rows.len() > 5 {
+            format!(" and {} more", rows.len() - 5)
+        } else {
+            String::new()
+        };
+        Ok(TargetState::NonEmpty(format!(
+            "{} objects ({}{more})",
+            rows.len(),
+            shown.join(", ")
+        )))
     }
 
-    fn restore(&mut self, artifact: &Artifact, database: &str, opts: RestoreOptions) -> Result<Box<dyn RestoreSink>> {
+    fn restore(
+        &mut self,
+        artifact: &Artifact,
+        database: &str,
+        opts: RestoreOptions,
+    ) -> Result<Box<dyn RestoreSink>> {
         match artifact.format {
             DumpFormat::PgSql => {
                 let child = self
@@ -257,8 +330,11 @@ impl Connector for Postgres {
             }
             DumpFormat::PgCustom => {
                 if self.inspect(database)? == TargetState::Missing {
-                    self.query("postgres", &format!("create database {} template template0", ident(database)))
-                        .with_context(|| format!("cannot create database `{database}`"))?;
+                    self.query(
+                        "postgres",
+                        &format!("create database {} template template0", ident(database)),
+                    )
+                    .with_context(|| format!("cannot create database `{database}`"))?;
                 }
                 let mut tool = self
                     .tool("pg_restore")?
@@ -270,14 +346,19 @@ impl Connector for Postgres {
                 if opts.no_owner {
                     tool = tool.arg("--no-owner");
                 }
-                Ok(Box::new(ToolSink { child: tool.spawn_writer()? }))
+                Ok(Box::new(ToolSink {
+                    child: tool.spawn_writer()?,
+                }))
             }
             other => anyhow::bail!("a PostgreSQL target cannot restore a {other:?} artifact"),
         }
     }
 
     fn drop_created(&mut self, database: &str) -> Result<()> {
-        self.query("postgres", &format!("drop database if exists {}", ident(database)))?;
+        self.query(
+            "postgres",
+            &format!("drop database if exists {}", ident(database)),
+        )?;
         Ok(())
     }
 }
@@ -355,7 +436,10 @@ mod tests {
 
     #[test]
     fn majors() {
-        assert_eq!(tool_major("pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"), Some(15));
+        assert_eq!(
+            tool_major("pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"),
+            Some(15)
+        );
         assert_eq!(tool_major("pg_restore (PostgreSQL) 9.6.24"), Some(9));
         assert_eq!(tool_major("garbage"), None);
     }

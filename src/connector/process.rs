@@ -32,7 +32,11 @@ pub struct ToolFailed {
 }
 
 fn stderr_suffix(stderr: &str) -> String {
-    if stderr.is_empty() { String::new() } else { format!(": {stderr}") }
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(": {stderr}")
+    }
 }
 
 /// Describes an exit status in words.
@@ -40,7 +44,16 @@ pub fn describe_status(status: ExitStatus) -> String {
     if let Some(code) = status.code() {
         format!("exited with code {code}")
     } else if let Some(sig) = status.signal() {
-        format!("was killed by signal {sig}{}", if sig == 9 { " (SIGKILL)" } else if sig == 15 { " (SIGTERM)" } else { "" })
+        format!(
+            "was killed by signal {sig}{}",
+            if sig == 9 {
+                " (SIGKILL)"
+            } else if sig == 15 {
+                " (SIGTERM)"
+            } else {
+                ""
+            }
+        )
     } else {
         "ended abnormally".to_string()
     }
@@ -87,7 +100,9 @@ fn package_hint(tool: &str) -> &'static str {
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 /// A command under construction.
@@ -99,9 +114,15 @@ pub struct Tool {
 impl Tool {
     /// A command running `program`, named after its file name in messages.
     pub fn new(program: &Path) -> Tool {
-        let name = program.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut cmd = Command::new(program);
         cmd.stdin(Stdio::null());
+        // Its own process group: a terminal's Ctrl-C reaches dbkeep alone,
+        // which then stops the tool and everything it started.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         Tool { cmd, name }
     }
 
@@ -132,7 +153,9 @@ impl Tool {
     pub fn output(mut self) -> Result<String> {
         self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let child = self.spawn()?;
-        let out = child.wait_with_output().with_context(|| format!("cannot wait for `{}`", self.name))?;
+        let out = child
+            .wait_with_output()
+            .with_context(|| format!("cannot wait for `{}`", self.name))?;
         if !out.status.success() {
             return Err(ToolFailed {
                 tool: self.name,
@@ -141,14 +164,17 @@ impl Tool {
             }
             .into());
         }
-        String::from_utf8(out.stdout).with_context(|| format!("`{}` printed invalid UTF-8", self.name))
+        String::from_utf8(out.stdout)
+            .with_context(|| format!("`{}` printed invalid UTF-8", self.name))
     }
 
     /// Runs to the end with stdout and stderr captured; returns both, any status.
     pub fn run_capture(mut self) -> Result<(ExitStatus, String, String)> {
         self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let child = self.spawn()?;
-        let out = child.wait_with_output().with_context(|| format!("cannot wait for `{}`", self.name))?;
+        let out = child
+            .wait_with_output()
+            .with_context(|| format!("cannot wait for `{}`", self.name))?;
         Ok((
             out.status,
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -163,23 +189,44 @@ impl Tool {
         let stdout = child.stdout.take().context("child has no stdout")?;
         let stderr = child.stderr.take().map(|e| drain(e, &self.name));
         signal::track(child.id());
-        Ok(ChildReader { child, stdout: Some(stdout), stderr, name: self.name, finished: false })
+        Ok(ChildReader {
+            child,
+            stdout: Some(stdout),
+            stderr,
+            name: self.name,
+            finished: false,
+        })
     }
 
     /// Starts the tool with stdin as a stream to write.
     pub fn spawn_writer(mut self) -> Result<ChildWriter> {
-        self.cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = self.spawn()?;
         let stdin = child.stdin.take().context("child has no stdin")?;
         let stdout = child.stdout.take().map(|o| drain(o, &self.name));
         let stderr = child.stderr.take().map(|e| drain(e, &self.name));
         signal::track(child.id());
-        Ok(ChildWriter { child, stdin: Some(stdin), stdout, stderr, name: self.name, finished: false })
+        Ok(ChildWriter {
+            child,
+            stdin: Some(stdin),
+            stdout,
+            stderr,
+            name: self.name,
+            finished: false,
+        })
     }
 
     fn spawn(&mut self) -> Result<Child> {
         tracing::debug!(tool = %self.name, args = ?self.cmd.get_args().collect::<Vec<_>>(), "starting");
-        self.cmd.spawn().with_context(|| format!("cannot start `{}`", self.cmd.get_program().to_string_lossy()))
+        self.cmd.spawn().with_context(|| {
+            format!(
+                "cannot start `{}`",
+                self.cmd.get_program().to_string_lossy()
+            )
+        })
     }
 }
 
@@ -249,7 +296,10 @@ impl ChildReader {
     /// stderr. On success returns the tail of its stderr.
     pub fn finish(mut self) -> Result<String> {
         self.stdout.take();
-        let status = self.child.wait().with_context(|| format!("cannot wait for `{}`", self.name));
+        let status = self
+            .child
+            .wait()
+            .with_context(|| format!("cannot wait for `{}`", self.name));
         self.finished = true;
         signal::untrack(self.child.id());
         let stderr = join_tail(self.stderr.take());
@@ -257,7 +307,12 @@ impl ChildReader {
         if status.success() {
             return Ok(stderr);
         }
-        Err(ToolFailed { tool: self.name.clone(), status: describe_status(status), stderr }.into())
+        Err(ToolFailed {
+            tool: self.name.clone(),
+            status: describe_status(status),
+            stderr,
+        }
+        .into())
     }
 }
 
@@ -273,6 +328,7 @@ impl Read for ChildReader {
 impl Drop for ChildReader {
     fn drop(&mut self) {
         if !self.finished {
+            signal::kill_group(self.child.id(), libc::SIGKILL);
             let _ = self.child.kill();
             let _ = self.child.wait();
             signal::untrack(self.child.id());
@@ -295,7 +351,10 @@ impl ChildWriter {
     /// Returns the tail of the tool's stderr (warnings) on success.
     pub fn finish(mut self) -> Result<String> {
         self.stdin.take();
-        let status = self.child.wait().with_context(|| format!("cannot wait for `{}`", self.name));
+        let status = self
+            .child
+            .wait()
+            .with_context(|| format!("cannot wait for `{}`", self.name));
         self.finished = true;
         signal::untrack(self.child.id());
         let _ = join_tail(self.stdout.take());
@@ -304,12 +363,18 @@ impl ChildWriter {
         if status.success() {
             return Ok(stderr);
         }
-        Err(ToolFailed { tool: self.name.clone(), status: describe_status(status), stderr }.into())
+        Err(ToolFailed {
+            tool: self.name.clone(),
+            status: describe_status(status),
+            stderr,
+        }
+        .into())
     }
 
     /// Kills the tool without letting it finish (so a transaction rolls back).
     pub fn kill(mut self) {
         self.stdin.take();
+        signal::kill_group(self.child.id(), libc::SIGKILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.finished = true;
@@ -337,6 +402,7 @@ impl Drop for ChildWriter {
     fn drop(&mut self) {
         if !self.finished {
             self.stdin.take();
+            signal::kill_group(self.child.id(), libc::SIGKILL);
             let _ = self.child.kill();
             let _ = self.child.wait();
             signal::untrack(self.child.id());
@@ -351,8 +417,11 @@ mod tests {
     #[test]
     fn failure_carries_status_and_stderr() {
         let sh = find_tool(&["sh"], None).unwrap();
-        let mut r =
-            Tool::new(&sh).arg("-c").arg("echo partial; echo 'boom: disk full' >&2; exit 3").spawn_reader().unwrap();
+        let mut r = Tool::new(&sh)
+            .arg("-c")
+            .arg("echo partial; echo 'boom: disk full' >&2; exit 3")
+            .spawn_reader()
+            .unwrap();
         let mut out = String::new();
         r.read_to_string(&mut out).unwrap();
         assert_eq!(out, "partial\n");
@@ -363,7 +432,11 @@ mod tests {
     #[test]
     fn killed_child_is_reported_with_its_signal() {
         let sh = find_tool(&["sh"], None).unwrap();
-        let r = Tool::new(&sh).arg("-c").arg("kill -9 $$").spawn_reader().unwrap();
+        let r = Tool::new(&sh)
+            .arg("-c")
+            .arg("kill -9 $$")
+            .spawn_reader()
+            .unwrap();
         let err = r.finish().unwrap_err().to_string();
         assert!(err.contains("killed by signal 9"), "{err}");
     }

@@ -13,7 +13,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState};
+use super::{
+    Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
+};
 use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::pipeline::DumpCheck;
 
@@ -36,27 +38,40 @@ impl Sqlite {
 /// Runs `PRAGMA integrity_check`; Err with its findings unless it says `ok`.
 pub fn integrity_check(conn: &Connection, what: &Path) -> Result<()> {
     let mut stmt = conn.prepare("PRAGMA integrity_check")?;
-    let rows: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     if rows == ["ok"] {
         return Ok(());
     }
     let shown: Vec<&str> = rows.iter().take(5).map(String::as_str).collect();
-    anyhow::bail!("integrity check of {} failed: {}", what.display(), shown.join("; "))
+    anyhow::bail!(
+        "integrity check of {} failed: {}",
+        what.display(),
+        shown.join("; ")
+    )
 }
 
 /// Copies the live database at `src` into `dst` with the online backup API.
 fn online_copy(src: &Path, dst: &Path) -> Result<()> {
-    let source = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .with_context(|| format!("cannot open SQLite database {}", src.display()))?;
+    let source = Connection::open_with_flags(
+        src,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open SQLite database {}", src.display()))?;
     source.busy_timeout(Duration::from_secs(30))?;
-    let mut dest = Connection::open(dst).with_context(|| format!("cannot create {}", dst.display()))?;
+    let mut dest =
+        Connection::open(dst).with_context(|| format!("cannot create {}", dst.display()))?;
     {
         let backup = rusqlite::backup::Backup::new(&source, &mut dest)?;
         // One step copies every page under one read transaction, so writers
         // in WAL mode carry on and the copy is one committed state.
         loop {
             crate::signal::check()?;
-            match backup.step(-1).with_context(|| format!("cannot copy SQLite database {}", src.display()))? {
+            match backup
+                .step(-1)
+                .with_context(|| format!("cannot copy SQLite database {}", src.display()))?
+            {
                 rusqlite::backup::StepResult::Done => break,
                 _ => std::thread::sleep(Duration::from_millis(50)),
             }
@@ -112,7 +127,10 @@ impl DumpCheck for HeaderCheck {
         let page = u32::from(u16::from_be_bytes([self.head[16], self.head[17]]));
         let page = if page == 1 { 65536 } else { u64::from(page) };
         if page == 0 || self.size % page != 0 {
-            return Err(format!("the SQLite copy is {} bytes, not a whole number of {page}-byte pages", self.size));
+            return Err(format!(
+                "the SQLite copy is {} bytes, not a whole number of {page}-byte pages",
+                self.size
+            ));
         }
         Ok(())
     }
@@ -129,7 +147,10 @@ fn temp_in(dir: &Path, prefix: &str) -> Result<tempfile::NamedTempFile> {
 impl Connector for Sqlite {
     fn probe(&mut self) -> Result<ServerInfo> {
         if !self.path.is_file() {
-            anyhow::bail!("SQLite database {} does not exist; check `path`", self.path.display());
+            anyhow::bail!(
+                "SQLite database {} does not exist; check `path`",
+                self.path.display()
+            );
         }
         Ok(ServerInfo {
             server_version: Some(rusqlite::version().to_string()),
@@ -139,22 +160,41 @@ impl Connector for Sqlite {
     }
 
     fn plan(&mut self) -> Result<Vec<DumpItem>> {
-        let name = self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "database".into());
-        Ok(vec![DumpItem { kind: ArtifactKind::Database, database: Some(name), format: DumpFormat::SqliteDb }])
+        let name = self
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "database".into());
+        Ok(vec![DumpItem {
+            kind: ArtifactKind::Database,
+            database: Some(name),
+            format: DumpFormat::SqliteDb,
+        }])
     }
 
     fn dump(&mut self, _item: &DumpItem) -> Result<(Box<dyn DumpSource>, Box<dyn DumpCheck>)> {
         let dir = self.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
         let temp = temp_in(&dir, ".dbkeep-sqlite-")?.into_temp_path();
         online_copy(&self.path, &temp)?;
-        let file = File::open(&temp).with_context(|| format!("cannot open the copy {}", temp.display()))?;
-        Ok((Box::new(CopyReader { file, _temp: temp }), Box::new(HeaderCheck { head: Vec::new(), size: 0 })))
+        let file = File::open(&temp)
+            .with_context(|| format!("cannot open the copy {}", temp.display()))?;
+        Ok((
+            Box::new(CopyReader { file, _temp: temp }),
+            Box::new(HeaderCheck {
+                head: Vec::new(),
+                size: 0,
+            }),
+        ))
     }
 
     fn probe_restore(&mut self, _dumped_with: Option<&str>) -> Result<()> {
         let dir = parent(&self.path);
         if !dir.is_dir() {
-            anyhow::bail!("cannot restore to {}: folder {} does not exist", self.path.display(), dir.display());
+            anyhow::bail!(
+                "cannot restore to {}: folder {} does not exist",
+                self.path.display(),
+                dir.display()
+            );
         }
         Ok(())
     }
@@ -163,34 +203,64 @@ impl Connector for Sqlite {
         let meta = match fs::metadata(&self.path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(TargetState::Missing),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", self.path.display())),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", self.path.display()));
+            }
         };
         if meta.len() == 0 {
             return Ok(TargetState::Empty);
         }
         let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY);
         let names: rusqlite::Result<Vec<String>> = conn.and_then(|c| {
-            let mut stmt = c.prepare("select name from sqlite_schema where name not like 'sqlite_%' order by name")?;
+            let mut stmt = c.prepare(
+                "select name from sqlite_schema where name not like 'sqlite_%' order by name",
+            )?;
             stmt.query_map([], |r| r.get(0))?.collect()
         });
         match names {
             Ok(n) if n.is_empty() => Ok(TargetState::Empty),
             Ok(n) => {
                 let shown: Vec<&str> = n.iter().take(5).map(String::as_str).collect();
-                let more = if n.len() > 5 { format!(" and {} more", n.len() - 5) } else { String::new() };
-                Ok(TargetState::NonEmpty(format!("{} objects ({}{more})", n.len(), shown.join(", "))))
+                let more = if n.len() > 5 {
+                    format!(" and {} more", n.len() - 5)
+                } else {
+                    String::new()
+                };
+                Ok(TargetState::NonEmpty(format!(
+                    "{} objects ({}{more})",
+                    n.len(),
+                    shown.join(", ")
+                )))
             }
-            Err(e) => Ok(TargetState::NonEmpty(format!("a file that is not a readable SQLite database ({e})"))),
+            Err(e) => Ok(TargetState::NonEmpty(format!(
+                "a file that is not a readable SQLite database ({e})"
+            ))),
         }
     }
 
-    fn restore(&mut self, artifact: &Artifact, _database: &str, opts: RestoreOptions) -> Result<Box<dyn RestoreSink>> {
+    fn restore(
+        &mut self,
+        artifact: &Artifact,
+        _database: &str,
+        opts: RestoreOptions,
+    ) -> Result<Box<dyn RestoreSink>> {
         if artifact.format != DumpFormat::SqliteDb {
-            anyhow::bail!("a SQLite target cannot restore a {:?} artifact", artifact.format);
+            anyhow::bail!(
+                "a SQLite target cannot restore a {:?} artifact",
+                artifact.format
+            );
         }
-        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let temp = temp_in(parent(&self.path), &format!(".{name}.dbkeep-restore-"))?;
-        Ok(Box::new(SqliteSink { temp, target: self.path.clone(), force: opts.force }))
+        Ok(Box::new(SqliteSink {
+            temp,
+            target: self.path.clone(),
+            force: opts.force,
+        }))
     }
 
     fn drop_created(&mut self, _database: &str) -> Result<()> {
@@ -227,7 +297,11 @@ impl Write for SqliteSink {
 
 impl RestoreSink for SqliteSink {
     fn finish(self: Box<Self>) -> Result<()> {
-        let SqliteSink { temp, target, force } = *self;
+        let SqliteSink {
+            temp,
+            target,
+            force,
+        } = *self;
         temp.as_file().sync_all()?;
         {
             let conn = Connection::open_with_flags(temp.path(), OpenFlags::SQLITE_OPEN_READ_ONLY)?;
@@ -239,7 +313,9 @@ impl RestoreSink for SqliteSink {
                 let _ = old.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
             }
         }
-        temp.persist(&target).map_err(|e| e.error).with_context(|| format!("cannot rename into {}", target.display()))?;
+        temp.persist(&target)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot rename into {}", target.display()))?;
         for suffix in ["-wal", "-shm"] {
             let mut side = target.clone().into_os_string();
             side.push(suffix);

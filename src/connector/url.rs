@@ -11,7 +11,10 @@ use crate::secret::Secret;
 /// Parses a database URL or a bare SQLite file path.
 pub fn parse(text: &str) -> Result<Source> {
     let Some((scheme, rest)) = text.split_once("://") else {
-        return Ok(Source::Sqlite(SqliteSource { engine: Engine::Sqlite, path: PathBuf::from(text) }));
+        return Ok(Source::Sqlite(SqliteSource {
+            engine: Engine::Sqlite,
+            path: PathBuf::from(text),
+        }));
     };
     let engine = match scheme.to_ascii_lowercase().as_str() {
         "postgres" | "postgresql" => Engine::Postgres,
@@ -21,15 +24,21 @@ pub fn parse(text: &str) -> Result<Source> {
             if rest.is_empty() {
                 anyhow::bail!("`{text}` names no SQLite file: use sqlite:///path/to/app.db");
             }
-            return Ok(Source::Sqlite(SqliteSource { engine: Engine::Sqlite, path: PathBuf::from(rest) }));
+            return Ok(Source::Sqlite(SqliteSource {
+                engine: Engine::Sqlite,
+                path: PathBuf::from(rest),
+            }));
         }
         other => anyhow::bail!(
             "unknown database URL scheme `{other}`: use postgres://, mysql://, mariadb://, sqlite:// or a SQLite file path"
         ),
     };
-    let url = url::Url::parse(text).with_context(|| format!("cannot read database URL `{}`", crate::secret::redact(text)))?;
+    let url = url::Url::parse(text)
+        .with_context(|| format!("cannot read database URL `{}`", crate::secret::redact(text)))?;
     if url.query().is_some() {
-        anyhow::bail!("database URL parameters (`?...`) are not supported; use a config file for connection options");
+        anyhow::bail!(
+            "database URL parameters (`?...`) are not supported; use a config file for connection options"
+        );
     }
     let decode = |s: &str| -> Result<String> {
         Ok(percent_encoding_decode(s).context("the URL holds invalid percent-encoding")?)
@@ -39,18 +48,27 @@ pub fn parse(text: &str) -> Result<Source> {
             let p = Secret::new(decode(p)?);
             tracing::warn!(
                 "a password in the URL is visible to other users in `ps` while dbkeep runs; prefer {}",
-                if engine == Engine::Postgres { "PGPASSWORD or ~/.pgpass" } else { "a config file with `password_file`" }
+                if engine == Engine::Postgres {
+                    "PGPASSWORD or ~/.pgpass"
+                } else {
+                    "a config file with `password_file`"
+                }
             );
             Some(p)
         }
         None => None,
     };
-    let user = (!url.username().is_empty()).then(|| decode(url.username())).transpose()?;
+    let user = (!url.username().is_empty())
+        .then(|| decode(url.username()))
+        .transpose()?;
     let db = decode(url.path().trim_start_matches('/'))?;
     if db.is_empty() {
         anyhow::bail!("the URL names no database: add it as the path, e.g. {scheme}://host/app");
     }
-    let host = url.host_str().filter(|h| !h.is_empty()).map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
     Ok(Source::Server(ServerSource {
         engine,
         host,
@@ -87,14 +105,28 @@ pub fn default_job_name(source: &Source) -> String {
             Databases::List(l) => l.first().cloned().unwrap_or_default(),
             Databases::All => "all".to_string(),
         },
-        Source::Sqlite(s) => s.path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        Source::Sqlite(s) => s
+            .path
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     };
     let name: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let name = name.trim_start_matches('.').to_string();
-    if name.is_empty() { "backup".to_string() } else { name }
+    if name.is_empty() {
+        "backup".to_string()
+    } else {
+        name
+    }
 }
 
 #[cfg(test)]
@@ -103,14 +135,19 @@ mod tests {
 
     #[test]
     fn server_urls() {
-        let Source::Server(s) = parse("postgres://bob:p%40ss@db.example:5433/app%20x").unwrap() else { panic!() };
+        let Source::Server(s) = parse("postgres://bob:p%40ss@db.example:5433/app%20x").unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(s.engine, Engine::Postgres);
         assert_eq!(s.user.as_deref(), Some("bob"));
         assert_eq!(s.password.as_ref().map(|p| p.expose()), Some("p@ss"));
         assert_eq!(s.host.as_deref(), Some("db.example"));
         assert_eq!(s.port, Some(5433));
         assert_eq!(s.databases, Databases::List(vec!["app x".into()]));
-        let Source::Server(s) = parse("mariadb://root@127.0.0.1/shop").unwrap() else { panic!() };
+        let Source::Server(s) = parse("mariadb://root@127.0.0.1/shop").unwrap() else {
+            panic!()
+        };
         assert_eq!((s.engine, s.port), (Engine::Mariadb, None));
         assert!(parse("postgres://host/").is_err());
         assert!(parse("ftp://x/y").is_err());
@@ -118,9 +155,13 @@ mod tests {
 
     #[test]
     fn sqlite_urls_and_paths() {
-        let Source::Sqlite(s) = parse("sqlite:///var/lib/app.db").unwrap() else { panic!() };
+        let Source::Sqlite(s) = parse("sqlite:///var/lib/app.db").unwrap() else {
+            panic!()
+        };
         assert_eq!(s.path, PathBuf::from("/var/lib/app.db"));
-        let Source::Sqlite(s) = parse("data/app.db").unwrap() else { panic!() };
+        let Source::Sqlite(s) = parse("data/app.db").unwrap() else {
+            panic!()
+        };
         assert_eq!(s.path, PathBuf::from("data/app.db"));
         assert_eq!(default_job_name(&Source::Sqlite(s)), "app");
     }

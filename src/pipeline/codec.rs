@@ -22,7 +22,9 @@ fn workers(threads: u32) -> u32 {
     if threads > 0 {
         return threads;
     }
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     u32::try_from(cores.clamp(1, 4)).unwrap_or(1)
 }
 

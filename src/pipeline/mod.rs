@@ -43,7 +43,11 @@ pub struct Hashing<T> {
 impl<T> Hashing<T> {
     /// Wraps a reader or writer.
     pub fn new(inner: T) -> Hashing<T> {
-        Hashing { inner, hasher: Sha256::new(), count: 0 }
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
 
     /// Bytes so far.
@@ -146,8 +150,14 @@ pub trait DumpCheck {
 ///
 /// Errors from writing are storage errors; errors from reading are the
 /// source's. On any error `out` is aborted before returning.
-pub fn store(source: &mut dyn Read, check: &mut dyn DumpCheck, packing: Packing, out: Fanout) -> Result<Staged> {
-    let mut encoder = Encoder::new(packing, Hashing::new(out)).context("cannot start the compressor")?;
+pub fn store(
+    source: &mut dyn Read,
+    check: &mut dyn DumpCheck,
+    packing: Packing,
+    out: Fanout,
+) -> Result<Staged> {
+    let mut encoder =
+        Encoder::new(packing, Hashing::new(out)).context("cannot start the compressor")?;
     let mut buf = vec![0u8; BUF_SIZE];
     let mut raw: u64 = 0;
     loop {
@@ -174,7 +184,12 @@ pub fn store(source: &mut dyn Read, check: &mut dyn DumpCheck, packing: Packing,
     signal::check()?;
     let hashing = encoder.finish().context("cannot write to storage")?;
     let (out, stored_size, sha256) = hashing.into_parts();
-    Ok(Staged { out, raw_size: raw, stored_size, sha256 })
+    Ok(Staged {
+        out,
+        raw_size: raw,
+        stored_size,
+        sha256,
+    })
 }
 
 /// What a stored object is expected to be.
@@ -246,7 +261,8 @@ pub fn unpack(
     hold_back: usize,
 ) -> Result<u64> {
     let mut hashing = Hashing::new(reader);
-    let mut decoder = Decoder::new(compression, &mut hashing).context("cannot start the decompressor")?;
+    let mut decoder =
+        Decoder::new(compression, &mut hashing).context("cannot start the decompressor")?;
     let mut buf = vec![0u8; BUF_SIZE];
     let mut held: Vec<u8> = Vec::with_capacity(hold_back + BUF_SIZE);
     let mut total: u64 = 0;
@@ -258,7 +274,10 @@ pub fn unpack(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 return Err(e).with_context(|| {
-                    format!("cannot decompress {key} ({}): the backup is corrupt or truncated", compression.as_str())
+                    format!(
+                        "cannot decompress {key} ({}): the backup is corrupt or truncated",
+                        compression.as_str()
+                    )
                 });
             }
         };
@@ -280,7 +299,8 @@ pub fn unpack(
 }
 
 fn write_sink(sink: &mut dyn Write, bytes: &[u8]) -> Result<()> {
-    sink.write_all(bytes).map_err(|e| anyhow::Error::new(SinkError(e)))
+    sink.write_all(bytes)
+        .map_err(|e| anyhow::Error::new(SinkError(e)))
 }
 
 /// Writing to the restore target failed (often: the restore tool exited).
@@ -319,18 +339,35 @@ mod tests {
     }
 
     fn round_trip(compression: Compression) {
-        let data: Vec<u8> = (0..3_000_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let data: Vec<u8> = (0..3_000_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
         let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let out = Fanout::new(vec![Box::new(Mem(stored.clone(), Vec::new()))]);
-        let packing = Packing { compression, level: compression.default_level(), threads: 2 };
+        let packing = Packing {
+            compression,
+            level: compression.default_level(),
+            threads: 2,
+        };
         let staged = store(&mut &data[..], &mut NoCheck, packing, out).unwrap();
         assert_eq!(staged.raw_size, data.len() as u64);
         staged.out.commit().unwrap();
         let stored = stored.lock().unwrap().clone();
         assert_eq!(stored.len() as u64, staged.stored_size);
-        let expected = Expected { size: staged.stored_size, sha256: staged.sha256.clone() };
+        let expected = Expected {
+            size: staged.stored_size,
+            sha256: staged.sha256.clone(),
+        };
         let mut restored = Vec::new();
-        let n = unpack(&mut &stored[..], "k", compression, &expected, &mut restored, 1024).unwrap();
+        let n = unpack(
+            &mut &stored[..],
+            "k",
+            compression,
+            &expected,
+            &mut restored,
+            1024,
+        )
+        .unwrap();
         assert_eq!(n, data.len() as u64);
         assert!(restored == data);
 
@@ -340,7 +377,15 @@ mod tests {
         let mid = bad.len() / 2;
         bad[mid] ^= 0x40;
         let mut sink = Vec::new();
-        let err = unpack(&mut &bad[..], "k", compression, &expected, &mut sink, 1 << 30).unwrap_err();
+        let err = unpack(
+            &mut &bad[..],
+            "k",
+            compression,
+            &expected,
+            &mut sink,
+            1 << 30,
+        )
+        .unwrap_err();
         assert!(sink.is_empty(), "{compression:?}");
         let msg = format!("{err:#}");
         assert!(msg.contains("corrupt"), "{msg}");
@@ -366,11 +411,18 @@ mod tests {
         let data = vec![7u8; 100_000];
         let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let out = Fanout::new(vec![Box::new(Mem(stored.clone(), Vec::new()))]);
-        let packing = Packing { compression: Compression::Zstd, level: 3, threads: 0 };
+        let packing = Packing {
+            compression: Compression::Zstd,
+            level: 3,
+            threads: 0,
+        };
         let staged = store(&mut &data[..], &mut NoCheck, packing, out).unwrap();
         staged.out.commit().unwrap();
         let stored = stored.lock().unwrap().clone();
-        let expected = Expected { size: staged.stored_size, sha256: staged.sha256 };
+        let expected = Expected {
+            size: staged.stored_size,
+            sha256: staged.sha256,
+        };
         let short = &stored[..stored.len() - 3];
         let err = check_object(&mut &short[..], "k", &expected).unwrap_err();
         assert!(err.to_string().contains("size is"), "{err}");

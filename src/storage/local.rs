@@ -22,7 +22,10 @@ pub struct Local {
 impl Local {
     /// A storage rooted at `root` (created on first write).
     pub fn new(name: &str, root: &Path) -> Local {
-        Local { name: name.to_string(), root: root.to_path_buf() }
+        Local {
+            name: name.to_string(),
+            root: root.to_path_buf(),
+        }
     }
 
     fn path(&self, key: &str) -> Result<PathBuf> {
@@ -36,7 +39,10 @@ fn is_temp(name: &str) -> bool {
 }
 
 fn create_dirs(dir: &Path) -> io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 impl Storage for Local {
@@ -52,17 +58,37 @@ impl Storage for Local {
         let path = self.path(key)?;
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         create_dirs(&dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
-        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("object");
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("object");
         let mut attempt = 0u32;
         loop {
-            let temp = dir.join(format!(".{file_name}.tmp-{}-{}", std::process::id(), attempt));
-            match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp) {
+            let temp = dir.join(format!(
+                ".{file_name}.tmp-{}-{}",
+                std::process::id(),
+                attempt
+            ));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temp)
+            {
                 Ok(file) => {
                     let root = self.root.clone();
-                    return Ok(Box::new(LocalWriter { file: Some(file), temp, path, dir, root }));
+                    return Ok(Box::new(LocalWriter {
+                        file: Some(file),
+                        temp,
+                        path,
+                        dir,
+                        root,
+                    }));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
-                Err(e) => return Err(e).with_context(|| format!("cannot create {}", temp.display())),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", temp.display()));
+                }
             }
         }
     }
@@ -75,7 +101,11 @@ impl Storage for Local {
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let prefix = prefix.trim_matches('/');
-        let start = if prefix.is_empty() { self.root.clone() } else { self.path(prefix)? };
+        let start = if prefix.is_empty() {
+            self.root.clone()
+        } else {
+            self.path(prefix)?
+        };
         if !self.root.is_dir() {
             anyhow::bail!(
                 "storage `{}`: folder {} does not exist; check `path` or run a backup first",
@@ -101,7 +131,10 @@ impl Storage for Local {
                 } else if kind.is_file() && !is_temp(name) {
                     let rel = entry.path();
                     let rel = rel.strip_prefix(&self.root).unwrap_or(&rel);
-                    let key: Vec<String> = rel.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+                    let key: Vec<String> = rel
+                        .iter()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .collect();
                     keys.push(key.join("/"));
                 }
             }
@@ -159,10 +192,16 @@ impl Write for LocalWriter {
 impl ObjectWriter for LocalWriter {
     fn commit(mut self: Box<Self>) -> Result<()> {
         let file = self.file.take().context("object already closed")?;
-        file.sync_all().with_context(|| format!("cannot fsync {}", self.temp.display()))?;
+        file.sync_all()
+            .with_context(|| format!("cannot fsync {}", self.temp.display()))?;
         drop(file);
-        fs::rename(&self.temp, &self.path)
-            .with_context(|| format!("cannot rename {} to {}", self.temp.display(), self.path.display()))?;
+        fs::rename(&self.temp, &self.path).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.temp.display(),
+                self.path.display()
+            )
+        })?;
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .with_context(|| format!("cannot fsync folder {}", self.dir.display()))?;
@@ -194,23 +233,39 @@ mod tests {
         let s = Local::new("t", &dir.path().join("b"));
         let mut w = s.create("job/1/data.zst").unwrap();
         w.write_all(b"hello").unwrap();
-        assert_eq!(s.list("").unwrap(), Vec::<String>::new(), "nothing visible before commit");
+        assert_eq!(
+            s.list("").unwrap(),
+            Vec::<String>::new(),
+            "nothing visible before commit"
+        );
         w.commit().unwrap();
         assert_eq!(s.list("job").unwrap(), ["job/1/data.zst"]);
         assert_eq!(s.get("job/1/data.zst").unwrap(), b"hello");
-        let mode = fs::metadata(dir.path().join("b/job/1/data.zst")).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join("b/job/1/data.zst"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let mode = fs::metadata(dir.path().join("b/job/1")).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join("b/job/1"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o700);
 
         let mut w = s.create("job/2/data.zst").unwrap();
         w.write_all(b"partial").unwrap();
         w.abort();
         assert_eq!(s.list("").unwrap(), ["job/1/data.zst"]);
-        assert!(!dir.path().join("b/job/2").exists(), "an aborted object leaves no folder");
+        assert!(
+            !dir.path().join("b/job/2").exists(),
+            "an aborted object leaves no folder"
+        );
 
         s.delete("job/1/data.zst").unwrap();
-        assert!(!dir.path().join("b/job").exists(), "emptied folders are removed");
+        assert!(
+            !dir.path().join("b/job").exists(),
+            "emptied folders are removed"
+        );
     }
 
     #[test]

@@ -70,7 +70,9 @@ pub fn open(name: &str, config: &StorageConfig) -> Result<Box<dyn Storage>> {
 pub fn check_key(key: &str) -> Result<()> {
     if key.is_empty()
         || key.starts_with('/')
-        || key.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        || key
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
     {
         anyhow::bail!("invalid object key `{key}`");
     }

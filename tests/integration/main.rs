@@ -1,1 +1,10 @@
+//! Integration tests: the real dbkeep binary against real PostgreSQL, MariaDB
+//! and SQLite, with stand-in tools only where a failure must be injected.
 
+mod cli;
+mod config;
+mod failures;
+mod mysql;
+mod postgres;
+mod sqlite;
+mod util;

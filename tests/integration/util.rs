@@ -1,0 +1,571 @@
+//! Test helpers: the real binary, unique names, real servers, stand-in tools.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The dbkeep binary under test, with a clean environment for its own variables.
+pub fn dbkeep() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbkeep"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DBKEEP_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("DBKEEP_LOG", "dbkeep=info");
+    cmd
+}
+
+/// Runs a command and returns its output.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("cannot run dbkeep")
+}
+
+/// stdout and stderr as text, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Asserts success and returns stdout.
+#[track_caller]
+pub fn ok(out: Output) -> String {
+    assert!(out.status.success(), "expected success\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A name no other test (or test run) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        nanos % 100_000
+    )
+}
+
+/// A fresh temp folder.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("dbkeep-test-")
+        .tempdir()
+        .unwrap()
+}
+
+/// Every file below `dir` (relative paths), sorted.
+pub fn files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path().strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Writes an executable shell script `name` into `dir` (a stand-in tool).
+pub fn stand_in(dir: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// PATH with `dir` first.
+pub fn path_with(dir: &Path) -> String {
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// Where the real tool `name` is.
+pub fn which(name: &str) -> PathBuf {
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let p = dir.join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("`{name}` is not on PATH; run the tests through scripts/test.sh")
+}
+
+// ---------------------------------------------------------------- PostgreSQL
+
+/// The test server's host.
+pub fn pg_host() -> String {
+    std::env::var("DBKEEP_TEST_PG_HOST").unwrap_or_else(|_| "127.0.0.1".into())
+}
+
+/// The test server's port.
+pub fn pg_port() -> String {
+    std::env::var("DBKEEP_TEST_PG_PORT").unwrap_or_else(|_| "5432".into())
+}
+
+/// A postgres:// URL for `db` on the test server.
+pub fn pg_url(db: &str) -> String {
+    format!("postgres://postgres@{}:{}/{db}", pg_host(), pg_port())
+}
+
+/// Runs SQL with psql against `db`; returns unaligned, tuples-only output.
+#[track_caller]
+pub fn psql(db: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            &pg_host(),
+            "-p",
+            &pg_port(),
+            "-U",
+            "postgres",
+            "-d",
+            db,
+        ])
+        .arg("-c")
+        .arg(sql)
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql failed: {}\n{sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Whether database `db` exists on the test server.
+pub fn pg_exists(db: &str) -> bool {
+    psql(
+        "postgres",
+        &format!("select count(*) from pg_database where datname = '{db}'"),
+    )
+    .trim()
+        == "1"
+}
+
+/// A database on the test server, dropped (with any listed copies) at the end.
+pub struct PgDb {
+    /// Its name.
+    pub name: String,
+    /// Other databases the test makes (restore targets), dropped too.
+    pub extra: Vec<String>,
+}
+
+impl PgDb {
+    /// Creates a new empty database.
+    pub fn new(prefix: &str) -> PgDb {
+        let name = unique(prefix);
+        psql("postgres", &format!("create database \"{name}\""));
+        PgDb {
+            name,
+            extra: Vec::new(),
+        }
+    }
+
+    /// A name for another database, dropped with this one.
+    pub fn another(&mut self, suffix: &str) -> String {
+        let n = format!("{}_{suffix}", self.name);
+        self.extra.push(n.clone());
+        n
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        for db in self.extra.iter().chain(std::iter::once(&self.name)) {
+            let _ = Command::new("psql")
+                .args([
+                    "-X",
+                    "-q",
+                    "-h",
+                    &pg_host(),
+                    "-p",
+                    &pg_port(),
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-c",
+                ])
+                .arg(format!("drop database if exists \"{db}\" with (force)"))
+                .output();
+        }
+    }
+}
+
+/// Every row of `table` in `db`, in a stable order, as COPY text.
+pub fn pg_rows(db: &str, table: &str) -> String {
+    psql(
+        db,
+        &format!("copy (select * from {table} order by 1) to stdout"),
+    )
+}
+
+// ---------------------------------------------------------------- MariaDB
+
+/// The test server's host.
+pub fn my_host() -> String {
+    std::env::var("DBKEEP_TEST_MYSQL_HOST").unwrap_or_else(|_| "127.0.0.1".into())
+}
+
+/// The test server's port.
+pub fn my_port() -> String {
+    std::env::var("DBKEEP_TEST_MYSQL_PORT").unwrap_or_else(|_| "3306".into())
+}
+
+/// A mariadb:// URL for `db`.
+pub fn my_url(db: &str) -> String {
+    format!("mariadb://root@{}:{}/{db}", my_host(), my_port())
+}
+
+/// Runs SQL with the mariadb client as root; returns batch output without headers.
+#[track_caller]
+pub fn mysql(sql: &str) -> String {
+    String::from_utf8(mysql_bytes(sql)).expect("mariadb printed invalid UTF-8; use mysql_bytes")
+}
+
+/// Like [`mysql`], for output that holds binary data.
+#[track_caller]
+pub fn mysql_bytes(sql: &str) -> Vec<u8> {
+    let out = Command::new(client())
+        .args([
+            "--no-defaults",
+            "-h",
+            &my_host(),
+            "-P",
+            &my_port(),
+            "-uroot",
+            "--default-character-set=utf8mb4",
+            "--batch",
+            "--skip-column-names",
+            "-e",
+        ])
+        .arg(sql)
+        .output()
+        .expect("mariadb client");
+    assert!(
+        out.status.success(),
+        "mariadb failed: {}\n{sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn client() -> &'static str {
+    if std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|d| d.join("mariadb").is_file())
+    {
+        "mariadb"
+    } else {
+        "mysql"
+    }
+}
+
+/// A database on the MariaDB test server, dropped with its copies at the end.
+pub struct MyDb {
+    /// Its name.
+    pub name: String,
+    /// Other databases the test makes.
+    pub extra: Vec<String>,
+}
+
+impl MyDb {
+    /// Creates a new empty database.
+    pub fn new(prefix: &str) -> MyDb {
+        let name = unique(prefix);
+        mysql(&format!("create database `{name}`"));
+        MyDb {
+            name,
+            extra: Vec::new(),
+        }
+    }
+
+    /// A name for another database, dropped with this one.
+    pub fn another(&mut self, suffix: &str) -> String {
+        let n = format!("{}_{suffix}", self.name);
+        self.extra.push(n.clone());
+        n
+    }
+}
+
+impl Drop for MyDb {
+    fn drop(&mut self) {
+        for db in self.extra.iter().chain(std::iter::once(&self.name)) {
+            let _ = Command::new(client())
+                .args([
+                    "--no-defaults",
+                    "-h",
+                    &my_host(),
+                    "-P",
+                    &my_port(),
+                    "-uroot",
+                    "-e",
+                ])
+                .arg(format!("drop database if exists `{db}`"))
+                .output();
+        }
+    }
+}
+
+/// Whether database `db` exists on the MariaDB test server.
+pub fn my_exists(db: &str) -> bool {
+    mysql(&format!(
+        "select count(*) from information_schema.schemata where schema_name = '{db}'"
+    ))
+    .trim()
+        == "1"
+}
+
+// ---------------------------------------------------------------- configs
+
+/// Writes a config file with a local storage at `dir/backups` and one job.
+pub fn write_config(dir: &Path, job: &str, source_yaml: &str) -> PathBuf {
+    let path = dir.join("dbkeep.yaml");
+    let text = format!(
+        "storages:\n  local:\n    type: local\n    path: {}\njobs:\n  {job}:\n    source:\n{}",
+        dir.join("backups").display(),
+        source_yaml
+            .lines()
+            .map(|l| format!("      {l}\n"))
+            .collect::<String>()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The single backup folder's manifest under `backups`, parsed.
+pub fn manifests(backups: &Path) -> Vec<serde_json::Value> {
+    files(backups)
+        .into_iter()
+        .filter(|f| f.ends_with("manifest.json"))
+        .map(|f| serde_json::from_slice(&std::fs::read(backups.join(f)).unwrap()).unwrap())
+        .collect()
+}
+
+// ---------------------------------------------------------------- processes
+
+/// Samples every process's argv until `pid` exits; returns how many argv were
+/// read and the ones that contained `needle`.
+pub fn watch_cmdlines(needle: &str, pid: u32) -> std::thread::JoinHandle<(usize, Vec<String>)> {
+    let needle = needle.as_bytes().to_vec();
+    std::thread::spawn(move || {
+        let mut sampled = 0;
+        let mut hits = Vec::new();
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if status.contains(") Z ") {
+                break;
+            }
+            for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                    continue;
+                };
+                if cmdline.is_empty() {
+                    continue;
+                }
+                sampled += 1;
+                if cmdline
+                    .windows(needle.len())
+                    .any(|w| w == needle.as_slice())
+                {
+                    hits.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        (sampled, hits)
+    })
+}
+
+// ---------------------------------------------------------------- private PostgreSQL
+
+/// A throwaway PostgreSQL cluster on a free port, for tests that need a whole
+/// server to themselves (`databases: all`). Stopped and removed on drop.
+pub struct PrivateCluster {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+fn pg_bin_dir() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .collect();
+    dirs.sort();
+    dirs.into_iter().rev().find(|d| d.join("initdb").is_file())
+}
+
+fn as_postgres(cmd: &str, args: &[&str]) -> Command {
+    // initdb and postgres refuse to run as root.
+    if unsafe_is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", cmd]).args(args);
+        c
+    } else {
+        let mut c = Command::new(cmd);
+        c.args(args);
+        c
+    }
+}
+
+fn unsafe_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        .unwrap_or(false)
+}
+
+impl PrivateCluster {
+    /// Starts a new cluster; panics with the reason when it cannot.
+    pub fn start() -> PrivateCluster {
+        let bin = pg_bin_dir()
+            .expect("PostgreSQL server binaries (initdb) not found under /usr/lib/postgresql");
+        let dir = tempfile::Builder::new()
+            .prefix("dbkeep-pg-")
+            .tempdir()
+            .unwrap();
+        if unsafe_is_root() {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "cannot chown the cluster folder to postgres");
+        }
+        let data = dir.path().join("data");
+        let initdb = bin.join("initdb");
+        let out = as_postgres(
+            initdb.to_str().unwrap(),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        )
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for _ in 0..20 {
+            let port = free_port();
+            let pg_ctl = bin.join("pg_ctl");
+            let opts = format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                dir.path().display()
+            );
+            let log = dir.path().join("log");
+            let out = as_postgres(
+                pg_ctl.to_str().unwrap(),
+                &[
+                    "-D",
+                    data.to_str().unwrap(),
+                    "-l",
+                    log.to_str().unwrap(),
+                    "-w",
+                    "-o",
+                    &opts,
+                    "start",
+                ],
+            )
+            .output()
+            .unwrap();
+            if out.status.success() {
+                return PrivateCluster { port, dir, bin };
+            }
+        }
+        panic!("cannot start a private PostgreSQL cluster");
+    }
+
+    /// Runs SQL against `db` on this cluster.
+    #[track_caller]
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+            ])
+            .args(["-p", &self.port.to_string(), "-d", db, "-c", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql failed: {}\n{sql}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let data = self.dir.path().join("data");
+        let _ = as_postgres(
+            pg_ctl.to_str().unwrap(),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        )
+        .output();
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
