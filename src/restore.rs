@@ -145,10 +145,11 @@ pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
         tracing::info!(key, database = db, "restoring");
         let result = restore_one(plan, conn, a, &key, &db);
         if let Err(e) = result {
-            if created && a.kind == ArtifactKind::Database {
-                if let Err(drop_err) = conn.drop_created(&db) {
-                    tracing::warn!(database = db, error = %drop_err, "cannot remove the database this restore created");
-                }
+            if created
+                && a.kind == ArtifactKind::Database
+                && let Err(drop_err) = conn.drop_created(&db)
+            {
+                tracing::warn!(database = db, error = %drop_err, "cannot remove the database this restore created");
             }
             return Err(e.context(format!("restore of {} into `{db}` failed", a.name)));
         }

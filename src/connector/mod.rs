@@ -158,6 +158,13 @@ pub fn connect(source: &Source, temp_dir: Option<PathBuf>) -> Result<Box<dyn Con
     })
 }
 
+/// Runs `PRAGMA integrity_check` on the SQLite file at `path`.
+pub fn sqlite_integrity(path: &std::path::Path) -> Result<()> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    sqlite::integrity_check(&conn, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,11 +180,4 @@ mod tests {
         assert_eq!(item("a/b c").base_name(), "a_2fb_20c.pgdump");
         assert_eq!(item("..").base_name(), "_2e_2e.pgdump");
     }
-}
-
-/// Runs `PRAGMA integrity_check` on the SQLite file at `path`.
-pub fn sqlite_integrity(path: &std::path::Path) -> Result<()> {
-    let conn =
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    sqlite::integrity_check(&conn, path)
 }

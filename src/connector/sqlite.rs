@@ -126,7 +126,7 @@ impl DumpCheck for HeaderCheck {
         }
         let page = u32::from(u16::from_be_bytes([self.head[16], self.head[17]]));
         let page = if page == 1 { 65536 } else { u64::from(page) };
-        if page == 0 || self.size % page != 0 {
+        if page == 0 || !self.size.is_multiple_of(page) {
             return Err(format!(
                 "the SQLite copy is {} bytes, not a whole number of {page}-byte pages",
                 self.size

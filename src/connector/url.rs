@@ -41,7 +41,7 @@ pub fn parse(text: &str) -> Result<Source> {
         );
     }
     let decode = |s: &str| -> Result<String> {
-        Ok(percent_encoding_decode(s).context("the URL holds invalid percent-encoding")?)
+        percent_encoding_decode(s).context("the URL holds invalid percent-encoding")
     };
     let password = match url.password() {
         Some(p) => {

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Runs dbkeep's whole test suite against real PostgreSQL and MariaDB servers.
+#
+# It uses the servers on 127.0.0.1:5432 (user postgres, trust) and
+# 127.0.0.1:3306 (root, empty password) when they answer. Otherwise it installs
+# what is missing (Debian packages, as root) and starts private instances on
+# free ports under target/test-services, stopped again when the tests end.
+# Extra arguments go to `cargo test` (e.g. scripts/test.sh postgres::).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$PWD
+state="$root/target/test-services"
+pids=()
+
+log() { printf 'test.sh: %s\n' "$*" >&2; }
+
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "${pg_data:-}" ] && [ -d "$pg_data" ]; then
+    as_pg "$pg_bin/pg_ctl" -D "$pg_data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  wait 2>/dev/null || true
+  rm -rf "${pg_dir:-}" "${my_dir:-}"
+}
+trap cleanup EXIT
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# PostgreSQL's server refuses to run as root.
+as_pg() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+apt_updated=
+apt_install() {
+  if ! is_root; then
+    log "missing: $* (install these packages, or run as root so this script can)"
+    exit 1
+  fi
+  if [ -z "$apt_updated" ]; then
+    apt-get update -qq
+    apt_updated=1
+  fi
+  log "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# --- tools ------------------------------------------------------------------
+need=()
+command -v psql >/dev/null || need+=(postgresql-client)
+command -v pg_dump >/dev/null || need+=(postgresql-client)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v mariadb-dump >/dev/null || need+=(mariadb-client)
+command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+command -v sha256sum >/dev/null || need+=(coreutils)
+command -v python3 >/dev/null || need+=(python3)
+command -v runuser >/dev/null || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+  apt_install $(printf '%s\n' "${need[@]}" | sort -u)
+fi
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+mkdir -p "$state"
+
+# --- PostgreSQL -------------------------------------------------------------
+pg_host=${DBKEEP_TEST_PG_HOST:-127.0.0.1}
+pg_port=${DBKEEP_TEST_PG_PORT:-5432}
+if psql -X -h "$pg_host" -p "$pg_port" -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1; then
+  log "using PostgreSQL at $pg_host:$pg_port"
+else
+  pg_port=$(free_port)
+  pg_host=127.0.0.1
+  pg_dir=$(mktemp -d "$state/pg.XXXXXX")
+  pg_data="$pg_dir/data"
+  is_root && chown -R postgres "$pg_dir"
+  log "starting a private PostgreSQL on $pg_host:$pg_port"
+  as_pg "$pg_bin/initdb" -D "$pg_data" -A trust -U postgres --no-sync >"$pg_dir/initdb.log" 2>&1 \
+    || { cat "$pg_dir/initdb.log" >&2; exit 1; }
+  as_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_dir/server.log" -w \
+    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+fi
+export DBKEEP_TEST_PG_HOST=$pg_host DBKEEP_TEST_PG_PORT=$pg_port
+
+# --- MariaDB ----------------------------------------------------------------
+my_host=${DBKEEP_TEST_MYSQL_HOST:-127.0.0.1}
+my_port=${DBKEEP_TEST_MYSQL_PORT:-3306}
+if mariadb --no-defaults -h "$my_host" -P "$my_port" -uroot -e 'select 1' >/dev/null 2>&1; then
+  log "using MariaDB at $my_host:$my_port"
+else
+  my_port=$(free_port)
+  my_host=127.0.0.1
+  my_dir=$(mktemp -d "$state/mariadb.XXXXXX")
+  mariadbd=$(command -v mariadbd || echo /usr/sbin/mariadbd)
+  log "starting a private MariaDB on $my_host:$my_port"
+  mariadb-install-db --no-defaults --datadir="$my_dir/data" --user="$(id -un)" \
+    --auth-root-authentication-method=normal --skip-test-db >"$my_dir/install.log" 2>&1 \
+    || { cat "$my_dir/install.log" >&2; exit 1; }
+  "$mariadbd" --no-defaults --datadir="$my_dir/data" --user="$(id -un)" --port="$my_port" \
+    --bind-address=127.0.0.1 --socket="$my_dir/sock" --max-connections=200 >"$my_dir/server.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    mariadb --no-defaults -h "$my_host" -P "$my_port" -uroot -e 'select 1' >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  mariadb --no-defaults -h "$my_host" -P "$my_port" -uroot -e 'select 1' >/dev/null \
+    || { cat "$my_dir/server.log" >&2; exit 1; }
+fi
+export DBKEEP_TEST_MYSQL_HOST=$my_host DBKEEP_TEST_MYSQL_PORT=$my_port
+
+# --- tests ------------------------------------------------------------------
+cargo test --locked "$@"
