@@ -569,3 +569,73 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+// ---------------------------------------------------------------- private MariaDB
+
+/// A throwaway MariaDB server on a free port. Stopped and removed on drop.
+pub struct PrivateMariadb {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateMariadb {
+    /// Starts a new server; panics with the reason when it cannot.
+    pub fn start() -> PrivateMariadb {
+        let dir = tempfile::Builder::new().prefix("dbkeep-my-").tempdir().unwrap();
+        let data = dir.path().join("data");
+        let user = if unsafe_is_root() { "root".to_string() } else { std::env::var("USER").unwrap_or_default() };
+        let out = Command::new("mariadb-install-db")
+            .args(["--no-defaults", "--auth-root-authentication-method=normal", "--skip-test-db"])
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--user={user}"))
+            .output()
+            .expect("mariadb-install-db");
+        assert!(out.status.success(), "mariadb-install-db failed: {}", String::from_utf8_lossy(&out.stderr));
+        let mariadbd = ["/usr/sbin/mariadbd", "/usr/bin/mariadbd"].into_iter().find(|p| Path::new(p).exists()).unwrap_or("mariadbd");
+        let port = free_port();
+        let child = Command::new(mariadbd)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--user={user}"))
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", dir.path().join("sock").display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mariadbd");
+        let server = PrivateMariadb { port, child, _dir: dir };
+        for _ in 0..200 {
+            if server.try_sql("select 1").is_some() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the private MariaDB did not start");
+    }
+
+    fn try_sql(&self, sql: &str) -> Option<String> {
+        let out = Command::new(client())
+            .args(["--no-defaults", "-h", "127.0.0.1", "-uroot", "--default-character-set=utf8mb4", "--batch", "--skip-column-names"])
+            .arg(format!("-P{}", self.port))
+            .args(["-e", sql])
+            .output()
+            .ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs SQL as root.
+    #[track_caller]
+    pub fn sql(&self, sql: &str) -> String {
+        self.try_sql(sql).unwrap_or_else(|| panic!("SQL failed on the private MariaDB: {sql}"))
+    }
+}
+
+impl Drop for PrivateMariadb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
