@@ -100,7 +100,9 @@ def make_database(name, size_mb):
                    array[({arr})[1 + (random() * 29)::int], ({arr})[1 + (random() * 29)::int]]
             from generate_series(1, {batch_rows // 4}) i;
         """)
-    psql(name, "create index events_account on events (account); create index events_occurred on events (occurred); vacuum analyze;")
+    psql(name, "create index events_account on events (account)")
+    psql(name, "create index events_occurred on events (occurred)")
+    psql(name, "vacuum analyze")
     have = int(psql(name, "select pg_database_size(current_database())")) // (1024 * 1024)
     print(f"created {have} MB")
 
@@ -155,6 +157,7 @@ def main():
     ap.add_argument("--db", default="dbkeep_bench")
     ap.add_argument("--dbkeep", default="target/release/dbkeep")
     ap.add_argument("--keep", action="store_true", help="keep the restored databases")
+    ap.add_argument("--level", type=int, default=3, help="dbkeep's zstd level (default 3, dbkeep's default)")
     args = ap.parse_args()
     dbkeep = os.path.abspath(args.dbkeep)
     if not os.path.exists(dbkeep):
@@ -185,8 +188,9 @@ def main():
     w, kb = measure("gzip", f"{dump} | gzip > {gz}", "gzip")
     row("backup", "pg_dump -Fc -Z0 | gzip > file", w, kb, size_of(gz))
     out = os.path.join(work, "dbkeep")
-    w, kb = measure("dbkeep", f"{dbkeep} -q backup {url} --to {out} --job bench", "dbkeep")
+    w, kb = measure("dbkeep", f"{dbkeep} -q backup {url} --to {out} --job bench --level {args.level}", "dbkeep")
     row("backup", "dbkeep backup (zstd)", w, kb, size_of(out))
+    print(f"  (zstd level {args.level}; cores: {os.cpu_count()}, shared with the PostgreSQL server)")
     obj = next(os.path.join(d, f) for d, _, fs in os.walk(out) for f in fs if f.endswith(".zst"))
 
     print("restore")

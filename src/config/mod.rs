@@ -114,6 +114,24 @@ pub struct ServerSource {
     /// Folder of the client tools.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bin_dir: Option<PathBuf>,
+    /// mongodb: connection string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri: Option<Secret>,
+    /// mongodb: file holding the connection string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri_file: Option<PathBuf>,
+    /// mongodb: authentication database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_source: Option<String>,
+    /// mongodb: replica set name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_set: Option<String>,
+    /// mongodb, redis: use TLS.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
+    /// mongodb, redis: CA file for TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl ServerSource {
@@ -133,6 +151,38 @@ impl ServerSource {
         })?;
         let line = text.lines().next().unwrap_or("");
         Ok(Some(Secret::new(line)))
+    }
+
+    /// The connection string, read from `uri_file` when that is how it is given.
+    pub fn uri(&self) -> anyhow::Result<Option<Secret>> {
+        if let Some(u) = &self.uri {
+            return Ok(Some(u.clone()));
+        }
+        let Some(file) = &self.uri_file else { return Ok(None) };
+        let text = std::fs::read_to_string(file).with_context(|| {
+            format!("cannot read `uri_file` {}: check the path and its permissions", file.display())
+        })?;
+        Ok(Some(Secret::new(text.lines().next().unwrap_or("").trim())))
+    }
+
+    /// A source with only connection fields set (the rest default).
+    pub fn new(engine: Engine, databases: Databases) -> ServerSource {
+        ServerSource {
+            engine,
+            host: None,
+            port: None,
+            user: None,
+            password: None,
+            password_file: None,
+            databases,
+            bin_dir: None,
+            uri: None,
+            uri_file: None,
+            auth_source: None,
+            replica_set: None,
+            tls: false,
+            tls_ca_file: None,
+        }
     }
 
     /// A short description for messages: `postgres://user@host:port`.

@@ -77,7 +77,7 @@ pub struct RawJob {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSource {
-    /// Engine: `postgres`, `mysql`, `mariadb` or `sqlite`.
+    /// Engine: `postgres`, `mysql`, `mariadb`, `sqlite`, `mongodb` or `redis`.
     #[serde(rename = "type")]
     pub engine: Engine,
     /// Server host name or address; default: the tool's own (PGHOST, socket, ...).
@@ -90,12 +90,24 @@ pub struct RawSource {
     pub password: Option<Secret>,
     /// File whose first line is the password.
     pub password_file: Option<PathBuf>,
-    /// One database to back up.
-    pub database: Option<String>,
+    /// One database to back up (redis: a db number).
+    pub database: Option<DbName>,
     /// Several databases, or `all` (every non-template/non-system database).
     pub databases: Option<Databases>,
     /// sqlite: the database file.
     pub path: Option<PathBuf>,
+    /// mongodb: a connection string (may hold the password; never put on a command line).
+    pub uri: Option<Secret>,
+    /// mongodb: file whose first line is the connection string.
+    pub uri_file: Option<PathBuf>,
+    /// mongodb: the database that holds the user's credentials.
+    pub auth_source: Option<String>,
+    /// mongodb: the replica set name.
+    pub replica_set: Option<String>,
+    /// mongodb, redis: connect with TLS.
+    pub tls: Option<bool>,
+    /// mongodb, redis: CA certificate file (PEM) to verify the server with.
+    pub tls_ca_file: Option<PathBuf>,
     /// Folder holding the client tools (pg_dump, mariadb-dump, ...); default: PATH.
     pub bin_dir: Option<PathBuf>,
 }
@@ -112,6 +124,10 @@ pub enum Engine {
     Mariadb,
     /// SQLite, through its online backup API.
     Sqlite,
+    /// MongoDB, through mongodump / mongorestore.
+    Mongodb,
+    /// Redis, through its protocol (SCAN, DUMP, RESTORE).
+    Redis,
 }
 
 impl Engine {
@@ -122,6 +138,8 @@ impl Engine {
             Engine::Mysql => "mysql",
             Engine::Mariadb => "mariadb",
             Engine::Sqlite => "sqlite",
+            Engine::Mongodb => "mongodb",
+            Engine::Redis => "redis",
         }
     }
 }
@@ -225,10 +243,36 @@ impl<'de> Deserialize<'de> for Databases {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Databases, A::Error> {
                 let mut names = Vec::new();
-                while let Some(name) = seq.next_element::<String>()? {
-                    names.push(name);
+                while let Some(name) = seq.next_element::<DbName>()? {
+                    names.push(name.0);
                 }
                 Ok(Databases::List(names))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A database name; a number is accepted too (Redis db numbers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbName(pub String);
+
+impl<'de> Deserialize<'de> for DbName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<DbName, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DbName;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a database name or number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DbName, E> {
+                Ok(DbName(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DbName, E> {
+                Ok(DbName(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DbName, E> {
+                Ok(DbName(v.to_string()))
             }
         }
         d.deserialize_any(V)

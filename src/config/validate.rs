@@ -397,6 +397,12 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
             not_for("database", s.database.is_some());
             not_for("databases", s.databases.is_some());
             not_for("bin_dir", s.bin_dir.is_some());
+            not_for("uri", s.uri.is_some());
+            not_for("uri_file", s.uri_file.is_some());
+            not_for("auth_source", s.auth_source.is_some());
+            not_for("replica_set", s.replica_set.is_some());
+            not_for("tls", s.tls.is_some());
+            not_for("tls_ca_file", s.tls_ca_file.is_some());
             let Some(path) = &s.path else {
                 problems.push(Problem::new(
                     format!("{at}.path"),
@@ -412,30 +418,42 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
             })
         }
         engine => {
+            let mongo = engine == Engine::Mongodb;
+            let redis = engine == Engine::Redis;
             not_for("path", s.path.is_some());
+            not_for("uri", s.uri.is_some() && !mongo);
+            not_for("uri_file", s.uri_file.is_some() && !mongo);
+            not_for("auth_source", s.auth_source.is_some() && !mongo);
+            not_for("replica_set", s.replica_set.is_some() && !mongo);
+            not_for("tls", s.tls.is_some() && !(mongo || redis));
+            not_for("tls_ca_file", s.tls_ca_file.is_some() && !(mongo || redis));
+            not_for("bin_dir", s.bin_dir.is_some() && redis);
             if s.password.is_some() && s.password_file.is_some() {
+                problems.push(Problem::new(format!("{at}.password"), "give `password` or `password_file`, not both"));
+            }
+            if s.uri.is_some() && s.uri_file.is_some() {
+                problems.push(Problem::new(format!("{at}.uri"), "give `uri` or `uri_file`, not both"));
+            }
+            let has_uri = s.uri.is_some() || s.uri_file.is_some();
+            if has_uri && (s.host.is_some() || s.port.is_some() || s.user.is_some() || s.password.is_some() || s.password_file.is_some()) {
                 problems.push(Problem::new(
-                    format!("{at}.password"),
-                    "give `password` or `password_file`, not both",
+                    format!("{at}.uri"),
+                    "give either `uri` or `host`/`port`/`user`/`password`, not both",
                 ));
             }
             let databases = match (&s.database, &s.databases) {
                 (Some(_), Some(_)) => {
-                    problems.push(Problem::new(
-                        format!("{at}.databases"),
-                        "give `database` or `databases`, not both",
-                    ));
+                    problems.push(Problem::new(format!("{at}.databases"), "give `database` or `databases`, not both"));
                     None
                 }
-                (Some(db), None) => Some(Databases::List(vec![db.clone()])),
+                (Some(db), None) => Some(Databases::List(vec![db.0.clone()])),
                 (None, Some(Databases::List(list))) if list.is_empty() => {
-                    problems.push(Problem::new(
-                        format!("{at}.databases"),
-                        "the list of databases is empty",
-                    ));
+                    problems.push(Problem::new(format!("{at}.databases"), "the list of databases is empty"));
                     None
                 }
                 (None, Some(d)) => Some(d.clone()),
+                // A whole MongoDB or Redis server is the natural default.
+                (None, None) if mongo || redis => Some(Databases::All),
                 (None, None) => {
                     problems.push(Problem::new(
                         format!("{at}.database"),
@@ -447,17 +465,14 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
             if let Some(Databases::List(list)) = &databases {
                 let mut seen = BTreeMap::new();
                 for (i, db) in list.iter().enumerate() {
+                    let at_db = if s.database.is_some() { format!("{at}.database") } else { format!("{at}.databases[{i}]") };
                     if db.is_empty() || db.contains('/') || db.contains('\0') {
-                        problems.push(Problem::new(
-                            format!("{at}.databases[{i}]"),
-                            format!("`{db}` is not a usable database name"),
-                        ));
+                        problems.push(Problem::new(at_db.clone(), format!("`{db}` is not a usable database name")));
+                    } else if redis && db.parse::<u32>().is_err() {
+                        problems.push(Problem::new(at_db.clone(), format!("redis databases are numbers, not `{db}`")));
                     }
                     if seen.insert(db.clone(), i).is_some() {
-                        problems.push(Problem::new(
-                            format!("{at}.databases[{i}]"),
-                            format!("database `{db}` is listed twice"),
-                        ));
+                        problems.push(Problem::new(at_db, format!("database `{db}` is listed twice")));
                     }
                 }
             }
@@ -472,6 +487,12 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
                     password_file: s.password_file.clone(),
                     databases,
                     bin_dir: s.bin_dir.clone(),
+                    uri: s.uri.clone(),
+                    uri_file: s.uri_file.clone(),
+                    auth_source: s.auth_source.clone(),
+                    replica_set: s.replica_set.clone(),
+                    tls: s.tls.unwrap_or(false),
+                    tls_ca_file: s.tls_ca_file.clone(),
                 })
             })
         }

@@ -153,6 +153,7 @@ pub fn connect(source: &Source, temp_dir: Option<PathBuf>) -> Result<Box<dyn Con
             Engine::Postgres => Box::new(postgres::Postgres::new(s.clone())?),
             Engine::Mysql | Engine::Mariadb => Box::new(mysql::Mysql::new(s.clone())?),
             Engine::Sqlite => anyhow::bail!("a sqlite source needs `path`"),
+            Engine::Mongodb | Engine::Redis => anyhow::bail!("{} is not supported yet", s.engine),
         },
         Source::Sqlite(s) => Box::new(sqlite::Sqlite::new(s.path.clone(), temp_dir)),
     })

@@ -187,6 +187,7 @@ impl Tool {
         self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = self.spawn()?;
         let stdout = child.stdout.take().context("child has no stdout")?;
+        grow_pipe(&stdout);
         let stderr = child.stderr.take().map(|e| drain(e, &self.name));
         signal::track(child.id());
         Ok(ChildReader {
@@ -227,6 +228,15 @@ impl Tool {
                 self.cmd.get_program().to_string_lossy()
             )
         })
+    }
+}
+
+/// Asks for a 1 MiB pipe buffer (Linux), so the tool and dbkeep wake each
+/// other less often. A refusal only costs speed.
+fn grow_pipe(pipe: &impl std::os::fd::AsRawFd) {
+    // SAFETY: fcntl on a valid, owned descriptor; F_SETPIPE_SZ takes an int.
+    unsafe {
+        libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
     }
 }
 

@@ -69,16 +69,12 @@ pub fn parse(text: &str) -> Result<Source> {
         .host_str()
         .filter(|h| !h.is_empty())
         .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
-    Ok(Source::Server(ServerSource {
-        engine,
-        host,
-        port: url.port(),
-        user,
-        password,
-        password_file: None,
-        databases: Databases::List(vec![db]),
-        bin_dir: None,
-    }))
+    let mut source = ServerSource::new(engine, Databases::List(vec![db]));
+    source.host = host;
+    source.port = url.port();
+    source.user = user;
+    source.password = password;
+    Ok(Source::Server(source))
 }
 
 fn percent_encoding_decode(s: &str) -> Option<String> {

@@ -79,6 +79,8 @@ impl Storage for Local {
                     let root = self.root.clone();
                     return Ok(Box::new(LocalWriter {
                         file: Some(file),
+                        written: 0,
+                        flushed: 0,
                         temp,
                         path,
                         dir,
@@ -155,6 +157,18 @@ impl Storage for Local {
     }
 }
 
+/// Starts writing a range of the file to disk without waiting (Linux
+/// `sync_file_range`), so dirty pages do not pile up for the final fsync.
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (libc::off64_t::try_from(offset), libc::off64_t::try_from(len)) else { return };
+    // SAFETY: a valid descriptor; the call only schedules I/O. Errors are
+    // ignored: the fsync in `commit` is what guarantees durability.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
 /// Removes `dir` and its parents while they are empty, stopping at `root`.
 fn remove_empty_dirs(mut dir: Option<&Path>, root: &Path) {
     while let Some(d) = dir {
@@ -165,8 +179,13 @@ fn remove_empty_dirs(mut dir: Option<&Path>, root: &Path) {
     }
 }
 
+/// Start writeback every this many bytes, so the final fsync is short.
+const WRITEBACK_EVERY: u64 = 8 << 20;
+
 struct LocalWriter {
     file: Option<File>,
+    written: u64,
+    flushed: u64,
     temp: PathBuf,
     path: PathBuf,
     dir: PathBuf,
@@ -175,10 +194,14 @@ struct LocalWriter {
 
 impl Write for LocalWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.file {
-            Some(f) => f.write(buf),
-            None => Err(io::Error::other("object already closed")),
+        let Some(f) = &mut self.file else { return Err(io::Error::other("object already closed")) };
+        let n = f.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.flushed >= WRITEBACK_EVERY {
+            start_writeback(f, self.flushed, self.written - self.flushed);
+            self.flushed = self.written;
         }
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
