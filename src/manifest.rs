@@ -99,6 +99,10 @@ pub enum DumpFormat {
     MysqlSql,
     /// A SQLite database file.
     SqliteDb,
+    /// `mongodump --archive` output.
+    MongoArchive,
+    /// dbkeep's Redis key stream (see `connector::redis`).
+    RedisKeys,
 }
 
 impl DumpFormat {
@@ -108,6 +112,8 @@ impl DumpFormat {
             DumpFormat::PgCustom => "pgdump",
             DumpFormat::PgSql | DumpFormat::MysqlSql => "sql",
             DumpFormat::SqliteDb => "sqlite",
+            DumpFormat::MongoArchive => "archive",
+            DumpFormat::RedisKeys => "redis",
         }
     }
 }

@@ -124,6 +124,12 @@ impl Sink {
                         .tempfile()?,
                 );
             }
+            DumpFormat::MongoArchive | DumpFormat::RedisKeys => {
+                if let Some((check, name)) = crate::connector::content_check(a.format) {
+                    sink.check = Some(check);
+                    sink.check_name = name;
+                }
+            }
         }
         Ok(sink)
     }

@@ -5,10 +5,12 @@
 //! dump tool's stdout; SQLite copies the live file with the online backup API.
 
 mod marker;
+mod mongodb;
 mod mysql;
 pub mod pg_archive;
 mod postgres;
 pub mod process;
+mod redis;
 mod sqlite;
 pub mod url;
 
@@ -153,10 +155,21 @@ pub fn connect(source: &Source, temp_dir: Option<PathBuf>) -> Result<Box<dyn Con
             Engine::Postgres => Box::new(postgres::Postgres::new(s.clone())?),
             Engine::Mysql | Engine::Mariadb => Box::new(mysql::Mysql::new(s.clone())?),
             Engine::Sqlite => anyhow::bail!("a sqlite source needs `path`"),
-            Engine::Mongodb | Engine::Redis => anyhow::bail!("{} is not supported yet", s.engine),
+            Engine::Mongodb => Box::new(mongodb::Mongodb::new(s.clone())?),
+            Engine::Redis => Box::new(redis::Redis::new(s.clone())?),
         },
         Source::Sqlite(s) => Box::new(sqlite::Sqlite::new(s.path.clone(), temp_dir)),
     })
+}
+
+/// The structural check `verify` runs on a decompressed stream of `format`,
+/// for formats whose connector owns one.
+pub fn content_check(format: DumpFormat) -> Option<(Box<dyn DumpCheck>, &'static str)> {
+    match format {
+        DumpFormat::MongoArchive => Some((mongodb::archive_check(), "mongodump archive structure")),
+        DumpFormat::RedisKeys => Some((redis::stream_check(), "redis key stream structure")),
+        _ => None,
+    }
 }
 
 /// Runs `PRAGMA integrity_check` on the SQLite file at `path`.

@@ -20,6 +20,8 @@ pub fn parse(text: &str) -> Result<Source> {
         "postgres" | "postgresql" => Engine::Postgres,
         "mysql" => Engine::Mysql,
         "mariadb" => Engine::Mariadb,
+        "mongodb" | "mongodb+srv" => return mongodb(text),
+        "redis" | "rediss" => Engine::Redis,
         "sqlite" | "sqlite3" => {
             if rest.is_empty() {
                 anyhow::bail!("`{text}` names no SQLite file: use sqlite:///path/to/app.db");
@@ -30,7 +32,8 @@ pub fn parse(text: &str) -> Result<Source> {
             }));
         }
         other => anyhow::bail!(
-            "unknown database URL scheme `{other}`: use postgres://, mysql://, mariadb://, sqlite:// or a SQLite file path"
+            "unknown database URL scheme `{other}`: use postgres://, mysql://, mariadb://, mongodb://, redis://, \
+             sqlite:// or a SQLite file path"
         ),
     };
     let url = url::Url::parse(text)
@@ -62,6 +65,23 @@ pub fn parse(text: &str) -> Result<Source> {
         .then(|| decode(url.username()))
         .transpose()?;
     let db = decode(url.path().trim_start_matches('/'))?;
+    if engine == Engine::Redis {
+        // redis://[user[:password]@]host[:port][/db]; rediss:// is TLS.
+        let databases = if db.is_empty() {
+            Databases::All
+        } else if db.parse::<u32>().is_ok() {
+            Databases::List(vec![db])
+        } else {
+            anyhow::bail!("the path of a redis URL is a db number, not `{db}`");
+        };
+        let mut source = ServerSource::new(engine, databases);
+        source.host = url.host_str().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
+        source.port = url.port();
+        source.user = user;
+        source.password = password;
+        source.tls = scheme.eq_ignore_ascii_case("rediss");
+        return Ok(Source::Server(source));
+    }
     if db.is_empty() {
         anyhow::bail!("the URL names no database: add it as the path, e.g. {scheme}://host/app");
     }
@@ -74,6 +94,20 @@ pub fn parse(text: &str) -> Result<Source> {
     source.port = url.port();
     source.user = user;
     source.password = password;
+    Ok(Source::Server(source))
+}
+
+/// A MongoDB connection string is kept whole (it is handed to mongodump in a
+/// 0600 config file); its path names the database, or all when empty.
+fn mongodb(text: &str) -> Result<Source> {
+    let uri = Secret::new(text);
+    let rest = text.split_once("://").map(|(_, r)| r).unwrap_or_default();
+    let after_host = rest.split_once('/').map(|(_, p)| p).unwrap_or_default();
+    let db = after_host.split('?').next().unwrap_or_default();
+    let db = percent_encoding_decode(db).context("the URL holds invalid percent-encoding")?;
+    let databases = if db.is_empty() { Databases::All } else { Databases::List(vec![db]) };
+    let mut source = ServerSource::new(Engine::Mongodb, databases);
+    source.uri = Some(uri);
     Ok(Source::Server(source))
 }
 
@@ -97,9 +131,10 @@ fn percent_encoding_decode(s: &str) -> Option<String> {
 /// A job name for a one-off backup: the database name or file stem, made plain.
 pub fn default_job_name(source: &Source) -> String {
     let raw = match source {
-        Source::Server(s) => match &s.databases {
-            Databases::List(l) => l.first().cloned().unwrap_or_default(),
-            Databases::All => "all".to_string(),
+        Source::Server(s) => match (&s.databases, s.engine) {
+            (Databases::List(l), Engine::Redis) => format!("redis-{}", l.first().cloned().unwrap_or_default()),
+            (Databases::List(l), _) => l.first().cloned().unwrap_or_default(),
+            (Databases::All, e) => format!("{e}-all"),
         },
         Source::Sqlite(s) => s
             .path
@@ -147,6 +182,21 @@ mod tests {
         assert_eq!((s.engine, s.port), (Engine::Mariadb, None));
         assert!(parse("postgres://host/").is_err());
         assert!(parse("ftp://x/y").is_err());
+    }
+
+    #[test]
+    fn mongodb_and_redis_urls() {
+        let Source::Server(s) = parse("mongodb://u:secret-pw@h1:27017,h2/app?replicaSet=rs0").unwrap() else { panic!() };
+        assert_eq!(s.engine, Engine::Mongodb);
+        assert_eq!(s.databases, Databases::List(vec!["app".into()]));
+        assert!(s.uri.is_some() && s.host.is_none());
+        let Source::Server(s) = parse("mongodb://h1/").unwrap() else { panic!() };
+        assert_eq!(s.databases, Databases::All);
+        let Source::Server(s) = parse("rediss://default:pw-x@cache:6380/3").unwrap() else { panic!() };
+        assert_eq!((s.engine, s.port, s.tls), (Engine::Redis, Some(6380), true));
+        assert_eq!(s.databases, Databases::List(vec!["3".into()]));
+        assert_eq!(default_job_name(&Source::Server(s)), "redis-3");
+        assert!(parse("redis://cache/x").is_err());
     }
 
     #[test]

@@ -4,7 +4,9 @@
 mod cli;
 mod config;
 mod failures;
+mod mongodb;
 mod mysql;
 mod postgres;
+mod redis;
 mod sqlite;
 mod util;

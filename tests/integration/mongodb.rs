@@ -1,0 +1,1 @@
+//! MongoDB: argv and config-file construction, streaming and failure paths.

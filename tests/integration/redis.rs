@@ -1,0 +1,1 @@
+//! Redis: round trips against the real server.
