@@ -58,6 +58,7 @@ command -v python3 >/dev/null || need+=(python3)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   apt_install $(printf '%s\n' "${need[@]}" | sort -u)
 fi
@@ -108,25 +109,6 @@ else
     || { cat "$my_dir/server.log" >&2; exit 1; }
 fi
 export DBKEEP_TEST_MYSQL_HOST=$my_host DBKEEP_TEST_MYSQL_PORT=$my_port
-
-# --- Redis ------------------------------------------------------------------
-redis_host=${DBKEEP_TEST_REDIS_HOST:-127.0.0.1}
-redis_port=${DBKEEP_TEST_REDIS_PORT:-6379}
-if [ "$(redis-cli -h "$redis_host" -p "$redis_port" ping 2>/dev/null)" = PONG ]; then
-  log "using Redis at $redis_host:$redis_port"
-else
-  redis_port=$(free_port)
-  redis_host=127.0.0.1
-  log "starting a private Redis on $redis_host:$redis_port"
-  redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no --daemonize no \
-    --logfile "$state/redis-$redis_port.log" &
-  pids+=($!)
-  for _ in $(seq 1 100); do
-    [ "$(redis-cli -h "$redis_host" -p "$redis_port" ping 2>/dev/null)" = PONG ] && break
-    sleep 0.1
-  done
-fi
-export DBKEEP_TEST_REDIS_HOST=$redis_host DBKEEP_TEST_REDIS_PORT=$redis_port
 
 # --- tests ------------------------------------------------------------------
 cargo test --locked "$@"

@@ -134,7 +134,12 @@ fn environment(cfg: &Config) -> Vec<String> {
                         &[&["pg_dump"], &["pg_restore"], &["psql"], &["pg_dumpall"]]
                     }
                     Engine::Postgres => &[&["pg_dump"], &["pg_restore"], &["psql"]],
-                    _ => &[&["mariadb-dump", "mysqldump"], &["mariadb", "mysql"]],
+                    Engine::Mongodb => &[&["mongodump"], &["mongorestore"]],
+                    // Spoken over the protocol: no tools needed.
+                    Engine::Redis | Engine::Sqlite => &[],
+                    Engine::Mysql | Engine::Mariadb => {
+                        &[&["mariadb-dump", "mysqldump"], &["mariadb", "mysql"]]
+                    }
                 };
                 for names in tools {
                     if let Err(e) = find_tool(names, s.bin_dir.as_deref()) {

@@ -71,6 +71,8 @@ pub struct Job {
 /// What a job backs up.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
+// One per job: its size does not matter, and boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Source {
     /// A database server reached through its client tools.
     Server(ServerSource),
