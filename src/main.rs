@@ -18,6 +18,8 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose, cli.quiet);
+    // One TLS provider for every client in the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     if let Err(e) = signal::install() {
         eprintln!("warning: cannot install signal handlers: {e}");
     }

@@ -9,7 +9,9 @@ use super::{human_size, job_targets, load_config, location, print, unknown_job};
 use crate::config::{Compression, Job};
 use crate::connector::url;
 use crate::exit::{self, Exit};
+use crate::job::Surroundings;
 use crate::manifest::rfc3339;
+use crate::notify::Notifiers;
 use crate::signal;
 
 /// Arguments of `dbkeep backup`.
@@ -67,6 +69,8 @@ struct JobResult {
     finished_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Problems that did not fail the job (undelivered notifications).
+    warnings: Vec<String>,
 }
 
 fn apply_overrides(job: &mut Job, args: &Args) -> Result<()> {
@@ -100,6 +104,7 @@ fn apply_overrides(job: &mut Job, args: &Args) -> Result<()> {
 /// Runs `dbkeep backup`.
 pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     let mut runs: Vec<(String, Job, Vec<crate::backup::Target>)> = Vec::new();
+    let mut loaded: Option<crate::config::Config> = None;
     if let Some(to) = &args.to {
         let [url] = args.targets.as_slice() else {
             return Err(Exit::new(
@@ -120,14 +125,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
             }
             None => url::default_job_name(&source),
         };
-        let mut job = Job {
-            source,
-            storage: vec![to.clone()],
-            compression: Compression::Zstd,
-            compression_level: Compression::Zstd.default_level(),
-            compression_threads: 0,
-            temp_dir: None,
-        };
+        let mut job = Job::new(source, vec![to.clone()], Compression::Zstd);
         apply_overrides(&mut job, &args)?;
         runs.push((name, job, vec![location(to)?]));
     } else {
@@ -164,6 +162,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
             let targets = job_targets(&config, &job)?;
             runs.push((name, job, targets));
         }
+        loaded = Some(config);
     }
 
     let mut results = Vec::new();
@@ -175,7 +174,17 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
             .iter()
             .map(|t| t.storage.name().to_string())
             .collect();
-        let result = match crate::backup::run(name, job, targets) {
+        let around = match &loaded {
+            Some(config) => Surroundings {
+                global_hooks: &config.hooks,
+                notifiers: Notifiers::for_names(config, &job.notify),
+                metrics: config.metrics.as_ref(),
+            },
+            None => Surroundings::none(),
+        };
+        let report = crate::job::execute(name, job, targets, &around);
+        let warnings = report.warnings;
+        let result = match report.result {
             Ok(o) => {
                 let m = &o.manifest;
                 if !args.json {
@@ -200,6 +209,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
                     storages,
                     finished_at: Some(rfc3339(m.finished_at)),
                     error: None,
+                    warnings,
                 }
             }
             Err(e) => {
@@ -224,6 +234,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
                     storages,
                     finished_at: None,
                     error: Some(msg),
+                    warnings,
                 }
             }
         };

@@ -34,17 +34,14 @@ pub fn run(args: Args) -> Result<u8> {
         create_sample(&db)?;
         eprintln!("created sample database {}", db.display());
     }
-    let job = Job {
-        source: Source::Sqlite(SqliteSource {
+    let job = Job::new(
+        Source::Sqlite(SqliteSource {
             engine: Engine::Sqlite,
             path: db.clone(),
         }),
-        storage: vec![args.to.clone()],
-        compression: Compression::Zstd,
-        compression_level: 3,
-        compression_threads: 0,
-        temp_dir: None,
-    };
+        vec![args.to.clone()],
+        Compression::Zstd,
+    );
     let target = location(&args.to)?;
     let outcome = crate::backup::run("demo", &job, std::slice::from_ref(&target))?;
     let m = &outcome.manifest;

@@ -5,6 +5,7 @@ mod backup;
 mod config;
 mod demo;
 mod list;
+mod notify;
 mod restore;
 mod verify;
 
@@ -80,6 +81,9 @@ pub enum Command {
     /// Check, show or create the config file.
     #[command(subcommand)]
     Config(config::Command),
+    /// Send test notifications.
+    #[command(subcommand)]
+    Notify(notify::Command),
     /// Try dbkeep: create a sample SQLite database, back it up to ./backups,
     /// restore it, and compare.
     Demo(demo::Args),
@@ -94,6 +98,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::List(args) => list::run(args, config_path),
         Command::Verify(args) => verify::run(args, config_path),
         Command::Config(cmd) => config::run(cmd, config_path),
+        Command::Notify(cmd) => notify::run(cmd, config_path),
         Command::Demo(args) => demo::run(args),
     }
 }

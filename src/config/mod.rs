@@ -18,7 +18,10 @@ use figment::Figment;
 use figment::providers::{Env, Format};
 use serde::Serialize;
 
-pub use schema::{Compression, Databases, Engine, StorageKind};
+pub use schema::{
+    Compression, Databases, Engine, NotifierKind, NotifyOn, RawHooks as Hooks,
+    RawMetrics as Metrics, SmtpTls, StorageKind,
+};
 pub use validate::{Problem, is_plain_name};
 
 use crate::exit::{self, Exit};
@@ -36,6 +39,90 @@ pub struct Config {
     pub storages: BTreeMap<String, StorageConfig>,
     /// Named jobs.
     pub jobs: BTreeMap<String, Job>,
+    /// Named notifiers.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub notifiers: BTreeMap<String, NotifierConfig>,
+    /// Hooks around every job.
+    pub hooks: Hooks,
+    /// Metrics output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Metrics>,
+}
+
+/// A notifier, validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotifierConfig {
+    /// The kind.
+    #[serde(rename = "type")]
+    pub kind: NotifierKind,
+    /// Which outcomes it reports.
+    pub on: Vec<NotifyOn>,
+    /// slack, webhook, healthcheck: URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<Secret>,
+    /// File holding the URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_file: Option<PathBuf>,
+    /// email: SMTP host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_host: Option<String>,
+    /// email: SMTP port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_port: Option<u16>,
+    /// email: TLS mode.
+    pub tls: SmtpTls,
+    /// email: user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// email: password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// email: password file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// email: From.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// email: recipients.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    /// email: subject template.
+    pub subject: String,
+    /// webhook: bearer token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<Secret>,
+    /// webhook: bearer token file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<PathBuf>,
+    /// webhook: HMAC key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hmac_secret: Option<Secret>,
+    /// webhook: HMAC key file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hmac_secret_file: Option<PathBuf>,
+    /// Seconds per attempt.
+    pub timeout: u64,
+}
+
+/// Reads a secret given inline or in a file (first line).
+pub fn secret_from(
+    inline: &Option<Secret>,
+    file: &Option<PathBuf>,
+    key: &str,
+) -> anyhow::Result<Option<Secret>> {
+    if let Some(s) = inline {
+        return Ok(Some(s.clone()));
+    }
+    let Some(file) = file else { return Ok(None) };
+    let text = std::fs::read_to_string(file).with_context(|| {
+        format!(
+            "cannot read `{key}_file` {}: check the path and its permissions",
+            file.display()
+        )
+    })?;
+    Ok(Some(Secret::new(
+        text.lines().next().unwrap_or("").trim_end(),
+    )))
 }
 
 /// A storage, validated.
@@ -66,6 +153,27 @@ pub struct Job {
     /// Folder for temp files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temp_dir: Option<PathBuf>,
+    /// Notifiers this job reports to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
+    /// Hooks around this job.
+    pub hooks: Hooks,
+}
+
+impl Job {
+    /// A job with no notifiers or hooks.
+    pub fn new(source: Source, storage: Vec<String>, compression: Compression) -> Job {
+        Job {
+            source,
+            storage,
+            compression,
+            compression_level: compression.default_level(),
+            compression_threads: 0,
+            temp_dir: None,
+            notify: Vec::new(),
+            hooks: Hooks::default(),
+        }
+    }
 }
 
 /// What a job backs up.
@@ -160,9 +268,14 @@ impl ServerSource {
         if let Some(u) = &self.uri {
             return Ok(Some(u.clone()));
         }
-        let Some(file) = &self.uri_file else { return Ok(None) };
+        let Some(file) = &self.uri_file else {
+            return Ok(None);
+        };
         let text = std::fs::read_to_string(file).with_context(|| {
-            format!("cannot read `uri_file` {}: check the path and its permissions", file.display())
+            format!(
+                "cannot read `uri_file` {}: check the path and its permissions",
+                file.display()
+            )
         })?;
         Ok(Some(Secret::new(text.lines().next().unwrap_or("").trim())))
     }
@@ -300,11 +413,19 @@ pub fn load_str(text: &str, path: &Path) -> anyhow::Result<Config> {
     if !text.trim().is_empty() {
         figment = figment.merge(yaml::Yaml::string(text));
     }
-    figment = figment.merge(Env::prefixed("DBKEEP_").split("__").ignore(&[
+    // Not config keys: dbkeep's own settings, and what hooks are given.
+    let not_keys = [
         "config",
         "log",
         "log_format",
-    ]));
+        "job",
+        "status",
+        "backup_id",
+        "size",
+        "duration",
+        "error",
+    ];
+    figment = figment.merge(Env::prefixed("DBKEEP_").split("__").ignore(&not_keys));
     let value: figment::value::Value = figment.extract().map_err(|e| Invalid {
         file: path.to_path_buf(),
         problems: vec![Problem::new(".", crate::secret::redact(&e.to_string()))],

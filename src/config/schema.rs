@@ -26,6 +26,128 @@ pub struct RawConfig {
     /// Named backup jobs.
     #[serde(default)]
     pub jobs: BTreeMap<String, RawJob>,
+    /// Named notifiers that jobs refer to in `notify:`.
+    #[serde(default)]
+    pub notifiers: BTreeMap<String, RawNotifier>,
+    /// Commands run around every job (job hooks run inside these).
+    #[serde(default)]
+    pub hooks: RawHooks,
+    /// Prometheus metrics written after each job.
+    pub metrics: Option<RawMetrics>,
+}
+
+/// Commands run around a job. Each is an argv list, run without a shell
+/// (write `[sh, -c, "..."]` for one).
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHooks {
+    /// Before the dump; a failure fails the job and nothing is dumped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<Vec<String>>,
+    /// After a successful backup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<Vec<String>>,
+    /// After a failed backup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_failure: Vec<Vec<String>>,
+    /// Last, whatever happened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finally: Vec<Vec<String>>,
+    /// Seconds a hook may run before it is stopped (default 300).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}
+
+/// Metrics output.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// A `.prom` file for node_exporter's textfile collector, rewritten atomically.
+    pub textfile: Option<PathBuf>,
+    /// A Prometheus Pushgateway base URL (metrics are pushed under job `dbkeep`).
+    pub pushgateway: Option<String>,
+}
+
+/// A notifier: where to report a job's outcome.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotifier {
+    /// `slack`, `email`, `webhook` or `healthcheck`.
+    #[serde(rename = "type")]
+    pub kind: NotifierKind,
+    /// When to send: `[failure]` (default), `[success, failure]` or `[always]`.
+    /// healthcheck always pings.
+    pub on: Option<Vec<NotifyOn>>,
+    /// slack, webhook, healthcheck: the URL (a secret: it often holds a token).
+    pub url: Option<Secret>,
+    /// File whose first line is the URL.
+    pub url_file: Option<PathBuf>,
+    /// email: SMTP server host.
+    pub smtp_host: Option<String>,
+    /// email: SMTP port (default 587 for starttls, 465 for implicit, 25 for none).
+    pub smtp_port: Option<u16>,
+    /// email: `starttls` (default), `implicit` or `none`.
+    pub tls: Option<SmtpTls>,
+    /// email: SMTP user name.
+    pub username: Option<String>,
+    /// email: SMTP password.
+    pub password: Option<Secret>,
+    /// email: file whose first line is the SMTP password.
+    pub password_file: Option<PathBuf>,
+    /// email: the From address.
+    pub from: Option<String>,
+    /// email: recipients.
+    pub to: Option<Vec<String>>,
+    /// email: subject template; `{job}`, `{status}`, `{host}` and `{id}` are filled in.
+    pub subject: Option<String>,
+    /// webhook: sent as `Authorization: Bearer ...`.
+    pub bearer_token: Option<Secret>,
+    /// webhook: file holding the bearer token.
+    pub bearer_token_file: Option<PathBuf>,
+    /// webhook: key for the `X-Dbkeep-Signature: sha256=<hex HMAC of the body>` header.
+    pub hmac_secret: Option<Secret>,
+    /// webhook: file holding the HMAC key.
+    pub hmac_secret_file: Option<PathBuf>,
+    /// Seconds each attempt may take (default 10).
+    pub timeout: Option<u64>,
+}
+
+/// Notifier kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifierKind {
+    /// A Slack incoming webhook.
+    Slack,
+    /// Mail over SMTP.
+    Email,
+    /// A JSON POST.
+    Webhook,
+    /// healthchecks.io-style pings: `/start`, success, `/fail`.
+    Healthcheck,
+}
+
+/// Which outcomes a notifier reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyOn {
+    /// Successful backups.
+    Success,
+    /// Failed backups.
+    Failure,
+    /// Both.
+    Always,
+}
+
+/// How SMTP is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required).
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Implicit,
+    /// No TLS (a local relay only).
+    None,
 }
 
 /// Job settings inherited by every job.
@@ -42,6 +164,8 @@ pub struct RawDefaults {
     pub compression_threads: Option<u32>,
     /// Folder for the few temp files dbkeep needs (SQLite copies); default: the system's.
     pub temp_dir: Option<PathBuf>,
+    /// Notifier names every job reports to (unless it sets `notify`).
+    pub notify: Option<Names>,
 }
 
 /// Where backups are kept.
@@ -71,6 +195,11 @@ pub struct RawJob {
     pub compression_level: Option<i32>,
     /// Overrides `defaults.compression_threads`.
     pub compression_threads: Option<u32>,
+    /// Notifier names this job reports to; overrides `defaults.notify`.
+    pub notify: Option<Names>,
+    /// Commands run around this job (inside the global `hooks`).
+    #[serde(default)]
+    pub hooks: RawHooks,
 }
 
 /// A database connection. Which fields apply depends on `type`.

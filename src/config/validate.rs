@@ -13,9 +13,12 @@ use std::fmt;
 use serde_json::Value;
 use serde_path_to_error::Segment;
 
-use super::schema::{RawConfig, RawSource, RawStorage};
+use super::schema::{
+    NotifierKind, NotifyOn, RawConfig, RawHooks, RawNotifier, RawSource, RawStorage, SmtpTls,
+};
 use super::{
-    Config, Databases, Engine, Job, ServerSource, Source, SqliteSource, StorageConfig, StorageKind,
+    Config, Databases, Engine, Job, NotifierConfig, ServerSource, Source, SqliteSource,
+    StorageConfig, StorageKind,
 };
 
 /// One thing wrong with the config.
@@ -225,7 +228,45 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
             config.storages.insert(name.clone(), s);
         }
     }
+    for (name, n) in &raw.notifiers {
+        let at = format!("notifiers.{name}");
+        check_name(&at, name, "notifier", problems);
+        if let Some(v) = check_notifier(&at, n, problems) {
+            config.notifiers.insert(name.clone(), v);
+        }
+    }
+    check_hooks("hooks", &raw.hooks, problems);
+    config.hooks = raw.hooks.clone();
+    if let Some(m) = &raw.metrics {
+        if m.textfile.is_none() && m.pushgateway.is_none() {
+            problems.push(Problem::new(
+                "metrics",
+                "give `textfile`, `pushgateway`, or both",
+            ));
+        }
+        if let Some(url) = &m.pushgateway
+            && !matches!(
+                url::Url::parse(url)
+                    .map(|u| u.scheme().to_string())
+                    .as_deref(),
+                Ok("http" | "https")
+            )
+        {
+            problems.push(Problem::new(
+                "metrics.pushgateway",
+                format!("`{url}` is not an http(s) URL"),
+            ));
+        }
+        config.metrics = Some(m.clone());
+    }
     let d = &raw.defaults;
+    if let Some(names) = &d.notify {
+        for n in &names.0 {
+            if !raw.notifiers.contains_key(n) {
+                problems.push(Problem::new("defaults.notify", unknown_notifier(n, raw)));
+            }
+        }
+    }
     if let Some(names) = &d.storage {
         for n in &names.0 {
             if !raw.storages.contains_key(n) {
@@ -270,6 +311,23 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
             .unwrap_or(super::Compression::Zstd);
         let level = job.compression_level.or(d.compression_level);
         check_level(&at, Some(compression), level, problems);
+        let notify: Vec<String> = job
+            .notify
+            .as_ref()
+            .or(d.notify.as_ref())
+            .map(|n| n.0.clone())
+            .unwrap_or_default();
+        if let Some(names) = &job.notify {
+            for n in &names.0 {
+                if !raw.notifiers.contains_key(n) {
+                    problems.push(Problem::new(
+                        format!("{at}.notify"),
+                        unknown_notifier(n, raw),
+                    ));
+                }
+            }
+        }
+        check_hooks(&format!("{at}.hooks"), &job.hooks, problems);
         let Some(source) = check_source(&format!("{at}.source"), &job.source, problems) else {
             continue;
         };
@@ -285,6 +343,8 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
                     .or(d.compression_threads)
                     .unwrap_or(0),
                 temp_dir: d.temp_dir.clone(),
+                notify,
+                hooks: job.hooks.clone(),
             },
         );
     }
@@ -300,6 +360,198 @@ fn unknown_storage(name: &str, raw: &RawConfig) -> String {
             "storage `{name}` is not defined under `storages:` (defined: {})",
             known.join(", ")
         )
+    }
+}
+
+fn unknown_notifier(name: &str, raw: &RawConfig) -> String {
+    let known: Vec<&str> = raw.notifiers.keys().map(String::as_str).collect();
+    if known.is_empty() {
+        format!("notifier `{name}` is not defined; add it under `notifiers:`")
+    } else {
+        format!(
+            "notifier `{name}` is not defined under `notifiers:` (defined: {})",
+            known.join(", ")
+        )
+    }
+}
+
+fn check_hooks(at: &str, hooks: &RawHooks, problems: &mut Vec<Problem>) {
+    for (kind, list) in [
+        ("before", &hooks.before),
+        ("after", &hooks.after),
+        ("on_failure", &hooks.on_failure),
+        ("finally", &hooks.finally),
+    ] {
+        for (i, argv) in list.iter().enumerate() {
+            if argv.first().is_none_or(|p| p.is_empty()) {
+                problems.push(Problem::new(
+                    format!("{at}.{kind}[{i}]"),
+                    "a hook is a non-empty argv list, e.g. [\"/usr/local/bin/notify\", \"--quiet\"] or [sh, -c, \"...\"]",
+                ));
+            }
+        }
+    }
+    if hooks.timeout == Some(0) {
+        problems.push(Problem::new(
+            format!("{at}.timeout"),
+            "a timeout of 0 seconds would stop every hook at once",
+        ));
+    }
+}
+
+fn check_notifier(
+    at: &str,
+    n: &RawNotifier,
+    problems: &mut Vec<Problem>,
+) -> Option<NotifierConfig> {
+    let before = problems.len();
+    let kind = n.kind;
+    let email = kind == NotifierKind::Email;
+    let webhook = kind == NotifierKind::Webhook;
+    let mut not_for = |key: &str, set: bool| {
+        if set {
+            problems.push(Problem::new(
+                format!("{at}.{key}"),
+                format!("`{key}` does not apply to a `{}` notifier", kind_name(kind)),
+            ));
+        }
+    };
+    not_for("url", email && n.url.is_some());
+    not_for("url_file", email && n.url_file.is_some());
+    for (key, set) in [
+        ("smtp_host", n.smtp_host.is_some()),
+        ("smtp_port", n.smtp_port.is_some()),
+        ("tls", n.tls.is_some()),
+        ("username", n.username.is_some()),
+        ("password", n.password.is_some()),
+        ("password_file", n.password_file.is_some()),
+        ("from", n.from.is_some()),
+        ("to", n.to.is_some()),
+        ("subject", n.subject.is_some()),
+    ] {
+        not_for(key, !email && set);
+    }
+    for (key, set) in [
+        ("bearer_token", n.bearer_token.is_some()),
+        ("bearer_token_file", n.bearer_token_file.is_some()),
+        ("hmac_secret", n.hmac_secret.is_some()),
+        ("hmac_secret_file", n.hmac_secret_file.is_some()),
+    ] {
+        not_for(key, !webhook && set);
+    }
+    not_for("on", kind == NotifierKind::Healthcheck && n.on.is_some());
+    if email {
+        if n.smtp_host.is_none() {
+            problems.push(Problem::new(
+                format!("{at}.smtp_host"),
+                "an `email` notifier needs `smtp_host`",
+            ));
+        }
+        if n.from.is_none() {
+            problems.push(Problem::new(
+                format!("{at}.from"),
+                "an `email` notifier needs a `from` address",
+            ));
+        }
+        if n.to.as_ref().is_none_or(Vec::is_empty) {
+            problems.push(Problem::new(
+                format!("{at}.to"),
+                "an `email` notifier needs at least one address in `to`",
+            ));
+        }
+        for (key, addr) in n
+            .from
+            .iter()
+            .map(|f| ("from", f))
+            .chain(n.to.iter().flatten().map(|t| ("to", t)))
+        {
+            if addr.parse::<lettre::message::Mailbox>().is_err() {
+                problems.push(Problem::new(
+                    format!("{at}.{key}"),
+                    format!("`{addr}` is not an email address"),
+                ));
+            }
+        }
+    } else if n.url.is_none() && n.url_file.is_none() {
+        problems.push(Problem::new(
+            format!("{at}.url"),
+            format!("a `{}` notifier needs `url` or `url_file`", kind_name(kind)),
+        ));
+    }
+    for (key, a, b) in [
+        ("url", n.url.is_some(), n.url_file.is_some()),
+        ("password", n.password.is_some(), n.password_file.is_some()),
+        (
+            "bearer_token",
+            n.bearer_token.is_some(),
+            n.bearer_token_file.is_some(),
+        ),
+        (
+            "hmac_secret",
+            n.hmac_secret.is_some(),
+            n.hmac_secret_file.is_some(),
+        ),
+    ] {
+        if a && b {
+            problems.push(Problem::new(
+                format!("{at}.{key}"),
+                format!("give `{key}` or `{key}_file`, not both"),
+            ));
+        }
+    }
+    if let Some(url) = &n.url
+        && !matches!(
+            url::Url::parse(url.expose())
+                .map(|u| u.scheme().to_string())
+                .as_deref(),
+            Ok("http" | "https")
+        )
+    {
+        problems.push(Problem::new(
+            format!("{at}.url"),
+            "the URL must start with http:// or https://",
+        ));
+    }
+    if n.timeout == Some(0) {
+        problems.push(Problem::new(
+            format!("{at}.timeout"),
+            "a timeout of 0 seconds cannot succeed",
+        ));
+    }
+    (problems.len() == before).then(|| NotifierConfig {
+        kind,
+        on: match kind {
+            NotifierKind::Healthcheck => vec![NotifyOn::Always],
+            _ => n.on.clone().unwrap_or_else(|| vec![NotifyOn::Failure]),
+        },
+        url: n.url.clone(),
+        url_file: n.url_file.clone(),
+        smtp_host: n.smtp_host.clone(),
+        smtp_port: n.smtp_port,
+        tls: n.tls.unwrap_or(SmtpTls::Starttls),
+        username: n.username.clone(),
+        password: n.password.clone(),
+        password_file: n.password_file.clone(),
+        from: n.from.clone(),
+        to: n.to.clone().unwrap_or_default(),
+        subject: n
+            .subject
+            .clone()
+            .unwrap_or_else(|| "[dbkeep] {job}: backup {status} on {host}".to_string()),
+        bearer_token: n.bearer_token.clone(),
+        bearer_token_file: n.bearer_token_file.clone(),
+        hmac_secret: n.hmac_secret.clone(),
+        hmac_secret_file: n.hmac_secret_file.clone(),
+        timeout: n.timeout.unwrap_or(10),
+    })
+}
+
+fn kind_name(kind: NotifierKind) -> &'static str {
+    match kind {
+        NotifierKind::Slack => "slack",
+        NotifierKind::Email => "email",
+        NotifierKind::Webhook => "webhook",
+        NotifierKind::Healthcheck => "healthcheck",
     }
 }
 
@@ -429,13 +681,25 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
             not_for("tls_ca_file", s.tls_ca_file.is_some() && !(mongo || redis));
             not_for("bin_dir", s.bin_dir.is_some() && redis);
             if s.password.is_some() && s.password_file.is_some() {
-                problems.push(Problem::new(format!("{at}.password"), "give `password` or `password_file`, not both"));
+                problems.push(Problem::new(
+                    format!("{at}.password"),
+                    "give `password` or `password_file`, not both",
+                ));
             }
             if s.uri.is_some() && s.uri_file.is_some() {
-                problems.push(Problem::new(format!("{at}.uri"), "give `uri` or `uri_file`, not both"));
+                problems.push(Problem::new(
+                    format!("{at}.uri"),
+                    "give `uri` or `uri_file`, not both",
+                ));
             }
             let has_uri = s.uri.is_some() || s.uri_file.is_some();
-            if has_uri && (s.host.is_some() || s.port.is_some() || s.user.is_some() || s.password.is_some() || s.password_file.is_some()) {
+            if has_uri
+                && (s.host.is_some()
+                    || s.port.is_some()
+                    || s.user.is_some()
+                    || s.password.is_some()
+                    || s.password_file.is_some())
+            {
                 problems.push(Problem::new(
                     format!("{at}.uri"),
                     "give either `uri` or `host`/`port`/`user`/`password`, not both",
@@ -443,12 +707,18 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
             }
             let databases = match (&s.database, &s.databases) {
                 (Some(_), Some(_)) => {
-                    problems.push(Problem::new(format!("{at}.databases"), "give `database` or `databases`, not both"));
+                    problems.push(Problem::new(
+                        format!("{at}.databases"),
+                        "give `database` or `databases`, not both",
+                    ));
                     None
                 }
                 (Some(db), None) => Some(Databases::List(vec![db.0.clone()])),
                 (None, Some(Databases::List(list))) if list.is_empty() => {
-                    problems.push(Problem::new(format!("{at}.databases"), "the list of databases is empty"));
+                    problems.push(Problem::new(
+                        format!("{at}.databases"),
+                        "the list of databases is empty",
+                    ));
                     None
                 }
                 (None, Some(d)) => Some(d.clone()),
@@ -465,14 +735,27 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
             if let Some(Databases::List(list)) = &databases {
                 let mut seen = BTreeMap::new();
                 for (i, db) in list.iter().enumerate() {
-                    let at_db = if s.database.is_some() { format!("{at}.database") } else { format!("{at}.databases[{i}]") };
+                    let at_db = if s.database.is_some() {
+                        format!("{at}.database")
+                    } else {
+                        format!("{at}.databases[{i}]")
+                    };
                     if db.is_empty() || db.contains('/') || db.contains('\0') {
-                        problems.push(Problem::new(at_db.clone(), format!("`{db}` is not a usable database name")));
+                        problems.push(Problem::new(
+                            at_db.clone(),
+                            format!("`{db}` is not a usable database name"),
+                        ));
                     } else if redis && db.parse::<u32>().is_err() {
-                        problems.push(Problem::new(at_db.clone(), format!("redis databases are numbers, not `{db}`")));
+                        problems.push(Problem::new(
+                            at_db.clone(),
+                            format!("redis databases are numbers, not `{db}`"),
+                        ));
                     }
                     if seen.insert(db.clone(), i).is_some() {
-                        problems.push(Problem::new(at_db, format!("database `{db}` is listed twice")));
+                        problems.push(Problem::new(
+                            at_db,
+                            format!("database `{db}` is listed twice"),
+                        ));
                     }
                 }
             }

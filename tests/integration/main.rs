@@ -6,6 +6,7 @@ mod config;
 mod failures;
 mod mongodb;
 mod mysql;
+mod notify;
 mod postgres;
 mod redis;
 mod sqlite;

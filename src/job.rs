@@ -1,0 +1,133 @@
+//! One job run from start to end: start pings, `before` hooks, the backup,
+//! the closing hooks, notifications and metrics.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use chrono::Utc;
+
+use crate::backup::{Outcome, Target};
+use crate::config::{Hooks, Job, Metrics};
+use crate::hooks::{self, HookEnv, Stage};
+use crate::notify::{self, Event, Notifiers, Status};
+
+/// Everything around a job that is not the job itself.
+pub struct Surroundings<'a> {
+    /// Hooks that run around every job.
+    pub global_hooks: &'a Hooks,
+    /// Where to report.
+    pub notifiers: Notifiers,
+    /// Metrics output.
+    pub metrics: Option<&'a Metrics>,
+}
+
+impl Surroundings<'_> {
+    /// No hooks, notifiers or metrics (one-off runs).
+    pub fn none() -> Surroundings<'static> {
+        static NO_HOOKS: std::sync::OnceLock<Hooks> = std::sync::OnceLock::new();
+        Surroundings {
+            global_hooks: NO_HOOKS.get_or_init(Hooks::default),
+            notifiers: Notifiers::none(),
+            metrics: None,
+        }
+    }
+}
+
+/// A finished job run.
+pub struct Report {
+    /// The backup's outcome.
+    pub result: Result<Outcome>,
+    /// Wall time, hooks included.
+    pub seconds: f64,
+    /// Things that went wrong without failing the job (notifications).
+    pub warnings: Vec<String>,
+}
+
+/// Runs job `name` with its hooks, notifications and metrics.
+pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<'_>) -> Report {
+    let clock = Instant::now();
+    let started_at = Utc::now();
+    around.notifiers.started(name);
+    let mut env = HookEnv {
+        job: name.to_string(),
+        status: "running".into(),
+        ..HookEnv::default()
+    };
+    let result = hooks::run(Stage::Before, around.global_hooks, &env)
+        .and_then(|()| hooks::run(Stage::Before, &job.hooks, &env))
+        .map_err(|e| e.context("a `before` hook failed, so nothing was dumped"))
+        .and_then(|()| crate::backup::run(name, job, targets));
+    env.duration = clock.elapsed().as_secs_f64();
+    match &result {
+        Ok(o) => {
+            env.status = "success".into();
+            env.backup_id = o.manifest.id.clone();
+            env.size = o.manifest.stored_size;
+            hooks::run_logged(Stage::After, &job.hooks, &env);
+            hooks::run_logged(Stage::After, around.global_hooks, &env);
+        }
+        Err(e) => {
+            env.status = "failure".into();
+            env.error = notify::tail(&format!("{e:#}"));
+            hooks::run_logged(Stage::OnFailure, &job.hooks, &env);
+            hooks::run_logged(Stage::OnFailure, around.global_hooks, &env);
+        }
+    }
+    hooks::run_logged(Stage::Finally, &job.hooks, &env);
+    hooks::run_logged(Stage::Finally, around.global_hooks, &env);
+
+    let seconds = clock.elapsed().as_secs_f64();
+    let finished_at = Utc::now();
+    let event = Event {
+        event: "backup",
+        job: name.to_string(),
+        status: if result.is_ok() {
+            Status::Success
+        } else {
+            Status::Failure
+        },
+        backup_id: result.as_ref().ok().map(|o| o.manifest.id.clone()),
+        started_at,
+        finished_at,
+        duration_seconds: seconds,
+        stored_size: result.as_ref().map(|o| o.manifest.stored_size).unwrap_or(0),
+        raw_size: result.as_ref().map(|o| o.manifest.raw_size).unwrap_or(0),
+        storages: targets
+            .iter()
+            .map(|t| t.storage.name().to_string())
+            .collect(),
+        databases: result
+            .as_ref()
+            .map(|o| o.manifest.databases.clone())
+            .unwrap_or_default(),
+        error: result
+            .as_ref()
+            .err()
+            .map(|e| notify::tail(&format!("{e:#}"))),
+        host: crate::manifest::hostname(),
+        dbkeep_version: env!("CARGO_PKG_VERSION"),
+    };
+    let failed = around.notifiers.finished(&event);
+    if let Some(m) = around.metrics {
+        crate::metrics::record(
+            m,
+            &crate::metrics::Run {
+                job: name.to_string(),
+                success: result.is_ok(),
+                finished: finished_at.timestamp_millis() as f64 / 1000.0,
+                duration: seconds,
+                size: event.stored_size,
+                notification_failures: failed.len() as u64,
+            },
+        );
+    }
+    let warnings = failed
+        .into_iter()
+        .map(|n| format!("notification `{n}` could not be delivered"))
+        .collect();
+    Report {
+        result,
+        seconds,
+        warnings,
+    }
+}

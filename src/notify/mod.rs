@@ -1,0 +1,325 @@
+//! Notifiers: tell people (and monitors) how a job went.
+//!
+//! Each configured notifier reports the outcomes its `on:` asks for.
+//! Delivery is tried three times with a growing pause. A notification that
+//! still fails is logged as a warning and counted in the metrics: it never
+//! turns a good backup into a failed one, and it does not change the exit
+//! code. Every text that leaves dbkeep here passes through [`clean`], so
+//! passwords and credentials inside URLs are not sent anywhere.
+
+mod email;
+mod healthcheck;
+mod slack;
+mod webhook;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::{Config, NotifierConfig, NotifierKind, NotifyOn};
+
+/// How a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The backup is stored and its manifest written.
+    Success,
+    /// Nothing was stored.
+    Failure,
+}
+
+impl Status {
+    /// `success` or `failure`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Failure => "failure",
+        }
+    }
+}
+
+/// What a notification reports: the webhook's JSON body, field for field.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// Always `backup` (or `test` from `dbkeep notify test`).
+    pub event: &'static str,
+    /// The job.
+    pub job: String,
+    /// The outcome.
+    pub status: Status,
+    /// The backup id, on success.
+    pub backup_id: Option<String>,
+    /// When the job started (UTC).
+    pub started_at: DateTime<Utc>,
+    /// When it ended (UTC).
+    pub finished_at: DateTime<Utc>,
+    /// Wall time in seconds.
+    pub duration_seconds: f64,
+    /// Bytes stored.
+    pub stored_size: u64,
+    /// Bytes the dump tools produced.
+    pub raw_size: u64,
+    /// The storages written to.
+    pub storages: Vec<String>,
+    /// The databases backed up.
+    pub databases: Vec<String>,
+    /// The error (its last lines), on failure; secrets removed.
+    pub error: Option<String>,
+    /// The host that ran the job.
+    pub host: String,
+    /// The dbkeep version.
+    pub dbkeep_version: &'static str,
+}
+
+impl Event {
+    /// A one-line summary for people.
+    pub fn headline(&self) -> String {
+        match self.status {
+            Status::Success => format!("dbkeep backup `{}` succeeded on {}", self.job, self.host),
+            Status::Failure => format!("dbkeep backup `{}` FAILED on {}", self.job, self.host),
+        }
+    }
+
+    /// The details, one per line.
+    pub fn details(&self) -> Vec<String> {
+        let mut lines = vec![format!("duration: {:.1} s", self.duration_seconds)];
+        if self.status == Status::Success {
+            lines.push(format!(
+                "size: {} stored ({} raw)",
+                crate::cli::human_size(self.stored_size),
+                crate::cli::human_size(self.raw_size)
+            ));
+        }
+        if !self.storages.is_empty() {
+            lines.push(format!("storages: {}", self.storages.join(", ")));
+        }
+        if !self.databases.is_empty() {
+            lines.push(format!("databases: {}", self.databases.join(", ")));
+        }
+        if let Some(id) = &self.backup_id {
+            lines.push(format!("backup id: {id}"));
+        }
+        if let Some(e) = &self.error {
+            lines.push(format!("error: {e}"));
+        }
+        lines
+    }
+}
+
+/// Removes secrets from text that leaves the process: every registered
+/// secret, and the password part of any `scheme://user:password@` URL.
+pub fn clean(text: &str) -> String {
+    let text = crate::secret::redact(text);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\'')
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(at), Some(colon)) if colon < at => {
+                out.push_str(&authority[..colon]);
+                out.push_str(":**REDACTED**");
+                out.push_str(&authority[at..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The last lines of an error, short enough for a chat message.
+pub fn tail(error: &str) -> String {
+    let cleaned = clean(error);
+    if cleaned.len() <= 1500 {
+        return cleaned;
+    }
+    let mut start = cleaned.len() - 1500;
+    while !cleaned.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("...{}", &cleaned[start..])
+}
+
+/// One way of sending.
+pub trait Notifier {
+    /// Sends the outcome of a job.
+    fn send(&self, event: &Event) -> Result<()>;
+
+    /// Says a job has started (health-check monitors only).
+    fn start(&self, _job: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn build(config: &NotifierConfig, timeout: Duration) -> Result<Box<dyn Notifier>> {
+    Ok(match config.kind {
+        NotifierKind::Slack => Box::new(slack::Slack::new(config, timeout)?),
+        NotifierKind::Email => Box::new(email::Email::new(config, timeout)?),
+        NotifierKind::Webhook => Box::new(webhook::Webhook::new(config, timeout)?),
+        NotifierKind::Healthcheck => Box::new(healthcheck::Healthcheck::new(config, timeout)?),
+    })
+}
+
+/// A blocking HTTP client with a timeout.
+fn http(timeout: Duration) -> Result<reqwest::blocking::Client> {
+    Ok(reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("dbkeep/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}
+
+/// Checks an HTTP response; the URL is never named (it often holds a token).
+fn check_response(name: &str, result: reqwest::Result<reqwest::blocking::Response>) -> Result<()> {
+    let response =
+        result.map_err(|e| anyhow::anyhow!("{}", clean(&e.without_url().to_string())))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().unwrap_or_default();
+        let body: String = body.chars().take(200).collect();
+        anyhow::bail!("{name} answered HTTP {status}: {}", clean(body.trim()));
+    }
+    Ok(())
+}
+
+/// The notifiers of one job.
+pub struct Notifiers {
+    list: Vec<(String, Vec<NotifyOn>, Box<dyn Notifier>)>,
+    attempts: u32,
+    pause: Duration,
+}
+
+impl Notifiers {
+    /// No notifiers.
+    pub fn none() -> Notifiers {
+        Notifiers {
+            list: Vec::new(),
+            attempts: 3,
+            pause: Duration::from_secs(1),
+        }
+    }
+
+    /// Builds the named notifiers. One that cannot be built (an unreadable
+    /// secret file) is logged and left out: it must not stop the backup.
+    pub fn for_names(config: &Config, names: &[String]) -> Notifiers {
+        let mut out = Notifiers::none();
+        for name in names {
+            let Some(nc) = config.notifiers.get(name) else {
+                continue;
+            };
+            match build(nc, Duration::from_secs(nc.timeout)) {
+                Ok(n) => out.list.push((name.clone(), nc.on.clone(), n)),
+                Err(e) => {
+                    tracing::warn!(notifier = name, error = %clean(&format!("{e:#}")), "notifier unusable")
+                }
+            }
+        }
+        out
+    }
+
+    /// Builds notifiers for `dbkeep notify test`; errors are returned.
+    pub fn for_test(config: &Config, names: &[String]) -> Result<Notifiers> {
+        let mut out = Notifiers::none();
+        for name in names {
+            let nc = config
+                .notifiers
+                .get(name)
+                .ok_or_else(|| anyhow::anyhow!("no notifier `{name}` in the config"))?;
+            let n = build(nc, Duration::from_secs(nc.timeout))
+                .map_err(|e| anyhow::anyhow!("notifier `{name}`: {e:#}"))?;
+            out.list.push((name.clone(), vec![NotifyOn::Always], n));
+        }
+        Ok(out)
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Pings monitors that the job started. Failures are warnings.
+    pub fn started(&self, job: &str) {
+        for (name, _, n) in &self.list {
+            if let Err(e) = n.start(job) {
+                tracing::warn!(notifier = name, error = %clean(&format!("{e:#}")), "start ping failed");
+            }
+        }
+    }
+
+    /// Sends the outcome to every notifier that wants it; returns the names
+    /// of those that failed after every attempt.
+    pub fn finished(&self, event: &Event) -> Vec<String> {
+        let mut failed = Vec::new();
+        for (name, on, n) in &self.list {
+            let wanted = on.iter().any(|o| match o {
+                NotifyOn::Always => true,
+                NotifyOn::Success => event.status == Status::Success,
+                NotifyOn::Failure => event.status == Status::Failure,
+            });
+            if !wanted {
+                continue;
+            }
+            let mut last = None;
+            for attempt in 1..=self.attempts {
+                match n.send(event) {
+                    Ok(()) => {
+                        tracing::info!(
+                            notifier = name,
+                            status = event.status.as_str(),
+                            "notification sent"
+                        );
+                        last = None;
+                        break;
+                    }
+                    Err(e) => {
+                        let msg = clean(&format!("{e:#}"));
+                        tracing::debug!(notifier = name, attempt, error = %msg, "notification attempt failed");
+                        last = Some(msg);
+                        if attempt < self.attempts {
+                            std::thread::sleep(self.pause * attempt);
+                        }
+                    }
+                }
+            }
+            if let Some(msg) = last {
+                tracing::warn!(
+                    notifier = name,
+                    attempts = self.attempts,
+                    error = %msg,
+                    "notification failed; the backup result is unchanged"
+                );
+                failed.push(name.clone());
+            }
+        }
+        failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_strips_url_passwords_and_secrets() {
+        crate::secret::register("pg-secret-xyz");
+        assert_eq!(
+            clean("connect postgres://bob:hunter2@db:5432/app failed; PGPASSWORD=pg-secret-xyz"),
+            "connect postgres://bob:**REDACTED**@db:5432/app failed; PGPASSWORD=**REDACTED**"
+        );
+        assert_eq!(
+            clean("see https://example.com/a:b@c"),
+            "see https://example.com/a:b@c"
+        );
+        assert_eq!(
+            clean("redis://user@host:6379/0"),
+            "redis://user@host:6379/0"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! Webhook: the event as JSON, with an optional bearer token and an
+//! HMAC-SHA256 signature of the exact body in `X-Dbkeep-Signature: sha256=<hex>`.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::{Event, Notifier, check_response, clean, http};
+use crate::config::{NotifierConfig, secret_from};
+use crate::secret::Secret;
+
+/// A JSON POST.
+pub struct Webhook {
+    url: Secret,
+    bearer: Option<Secret>,
+    hmac: Option<Secret>,
+    client: reqwest::blocking::Client,
+}
+
+impl Webhook {
+    /// From its config; reads the `_file` secrets.
+    pub fn new(config: &NotifierConfig, timeout: Duration) -> Result<Webhook> {
+        Ok(Webhook {
+            url: secret_from(&config.url, &config.url_file, "url")?
+                .context("a webhook notifier needs `url`")?,
+            bearer: secret_from(
+                &config.bearer_token,
+                &config.bearer_token_file,
+                "bearer_token",
+            )?,
+            hmac: secret_from(&config.hmac_secret, &config.hmac_secret_file, "hmac_secret")?,
+            client: http(timeout)?,
+        })
+    }
+}
+
+/// `sha256=<hex>` of the body under `key`.
+pub fn signature(key: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+impl Notifier for Webhook {
+    fn send(&self, event: &Event) -> Result<()> {
+        let mut event = event.clone();
+        event.error = event.error.as_deref().map(clean);
+        let body = serde_json::to_vec(&event)?;
+        let mut request = self
+            .client
+            .post(self.url.expose())
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        if let Some(token) = &self.bearer {
+            request = request.bearer_auth(token.expose());
+        }
+        if let Some(key) = &self.hmac {
+            request = request.header(
+                "X-Dbkeep-Signature",
+                signature(key.expose().as_bytes(), &body),
+            );
+        }
+        check_response("webhook", request.body(body).send())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn signature_matches_a_known_vector() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            super::signature(b"Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}
