@@ -75,7 +75,9 @@ pub fn parse(text: &str) -> Result<Source> {
             anyhow::bail!("the path of a redis URL is a db number, not `{db}`");
         };
         let mut source = ServerSource::new(engine, databases);
-        source.host = url.host_str().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
+        source.host = url
+            .host_str()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
         source.port = url.port();
         source.user = user;
         source.password = password;
@@ -105,7 +107,11 @@ fn mongodb(text: &str) -> Result<Source> {
     let after_host = rest.split_once('/').map(|(_, p)| p).unwrap_or_default();
     let db = after_host.split('?').next().unwrap_or_default();
     let db = percent_encoding_decode(db).context("the URL holds invalid percent-encoding")?;
-    let databases = if db.is_empty() { Databases::All } else { Databases::List(vec![db]) };
+    let databases = if db.is_empty() {
+        Databases::All
+    } else {
+        Databases::List(vec![db])
+    };
     let mut source = ServerSource::new(Engine::Mongodb, databases);
     source.uri = Some(uri);
     Ok(Source::Server(source))
@@ -132,7 +138,9 @@ fn percent_encoding_decode(s: &str) -> Option<String> {
 pub fn default_job_name(source: &Source) -> String {
     let raw = match source {
         Source::Server(s) => match (&s.databases, s.engine) {
-            (Databases::List(l), Engine::Redis) => format!("redis-{}", l.first().cloned().unwrap_or_default()),
+            (Databases::List(l), Engine::Redis) => {
+                format!("redis-{}", l.first().cloned().unwrap_or_default())
+            }
             (Databases::List(l), _) => l.first().cloned().unwrap_or_default(),
             (Databases::All, e) => format!("{e}-all"),
         },
@@ -186,13 +194,21 @@ mod tests {
 
     #[test]
     fn mongodb_and_redis_urls() {
-        let Source::Server(s) = parse("mongodb://u:secret-pw@h1:27017,h2/app?replicaSet=rs0").unwrap() else { panic!() };
+        let Source::Server(s) =
+            parse("mongodb://u:secret-pw@h1:27017,h2/app?replicaSet=rs0").unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(s.engine, Engine::Mongodb);
         assert_eq!(s.databases, Databases::List(vec!["app".into()]));
         assert!(s.uri.is_some() && s.host.is_none());
-        let Source::Server(s) = parse("mongodb://h1/").unwrap() else { panic!() };
+        let Source::Server(s) = parse("mongodb://h1/").unwrap() else {
+            panic!()
+        };
         assert_eq!(s.databases, Databases::All);
-        let Source::Server(s) = parse("rediss://default:pw-x@cache:6380/3").unwrap() else { panic!() };
+        let Source::Server(s) = parse("rediss://default:pw-x@cache:6380/3").unwrap() else {
+            panic!()
+        };
         assert_eq!((s.engine, s.port, s.tls), (Engine::Redis, Some(6380), true));
         assert_eq!(s.databases, Databases::List(vec!["3".into()]));
         assert_eq!(default_job_name(&Source::Server(s)), "redis-3");

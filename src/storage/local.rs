@@ -161,7 +161,12 @@ impl Storage for Local {
 /// `sync_file_range`), so dirty pages do not pile up for the final fsync.
 fn start_writeback(file: &File, offset: u64, len: u64) {
     use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (libc::off64_t::try_from(offset), libc::off64_t::try_from(len)) else { return };
+    let (Ok(offset), Ok(len)) = (
+        libc::off64_t::try_from(offset),
+        libc::off64_t::try_from(len),
+    ) else {
+        return;
+    };
     // SAFETY: a valid descriptor; the call only schedules I/O. Errors are
     // ignored: the fsync in `commit` is what guarantees durability.
     unsafe {
@@ -194,7 +199,9 @@ struct LocalWriter {
 
 impl Write for LocalWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Some(f) = &mut self.file else { return Err(io::Error::other("object already closed")) };
+        let Some(f) = &mut self.file else {
+            return Err(io::Error::other("object already closed"));
+        };
         let n = f.write(buf)?;
         self.written += n as u64;
         if self.written - self.flushed >= WRITEBACK_EVERY {

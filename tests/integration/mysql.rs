@@ -258,16 +258,30 @@ fn all_databases_into_a_fresh_server() {
     a.sql("create database shop; create table shop.items (id int primary key, name text); insert into shop.items values (1, 'Ä'), (2, 'b')");
     a.sql("create database crm; use crm; create table people (id int); insert into people select seq from seq_1_to_1000");
     let dir = tempdir();
-    let config = write_config(dir.path(), "server", &format!("type: mariadb\nhost: 127.0.0.1\nport: {}\nuser: root\ndatabases: all", a.port));
+    let config = write_config(
+        dir.path(),
+        "server",
+        &format!(
+            "type: mariadb\nhost: 127.0.0.1\nport: {}\nuser: root\ndatabases: all",
+            a.port
+        ),
+    );
     ok(run(dbkeep().arg("-c").arg(&config).arg("backup")));
     let m = &manifests(&dir.path().join("backups"))[0];
-    let dbs: Vec<&str> = m["databases"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+    let dbs: Vec<&str> = m["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
     assert_eq!(dbs, ["crm", "shop"], "system schemas are skipped");
 
-    ok(run(dbkeep()
-        .arg("-c")
-        .arg(&config)
-        .args(["restore", "server", "--target", &format!("mariadb://root@127.0.0.1:{}/shop", b.port)])));
+    ok(run(dbkeep().arg("-c").arg(&config).args([
+        "restore",
+        "server",
+        "--target",
+        &format!("mariadb://root@127.0.0.1:{}/shop", b.port),
+    ])));
     assert_eq!(b.sql("select * from shop.items order by 1"), "1\tÄ\n2\tb\n");
     assert_eq!(b.sql("select count(*) from crm.people").trim(), "1000");
 }
