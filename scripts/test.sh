@@ -59,6 +59,8 @@ command -v runuser >/dev/null || need+=(util-linux)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
 command -v openssl >/dev/null || need+=(openssl)
+command -v age >/dev/null || need+=(age)
+command -v zstd >/dev/null || need+=(zstd)
 if [ ${#need[@]} -gt 0 ]; then
   apt_install $(printf '%s\n' "${need[@]}" | sort -u)
 fi

@@ -10,6 +10,7 @@ use chrono::Utc;
 
 use crate::config::Job;
 use crate::connector::{self, DumpItem};
+use crate::crypt::Sealing;
 use crate::manifest::{self, Artifact, Manifest};
 use crate::pipeline::{self, Fanout, Packing};
 use crate::signal;
@@ -59,6 +60,12 @@ pub fn run(name: &str, job: &Job, targets: &[Target]) -> Result<Outcome> {
     let clock = Instant::now();
     let started_at = Utc::now();
     let id = manifest::new_id(started_at);
+    let sealing = job
+        .encryption
+        .as_ref()
+        .map(Sealing::from_config)
+        .transpose()
+        .context("cannot set up encryption")?;
     let mut conn = connector::connect(&job.source, job.temp_dir.clone())?;
     let info = conn.probe()?;
     let items = conn.plan()?;
@@ -78,14 +85,23 @@ pub fn run(name: &str, job: &Job, targets: &[Target]) -> Result<Outcome> {
     };
     let mut artifacts = Vec::new();
     for item in &items {
-        let artifact = dump_one(name, &id, item, &mut *conn, packing, targets, &mut written)
-            .map_err(|e| {
-                if signal::cancelled() {
-                    anyhow::Error::new(signal::Interrupted)
-                } else {
-                    e
-                }
-            })?;
+        let artifact = dump_one(
+            name,
+            &id,
+            item,
+            &mut *conn,
+            packing,
+            sealing.as_ref(),
+            targets,
+            &mut written,
+        )
+        .map_err(|e| {
+            if signal::cancelled() {
+                anyhow::Error::new(signal::Interrupted)
+            } else {
+                e
+            }
+        })?;
         artifacts.push(artifact);
     }
     signal::check()?;
@@ -103,6 +119,7 @@ pub fn run(name: &str, job: &Job, targets: &[Target]) -> Result<Outcome> {
         finished_at,
         compression: job.compression,
         compression_level: job.compression_level,
+        encryption: sealing.as_ref().map(Sealing::describe),
         raw_size: artifacts.iter().map(|a| a.raw_size).sum(),
         stored_size: artifacts.iter().map(|a| a.stored_size).sum(),
         artifacts,
@@ -135,12 +152,14 @@ pub fn run(name: &str, job: &Job, targets: &[Target]) -> Result<Outcome> {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn dump_one(
     job: &str,
     id: &str,
     item: &DumpItem,
     conn: &mut dyn connector::Connector,
     packing: Packing,
+    sealing: Option<&Sealing>,
     targets: &[Target],
     written: &mut Written<'_>,
 ) -> Result<Artifact> {
@@ -148,7 +167,12 @@ fn dump_one(
         Some(db) => format!("database `{db}`"),
         None => "the server's roles and tablespaces".to_string(),
     };
-    let file = format!("{}{}", item.base_name(), packing.compression.suffix());
+    let file = format!(
+        "{}{}{}",
+        item.base_name(),
+        packing.compression.suffix(),
+        if sealing.is_some() { ".age" } else { "" }
+    );
     let mut writers = Vec::new();
     for t in targets {
         let key = manifest::join_key(&[&manifest::backup_dir(&t.prefix, job, id), &file]);
@@ -164,7 +188,7 @@ fn dump_one(
     let (mut source, mut check) = conn
         .dump(item)
         .with_context(|| format!("cannot start the dump of {what}"))?;
-    let staged = match pipeline::store(&mut source, &mut *check, packing, out) {
+    let staged = match pipeline::store(&mut source, &mut *check, packing, sealing, out) {
         Ok(s) => s,
         Err(e) => {
             // The tool's own failure explains more than a broken pipe.

@@ -16,6 +16,7 @@ pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod connector;
+pub mod crypt;
 pub mod exit;
 pub mod hooks;
 pub mod job;

@@ -45,6 +45,9 @@ pub struct Manifest {
     pub compression: Compression,
     /// Compression level.
     pub compression_level: i32,
+    /// Encryption of every object (after compression), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<crate::crypt::Encryption>,
     /// Total bytes the dump tools produced.
     pub raw_size: u64,
     /// Total bytes stored.

@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 
 use crate::config::Engine;
 use crate::connector::{Connector, RestoreOptions, TargetState};
+use crate::crypt::Keys;
 use crate::manifest::{Artifact, ArtifactKind, Entry, join_key};
 use crate::pipeline::{self, Expected};
 use crate::storage::Storage;
@@ -30,6 +31,8 @@ pub struct Plan<'a> {
     pub no_globals: bool,
     /// Target handling.
     pub options: RestoreOptions,
+    /// Keys for an encrypted backup (may be empty).
+    pub keys: &'a Keys,
 }
 
 /// What a restore did.
@@ -93,7 +96,22 @@ pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
     // Globals (roles) first, so database objects find their owners.
     chosen.sort_by_key(|a| a.kind != ArtifactKind::Globals);
 
-    // 1. Every object must match its manifest before anything is touched.
+    // 1. Every object must match its manifest, and decrypt, before anything is touched.
+    if let Some(enc) = &m.encryption
+        && plan.keys.is_empty()
+    {
+        let to = if enc.passphrase {
+            "a passphrase".to_string()
+        } else {
+            enc.recipients.join(", ")
+        };
+        anyhow::bail!(
+            "backup {} is encrypted with age (to {to}): pass `--identity FILE`, set `identity_file` under the job's \
+             `encryption.age`, or give the passphrase with `--passphrase-file` or {}",
+            m.id,
+            crate::crypt::PASSPHRASE_ENV
+        );
+    }
     for a in &chosen {
         let key = join_key(&[&plan.entry.dir, &a.name]);
         tracing::info!(
@@ -106,6 +124,13 @@ pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
             .open(&key)
             .with_context(|| format!("cannot read {key}"))?;
         pipeline::check_object(&mut reader, &key, &expected(a))?;
+        if m.encryption.is_some() {
+            let reader = plan
+                .storage
+                .open(&key)
+                .with_context(|| format!("cannot read {key}"))?;
+            plan.keys.open(reader, &key)?;
+        }
     }
 
     // 2. Tools and targets.
@@ -165,6 +190,12 @@ fn restore_one(
     key: &str,
     db: &str,
 ) -> Result<()> {
+    let m_keys = plan
+        .entry
+        .manifest
+        .encryption
+        .is_some()
+        .then_some(plan.keys);
     let mut sink = conn.restore(a, db, plan.options)?;
     let mut reader = plan
         .storage
@@ -175,6 +206,7 @@ fn restore_one(
         &mut reader,
         key,
         plan.entry.manifest.compression,
+        m_keys,
         &expected(a),
         &mut sink,
         hold,

@@ -72,6 +72,7 @@ pub fn run(args: Args) -> Result<u8> {
         to_database: None,
         no_globals: false,
         options: RestoreOptions::default(),
+        keys: &crate::crypt::Keys::default(),
     };
     restore::run(&plan, &mut *conn)?;
     print(&format!(

@@ -190,6 +190,39 @@ fn unknown_job(config: &Config, name: &str) -> anyhow::Error {
     .into()
 }
 
+/// Keys for encrypted backups, shared by `restore` and `verify`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KeyArgs {
+    /// age identity file (private keys) for an encrypted backup; may be repeated.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
+
+    /// File whose first line is the passphrase of a passphrase-encrypted backup
+    /// (else DBKEEP_AGE_PASSPHRASE, else the job's `passphrase_file`).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl KeyArgs {
+    /// The keys from the flags, else from the job's `encryption.age` config.
+    pub fn load(&self, job: Option<&crate::config::AgeConfig>) -> Result<crate::crypt::Keys> {
+        let mut files = self.identity.clone();
+        if files.is_empty()
+            && let Some(f) = job.and_then(|e| e.identity_file.clone())
+        {
+            files.push(f);
+        }
+        let pass_file = self.passphrase_file.clone();
+        let mut passphrase = crate::crypt::Keys::passphrase(pass_file.as_deref())?;
+        if passphrase.is_none()
+            && let Some(f) = job.and_then(|e| e.passphrase_file.as_deref())
+        {
+            passphrase = crate::crypt::Keys::passphrase(Some(f))?;
+        }
+        crate::crypt::Keys::load(&files, passphrase)
+    }
+}
+
 /// Writes results to stdout; a closed pipe (`| head`) ends the process quietly.
 fn print(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();

@@ -72,11 +72,16 @@ pub struct Args {
     /// Restore into a target that is not empty, replacing the objects the backup holds.
     #[arg(long)]
     pub force: bool,
+
+    /// Keys for an encrypted backup.
+    #[command(flatten)]
+    pub keys: super::KeyArgs,
 }
 
 /// Runs `dbkeep restore`.
 pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     let job = args.job.clone().or(args.job_flag.clone());
+    let mut job_encryption = None;
     let (target, storage, source): (Option<Source>, Target, Option<Source>) =
         if let Some(from) = &args.from {
             let Some(t) = &args.target else {
@@ -107,8 +112,10 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
                 .map(url::parse)
                 .transpose()
                 .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
+            job_encryption = config.jobs[job_name].encryption.clone();
             (target, storage, Some(config.jobs[job_name].source.clone()))
         };
+    let keys = args.keys.load(job_encryption.as_ref())?;
 
     let mut entries = manifest::list(&*storage.storage, &storage.prefix, job.as_deref())?;
     if job.is_none() {
@@ -191,6 +198,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
             force: args.force,
             no_owner: args.no_owner,
         },
+        keys: &keys,
     };
     let done = restore::run(&plan, &mut *conn)?;
     let mut text = String::new();

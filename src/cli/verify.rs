@@ -42,11 +42,16 @@ pub struct Args {
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// Keys for an encrypted backup (without them only size and sha256 are checked).
+    #[command(flatten)]
+    pub keys: super::KeyArgs,
 }
 
 /// Runs `dbkeep verify`.
 pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     let job = args.job.clone().or(args.job_flag.clone());
+    let mut job_encryption = None;
     let target = match &args.from {
         Some(from) => location(from)?,
         None => {
@@ -57,9 +62,12 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
                 )
                 .into());
             };
-            job_storage(&load_config(config_path)?, job, args.storage.as_deref())?
+            let config = load_config(config_path)?;
+            job_encryption = config.jobs.get(job).and_then(|j| j.encryption.clone());
+            job_storage(&config, job, args.storage.as_deref())?
         }
     };
+    let keys = args.keys.load(job_encryption.as_ref())?;
     let entries = manifest::list(&*target.storage, &target.prefix, job.as_deref())?;
     if entries.is_empty() {
         anyhow::bail!(
@@ -72,7 +80,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         );
     }
     let entry = manifest::select(&entries, args.id.as_deref(), None)?;
-    let checked = crate::verify::run(&entry, &*target.storage)?;
+    let checked = crate::verify::run(&entry, &*target.storage, &keys)?;
     if args.json {
         let out = serde_json::json!({
             "id": entry.manifest.id,

@@ -19,7 +19,7 @@ use figment::providers::{Env, Format};
 use serde::Serialize;
 
 pub use schema::{
-    Compression, Databases, Engine, NotifierKind, NotifyOn, RawHooks as Hooks,
+    Compression, Databases, Engine, NotifierKind, NotifyOn, RawAge as AgeConfig, RawHooks as Hooks,
     RawMetrics as Metrics, SmtpTls, StorageKind,
 };
 pub use validate::{Problem, is_plain_name};
@@ -158,6 +158,9 @@ pub struct Job {
     pub notify: Vec<String>,
     /// Hooks around this job.
     pub hooks: Hooks,
+    /// age encryption of the stored objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<AgeConfig>,
 }
 
 impl Job {
@@ -172,6 +175,7 @@ impl Job {
             temp_dir: None,
             notify: Vec::new(),
             hooks: Hooks::default(),
+            encryption: None,
         }
     }
 }
@@ -419,6 +423,7 @@ pub fn load_str(text: &str, path: &Path) -> anyhow::Result<Config> {
         "log",
         "log_format",
         "job",
+        "age_passphrase",
         "status",
         "backup_id",
         "size",

@@ -166,6 +166,8 @@ pub struct RawDefaults {
     pub temp_dir: Option<PathBuf>,
     /// Notifier names every job reports to (unless it sets `notify`).
     pub notify: Option<Names>,
+    /// Encryption every job uses (unless it sets its own).
+    pub encryption: Option<RawEncryption>,
 }
 
 /// Where backups are kept.
@@ -200,6 +202,35 @@ pub struct RawJob {
     /// Commands run around this job (inside the global `hooks`).
     #[serde(default)]
     pub hooks: RawHooks,
+    /// Encrypts the stored objects; overrides `defaults.encryption`.
+    pub encryption: Option<RawEncryption>,
+}
+
+/// Encryption of stored objects.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEncryption {
+    /// age (age-encryption.org): X25519 recipients or a passphrase.
+    pub age: RawAge,
+}
+
+/// age encryption, after compression. Stored objects decrypt with the stock
+/// `age` tool: `age -d -i key.txt < object | zstd -d`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAge {
+    /// Public keys (`age1...`) that can decrypt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+    /// A file of public keys, one per line (`#` comments allowed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipients_file: Option<PathBuf>,
+    /// Encrypt with a passphrase (first line of this file) instead of keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passphrase_file: Option<PathBuf>,
+    /// For restore and verify: an age identity file (the private keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_file: Option<PathBuf>,
 }
 
 /// A database connection. Which fields apply depends on `type`.

@@ -275,6 +275,9 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
         }
     }
     check_level("defaults", d.compression, d.compression_level, problems);
+    if let Some(e) = &d.encryption {
+        check_age("defaults.encryption.age", &e.age, problems);
+    }
     for (name, job) in &raw.jobs {
         let at = format!("jobs.{name}");
         check_name(&at, name, "job", problems);
@@ -328,6 +331,14 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
             }
         }
         check_hooks(&format!("{at}.hooks"), &job.hooks, problems);
+        let encryption = match (&job.encryption, &d.encryption) {
+            (Some(e), _) => {
+                check_age(&format!("{at}.encryption.age"), &e.age, problems);
+                Some(e.age.clone())
+            }
+            (None, Some(e)) => Some(e.age.clone()),
+            (None, None) => None,
+        };
         let Some(source) = check_source(&format!("{at}.source"), &job.source, problems) else {
             continue;
         };
@@ -345,6 +356,7 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
                 temp_dir: d.temp_dir.clone(),
                 notify,
                 hooks: job.hooks.clone(),
+                encryption,
             },
         );
     }
@@ -360,6 +372,32 @@ fn unknown_storage(name: &str, raw: &RawConfig) -> String {
             "storage `{name}` is not defined under `storages:` (defined: {})",
             known.join(", ")
         )
+    }
+}
+
+fn check_age(at: &str, age: &super::AgeConfig, problems: &mut Vec<Problem>) {
+    let keyed = !age.recipients.is_empty() || age.recipients_file.is_some();
+    if keyed && age.passphrase_file.is_some() {
+        problems.push(Problem::new(
+            at,
+            "give `recipients`/`recipients_file` or `passphrase_file`, not both (age encrypts to keys or to a passphrase)",
+        ));
+    }
+    if !keyed && age.passphrase_file.is_none() {
+        problems.push(Problem::new(
+            format!("{at}.recipients"),
+            "missing required key: give `recipients`, `recipients_file` or `passphrase_file`",
+        ));
+    }
+    for (i, r) in age.recipients.iter().enumerate() {
+        if r.parse::<age::x25519::Recipient>().is_err() {
+            problems.push(Problem::new(
+                format!("{at}.recipients[{i}]"),
+                format!(
+                    "`{r}` is not an age public key (age1...); `age-keygen -y KEYFILE` prints one"
+                ),
+            ));
+        }
     }
 }
 

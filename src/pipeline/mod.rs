@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256};
 
 pub use codec::{Decoder, Encoder};
 
+use crate::crypt::{Keys, Sealed, Sealing};
+
 use crate::config::Compression;
 use crate::signal;
 use crate::storage::ObjectWriter;
@@ -154,10 +156,11 @@ pub fn store(
     source: &mut dyn Read,
     check: &mut dyn DumpCheck,
     packing: Packing,
+    sealing: Option<&Sealing>,
     out: Fanout,
 ) -> Result<Staged> {
-    let mut encoder =
-        Encoder::new(packing, Hashing::new(out)).context("cannot start the compressor")?;
+    let sealed = Sealed::new(sealing, Hashing::new(out)).context("cannot start the encryption")?;
+    let mut encoder = Encoder::new(packing, sealed).context("cannot start the compressor")?;
     let mut buf = vec![0u8; BUF_SIZE];
     let mut raw: u64 = 0;
     loop {
@@ -182,7 +185,10 @@ pub fn store(
         }
     }
     signal::check()?;
-    let hashing = encoder.finish().context("cannot write to storage")?;
+    let hashing = encoder
+        .finish()
+        .and_then(Sealed::finish)
+        .context("cannot write to storage")?;
     let (out, stored_size, sha256) = hashing.into_parts();
     Ok(Staged {
         out,
@@ -252,17 +258,22 @@ fn compare(key: &str, expected: &Expected, size: u64, sha: &str) -> Result<()> {
 /// The last `hold_back` bytes of output are only written once the checksum
 /// has matched, so a restore tool never sees the end of a stream that turns
 /// out to be wrong. Returns the decompressed size.
+#[allow(clippy::too_many_arguments)]
 pub fn unpack(
     reader: &mut dyn Read,
     key: &str,
     compression: Compression,
+    keys: Option<&Keys>,
     expected: &Expected,
     sink: &mut dyn Write,
     hold_back: usize,
 ) -> Result<u64> {
     let mut hashing = Hashing::new(reader);
-    let mut decoder =
-        Decoder::new(compression, &mut hashing).context("cannot start the decompressor")?;
+    let plain: Box<dyn Read + '_> = match keys {
+        Some(k) => Box::new(k.open(&mut hashing, key)?),
+        None => Box::new(&mut hashing),
+    };
+    let mut decoder = Decoder::new(compression, plain).context("cannot start the decompressor")?;
     let mut buf = vec![0u8; BUF_SIZE];
     let mut held: Vec<u8> = Vec::with_capacity(hold_back + BUF_SIZE);
     let mut total: u64 = 0;
@@ -349,7 +360,7 @@ mod tests {
             level: compression.default_level(),
             threads: 2,
         };
-        let staged = store(&mut &data[..], &mut NoCheck, packing, out).unwrap();
+        let staged = store(&mut &data[..], &mut NoCheck, packing, None, out).unwrap();
         assert_eq!(staged.raw_size, data.len() as u64);
         staged.out.commit().unwrap();
         let stored = stored.lock().unwrap().clone();
@@ -363,6 +374,7 @@ mod tests {
             &mut &stored[..],
             "k",
             compression,
+            None,
             &expected,
             &mut restored,
             1024,
@@ -381,6 +393,7 @@ mod tests {
             &mut &bad[..],
             "k",
             compression,
+            None,
             &expected,
             &mut sink,
             1 << 30,
@@ -416,7 +429,7 @@ mod tests {
             level: 3,
             threads: 0,
         };
-        let staged = store(&mut &data[..], &mut NoCheck, packing, out).unwrap();
+        let staged = store(&mut &data[..], &mut NoCheck, packing, None, out).unwrap();
         staged.out.commit().unwrap();
         let stored = stored.lock().unwrap().clone();
         let expected = Expected {

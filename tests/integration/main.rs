@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod encryption;
 mod failures;
 mod mongodb;
 mod mysql;
