@@ -4,6 +4,7 @@
 mod backup;
 mod config;
 mod demo;
+mod generate;
 mod list;
 mod notify;
 mod restore;
@@ -62,9 +63,22 @@ pub struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
+    /// Log format on stderr: `text` for people, `json` (one object per line) for machines.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "DBKEEP_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (colored on a terminal).
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The subcommands.
@@ -84,6 +98,9 @@ pub enum Command {
     /// Send test notifications.
     #[command(subcommand)]
     Notify(notify::Command),
+    /// Write man pages and shell completions (for packagers).
+    #[command(hide = true)]
+    Generate(generate::Args),
     /// Try dbkeep: create a sample SQLite database, back it up to ./backups,
     /// restore it, and compare.
     Demo(demo::Args),
@@ -100,6 +117,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Config(cmd) => config::run(cmd, config_path),
         Command::Notify(cmd) => notify::run(cmd, config_path),
         Command::Demo(args) => demo::run(args),
+        Command::Generate(args) => generate::run(args),
     }
 }
 

@@ -45,3 +45,77 @@ fn demo_backs_up_restores_and_compares() {
     assert!(out.contains("identical"), "{out}");
     assert_eq!(manifests(&dir.path().join("backups")).len(), 1);
 }
+
+#[test]
+fn man_pages_and_completions_are_current() {
+    let dir = tempdir();
+    // A broken config must not matter: generating never loads it.
+    let out = run(dbkeep()
+        .env("DBKEEP_CONFIG", "/nonexistent/broken.yaml")
+        .args(["generate", "--out"])
+        .arg(dir.path()));
+    assert!(out.status.success(), "{}", text(&out));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for folder in ["man", "completions"] {
+        let fresh = files(&dir.path().join(folder));
+        let committed = files(&root.join(folder));
+        assert_eq!(
+            fresh, committed,
+            "the set of files in {folder}/ changed: run `cargo run -- generate` and commit"
+        );
+        for f in &fresh {
+            let a = std::fs::read(dir.path().join(folder).join(f)).unwrap();
+            let b = std::fs::read(root.join(folder).join(f)).unwrap();
+            assert!(
+                a == b,
+                "{folder}/{f} is stale: run `cargo run -- generate` and commit the result"
+            );
+        }
+    }
+    assert!(files(&root.join("man")).contains(&"dbkeep-restore.1".to_string()));
+    for shell in [
+        "dbkeep.bash",
+        "_dbkeep",
+        "dbkeep.fish",
+        "dbkeep.elv",
+        "_dbkeep.ps1",
+    ] {
+        assert!(
+            files(&root.join("completions")).contains(&shell.to_string()),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempdir();
+    let db = dir.path().join("x.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("create table t (v int);")
+        .unwrap();
+    let out = run(dbkeep()
+        .args(["--log-format", "json", "backup"])
+        .arg(&db)
+        .arg("--to")
+        .arg(dir.path().join("b")));
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut messages = Vec::new();
+    for line in stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v["timestamp"].is_string() && v["level"].is_string(),
+            "{line}"
+        );
+        messages.push(v["message"].as_str().unwrap_or_default().to_string());
+    }
+    assert!(
+        messages.contains(&"backup complete".to_string()),
+        "{messages:?}"
+    );
+    // Results stay on stdout, logs on stderr.
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("x: backup "));
+}

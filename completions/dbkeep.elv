@@ -1,0 +1,279 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[dbkeep] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'dbkeep'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'dbkeep'= {
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand backup 'Back up the config''s jobs, or one database URL with `--to DIR`'
+            cand restore 'Restore a backup into a database'
+            cand list 'List backups, newest first'
+            cand verify 'Re-read a backup and check it against its manifest'
+            cand config 'Check, show or create the config file'
+            cand notify 'Send test notifications'
+            cand generate 'Write man pages and shell completions (for packagers)'
+            cand demo 'Try dbkeep: create a sample SQLite database, back it up to ./backups, restore it, and compare'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dbkeep;backup'= {
+            cand --to 'One-off: store into this folder, with no config file'
+            cand --job 'One-off: the job name to file the backup under (default: the database name)'
+            cand --compression 'Override the compression'
+            cand --level 'Override the compression level'
+            cand --threads 'Override the zstd worker threads (0: one per core, at most 4)'
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand --json 'Print one JSON result per job on stdout'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;restore'= {
+            cand --job 'The job, when reading with `--from` (same as JOB)'
+            cand --from 'Read backups from this folder, with no config file'
+            cand --storage 'Which storage of the job to read from (default: its first)'
+            cand --id 'The backup id (or a unique prefix); default: the latest'
+            cand --before 'The latest backup started before this time (RFC 3339 or `YYYY-MM-DD [HH:MM]`, UTC)'
+            cand --target 'Where to restore: a database URL or SQLite path (default: the job''s source)'
+            cand --to-database 'Restore into this database name instead'
+            cand --database 'Only this database of a multi-database backup'
+            cand --identity 'age identity file (private keys) for an encrypted backup; may be repeated'
+            cand --passphrase-file 'File whose first line is the passphrase of a passphrase-encrypted backup (else DBKEEP_AGE_PASSPHRASE, else the job''s `passphrase_file`)'
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand --no-globals 'Skip PostgreSQL roles and tablespaces of a `databases: all` backup'
+            cand --no-owner 'PostgreSQL: do not restore object ownership'
+            cand --force 'Restore into a target that is not empty, replacing the objects the backup holds'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;list'= {
+            cand --from 'Read backups from this folder, with no config file'
+            cand --storage 'Only this storage of the job (default: every storage in the config)'
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand --json 'Print JSON on stdout'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;verify'= {
+            cand --job 'The job, when reading with `--from` (same as JOB)'
+            cand --from 'Read backups from this folder, with no config file'
+            cand --storage 'Which storage of the job to read from (default: its first)'
+            cand --id 'The backup id (or a unique prefix); default: the latest'
+            cand --identity 'age identity file (private keys) for an encrypted backup; may be repeated'
+            cand --passphrase-file 'File whose first line is the passphrase of a passphrase-encrypted backup (else DBKEEP_AGE_PASSPHRASE, else the job''s `passphrase_file`)'
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand --json 'Print JSON on stdout'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;config'= {
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand validate 'Check the config: report every problem with its YAML path (exit 78), then check tools, password files and storages (exit 1 on failure)'
+            cand show 'Print the effective config (file + DBKEEP_* env + defaults), secrets redacted'
+            cand init 'Write a commented starter config'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dbkeep;config;validate'= {
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand --no-environment 'Only check the file; do not look for tools or touch storages'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;config;show'= {
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;config;init'= {
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand --force 'Overwrite an existing file'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;config;help'= {
+            cand validate 'Check the config: report every problem with its YAML path (exit 78), then check tools, password files and storages (exit 1 on failure)'
+            cand show 'Print the effective config (file + DBKEEP_* env + defaults), secrets redacted'
+            cand init 'Write a commented starter config'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dbkeep;config;help;validate'= {
+        }
+        &'dbkeep;config;help;show'= {
+        }
+        &'dbkeep;config;help;init'= {
+        }
+        &'dbkeep;config;help;help'= {
+        }
+        &'dbkeep;notify'= {
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand test 'Send a test message through one notifier, or all of them'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dbkeep;notify;test'= {
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;notify;help'= {
+            cand test 'Send a test message through one notifier, or all of them'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dbkeep;notify;help;test'= {
+        }
+        &'dbkeep;notify;help;help'= {
+        }
+        &'dbkeep;generate'= {
+            cand --out 'Folder to write `man/` and `completions/` into'
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;demo'= {
+            cand --dir 'Folder for the sample database and the restored copy'
+            cand --to 'Folder the backup is stored in'
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;help'= {
+            cand backup 'Back up the config''s jobs, or one database URL with `--to DIR`'
+            cand restore 'Restore a backup into a database'
+            cand list 'List backups, newest first'
+            cand verify 'Re-read a backup and check it against its manifest'
+            cand config 'Check, show or create the config file'
+            cand notify 'Send test notifications'
+            cand generate 'Write man pages and shell completions (for packagers)'
+            cand demo 'Try dbkeep: create a sample SQLite database, back it up to ./backups, restore it, and compare'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dbkeep;help;backup'= {
+        }
+        &'dbkeep;help;restore'= {
+        }
+        &'dbkeep;help;list'= {
+        }
+        &'dbkeep;help;verify'= {
+        }
+        &'dbkeep;help;config'= {
+            cand validate 'Check the config: report every problem with its YAML path (exit 78), then check tools, password files and storages (exit 1 on failure)'
+            cand show 'Print the effective config (file + DBKEEP_* env + defaults), secrets redacted'
+            cand init 'Write a commented starter config'
+        }
+        &'dbkeep;help;config;validate'= {
+        }
+        &'dbkeep;help;config;show'= {
+        }
+        &'dbkeep;help;config;init'= {
+        }
+        &'dbkeep;help;notify'= {
+            cand test 'Send a test message through one notifier, or all of them'
+        }
+        &'dbkeep;help;notify;test'= {
+        }
+        &'dbkeep;help;generate'= {
+        }
+        &'dbkeep;help;demo'= {
+        }
+        &'dbkeep;help;help'= {
+        }
+    ]
+    $completions[$command]
+}
