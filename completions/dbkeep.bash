@@ -125,7 +125,7 @@ _dbkeep() {
 
     case "${cmd}" in
         dbkeep)
-            opts="-c -v -q -h -V --config --verbose --quiet --log-format --help --version backup restore list verify config notify generate demo help"
+            opts="-c -v -q -h -V --config --verbose --quiet --no-progress --log-format --help --version backup restore list verify config notify generate demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -151,7 +151,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__backup)
-            opts="-c -v -q -h --to --job --compression --level --threads --json --config --verbose --quiet --log-format --help"
+            opts="-c -v -q -h --to --job --compression --level --threads --json --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -197,7 +197,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__config)
-            opts="-c -v -q -h --config --verbose --quiet --log-format --help validate show init help"
+            opts="-c -v -q -h --config --verbose --quiet --no-progress --log-format --help validate show init help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -293,7 +293,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__config__subcmd__init)
-            opts="-c -v -q -h --force --config --verbose --quiet --log-format --help"
+            opts="-c -v -q -h --force --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -319,7 +319,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__config__subcmd__show)
-            opts="-c -v -q -h --config --verbose --quiet --log-format --help"
+            opts="-c -v -q -h --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -345,7 +345,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__config__subcmd__validate)
-            opts="-c -v -q -h --no-environment --config --verbose --quiet --log-format --help"
+            opts="-c -v -q -h --no-environment --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -371,7 +371,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__demo)
-            opts="-c -v -q -h --dir --to --config --verbose --quiet --log-format --help"
+            opts="-c -v -q -h --dir --to --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -405,7 +405,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__generate)
-            opts="-c -v -q -h --out --config --verbose --quiet --log-format --help"
+            opts="-c -v -q -h --out --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -631,7 +631,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__list)
-            opts="-c -v -q -h --from --storage --json --config --verbose --quiet --log-format --help"
+            opts="-c -v -q -h --from --storage --json --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -665,7 +665,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__notify)
-            opts="-c -v -q -h --config --verbose --quiet --log-format --help test help"
+            opts="-c -v -q -h --config --verbose --quiet --no-progress --log-format --help test help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -733,7 +733,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__notify__subcmd__test)
-            opts="-c -v -q -h --config --verbose --quiet --log-format --help"
+            opts="-c -v -q -h --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -759,7 +759,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__restore)
-            opts="-c -v -q -h --job --from --storage --id --before --target --to-database --database --no-globals --no-owner --force --identity --passphrase-file --config --verbose --quiet --log-format --help"
+            opts="-c -v -q -h --job --from --storage --id --before --target --to-database --database --no-globals --no-owner --force --identity --passphrase-file --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -825,7 +825,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__verify)
-            opts="-c -v -q -h --job --from --storage --id --json --identity --passphrase-file --config --verbose --quiet --log-format --help"
+            opts="-c -v -q -h --job --from --storage --id --json --identity --passphrase-file --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

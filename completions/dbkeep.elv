@@ -25,6 +25,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Only warnings and errors on stderr'
             cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -53,6 +54,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Only warnings and errors on stderr'
             cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -77,6 +79,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Only warnings and errors on stderr'
             cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -91,6 +94,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Only warnings and errors on stderr'
             cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -109,6 +113,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Only warnings and errors on stderr'
             cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -120,6 +125,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Only warnings and errors on stderr'
             cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand validate 'Check the config: report every problem with its YAML path (exit 78), then check tools, password files and storages (exit 1 on failure)'
@@ -136,6 +142,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Only warnings and errors on stderr'
             cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -147,6 +154,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Only warnings and errors on stderr'
             cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -159,6 +167,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Only warnings and errors on stderr'
             cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -184,6 +193,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Only warnings and errors on stderr'
             cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand test 'Send a test message through one notifier, or all of them'
@@ -197,6 +207,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Only warnings and errors on stderr'
             cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -217,6 +228,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Only warnings and errors on stderr'
             cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -230,6 +242,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Only warnings and errors on stderr'
             cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_dbkeep_global_optspecs
-    string join \n c/config= v/verbose q/quiet log-format= h/help V/version
+    string join \n c/config= v/verbose q/quiet no-progress log-format= h/help V/version
 end
 
 function __fish_dbkeep_needs_command
@@ -29,6 +29,7 @@ complete -c dbkeep -n "__fish_dbkeep_needs_command" -l log-format -d 'Log format
 json\t'One JSON object per line'"
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_needs_command" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -s V -l version -d 'Print version'
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "backup" -d 'Back up the config\'s jobs, or one database URL with `--to DIR`'
@@ -53,6 +54,7 @@ json\t'One JSON object per line'"
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -l json -d 'Print one JSON result per job on stdout'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -l job -d 'The job, when reading with `--from` (same as JOB)' -r
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -l from -d 'Read backups from this folder, with no config file' -r
@@ -72,6 +74,7 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -l no-owner -d 'P
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -l force -d 'Restore into a target that is not empty, replacing the objects the backup holds'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand list" -l from -d 'Read backups from this folder, with no config file' -r
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand list" -l storage -d 'Only this storage of the job (default: every storage in the config)' -r
@@ -81,6 +84,7 @@ json\t'One JSON object per line'"
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand list" -l json -d 'Print JSON on stdout'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand list" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand list" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand list" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand verify" -l job -d 'The job, when reading with `--from` (same as JOB)' -r
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand verify" -l from -d 'Read backups from this folder, with no config file' -r
@@ -94,12 +98,14 @@ json\t'One JSON object per line'"
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand verify" -l json -d 'Print JSON on stdout'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand verify" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand verify" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand verify" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
 json\t'One JSON object per line'"
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -f -a "validate" -d 'Check the config: report every problem with its YAML path (exit 78), then check tools, password files and storages (exit 1 on failure)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -f -a "show" -d 'Print the effective config (file + DBKEEP_* env + defaults), secrets redacted'
@@ -111,12 +117,14 @@ json\t'One JSON object per line'"
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from validate" -l no-environment -d 'Only check the file; do not look for tools or touch storages'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from validate" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from validate" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from validate" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from show" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from show" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
 json\t'One JSON object per line'"
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from show" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from init" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from init" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
@@ -124,6 +132,7 @@ json\t'One JSON object per line'"
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from init" -l force -d 'Overwrite an existing file'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from init" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from init" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from init" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "validate" -d 'Check the config: report every problem with its YAML path (exit 78), then check tools, password files and storages (exit 1 on failure)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print the effective config (file + DBKEEP_* env + defaults), secrets redacted'
@@ -134,6 +143,7 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and not __fish_see
 json\t'One JSON object per line'"
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and not __fish_seen_subcommand_from test help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and not __fish_seen_subcommand_from test help" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and not __fish_seen_subcommand_from test help" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and not __fish_seen_subcommand_from test help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and not __fish_seen_subcommand_from test help" -f -a "test" -d 'Send a test message through one notifier, or all of them'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and not __fish_seen_subcommand_from test help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -142,6 +152,7 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and __fish_seen_su
 json\t'One JSON object per line'"
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and __fish_seen_subcommand_from test" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and __fish_seen_subcommand_from test" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and __fish_seen_subcommand_from test" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and __fish_seen_subcommand_from test" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and __fish_seen_subcommand_from help" -f -a "test" -d 'Send a test message through one notifier, or all of them'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -151,6 +162,7 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand generate" -l log-format -d
 json\t'One JSON object per line'"
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand generate" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand generate" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand generate" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand demo" -l dir -d 'Folder for the sample database and the restored copy' -r -F
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand demo" -l to -d 'Folder the backup is stored in' -r
@@ -159,6 +171,7 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand demo" -l log-format -d 'Lo
 json\t'One JSON object per line'"
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand demo" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand demo" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand demo" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify config notify generate demo help" -f -a "backup" -d 'Back up the config\'s jobs, or one database URL with `--to DIR`'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify config notify generate demo help" -f -a "restore" -d 'Restore a backup into a database'

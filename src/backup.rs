@@ -13,8 +13,10 @@ use crate::connector::{self, DumpItem};
 use crate::crypt::Sealing;
 use crate::manifest::{self, Artifact, Manifest};
 use crate::pipeline::{self, Fanout, Packing};
+use crate::progress::Counters;
 use crate::signal;
 use crate::storage::Storage;
+use std::sync::Arc;
 
 /// A storage and the prefix a job's backups go under.
 pub struct Target {
@@ -56,7 +58,7 @@ impl Drop for Written<'_> {
 }
 
 /// Runs the job `name` into `targets`.
-pub fn run(name: &str, job: &Job, targets: &[Target]) -> Result<Outcome> {
+pub fn run(name: &str, job: &Job, targets: &[Target], counters: &Arc<Counters>) -> Result<Outcome> {
     let clock = Instant::now();
     let started_at = Utc::now();
     let id = manifest::new_id(started_at);
@@ -86,6 +88,7 @@ pub fn run(name: &str, job: &Job, targets: &[Target]) -> Result<Outcome> {
     let mut artifacts = Vec::new();
     for item in &items {
         let artifact = dump_one(
+            counters,
             name,
             &id,
             item,
@@ -154,6 +157,7 @@ pub fn run(name: &str, job: &Job, targets: &[Target]) -> Result<Outcome> {
 
 #[allow(clippy::too_many_arguments)]
 fn dump_one(
+    counters: &Arc<Counters>,
     job: &str,
     id: &str,
     item: &DumpItem,
@@ -184,7 +188,7 @@ fn dump_one(
             )
         })?);
     }
-    let out = Fanout::new(writers);
+    let out = Fanout::new(writers).counted(counters.clone());
     let (mut source, mut check) = conn
         .dump(item)
         .with_context(|| format!("cannot start the dump of {what}"))?;

@@ -19,6 +19,8 @@ pub struct Surroundings<'a> {
     pub notifiers: Notifiers,
     /// Metrics output.
     pub metrics: Option<&'a Metrics>,
+    /// How progress is shown.
+    pub progress: crate::progress::Mode,
 }
 
 impl Surroundings<'_> {
@@ -29,6 +31,7 @@ impl Surroundings<'_> {
             global_hooks: NO_HOOKS.get_or_init(Hooks::default),
             notifiers: Notifiers::none(),
             metrics: None,
+            progress: crate::progress::Mode::Off,
         }
     }
 }
@@ -56,7 +59,12 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
     let result = hooks::run(Stage::Before, around.global_hooks, &env)
         .and_then(|()| hooks::run(Stage::Before, &job.hooks, &env))
         .map_err(|e| e.context("a `before` hook failed, so nothing was dumped"))
-        .and_then(|()| crate::backup::run(name, job, targets));
+        .and_then(|()| {
+            let counters = std::sync::Arc::new(crate::progress::Counters::default());
+            let _reporter =
+                crate::progress::Reporter::start(name, counters.clone(), around.progress);
+            crate::backup::run(name, job, targets, &counters)
+        });
     env.duration = clock.elapsed().as_secs_f64();
     match &result {
         Ok(o) => {

@@ -24,6 +24,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod notify;
 pub mod pipeline;
+pub mod progress;
 pub mod restore;
 pub mod secret;
 pub mod signal;

@@ -102,7 +102,7 @@ fn apply_overrides(job: &mut Job, args: &Args) -> Result<()> {
 }
 
 /// Runs `dbkeep backup`.
-pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
+pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mode) -> Result<u8> {
     let mut runs: Vec<(String, Job, Vec<crate::backup::Target>)> = Vec::new();
     let mut loaded: Option<crate::config::Config> = None;
     if let Some(to) = &args.to {
@@ -179,8 +179,12 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
                 global_hooks: &config.hooks,
                 notifiers: Notifiers::for_names(config, &job.notify),
                 metrics: config.metrics.as_ref(),
+                progress,
             },
-            None => Surroundings::none(),
+            None => Surroundings {
+                progress,
+                ..Surroundings::none()
+            },
         };
         let report = crate::job::execute(name, job, targets, &around);
         let warnings = report.warnings;

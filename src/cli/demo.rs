@@ -43,7 +43,12 @@ pub fn run(args: Args) -> Result<u8> {
         Compression::Zstd,
     );
     let target = location(&args.to)?;
-    let outcome = crate::backup::run("demo", &job, std::slice::from_ref(&target))?;
+    let outcome = crate::backup::run(
+        "demo",
+        &job,
+        std::slice::from_ref(&target),
+        &Default::default(),
+    )?;
     let m = &outcome.manifest;
     print(&format!(
         "backup  {} of {} -> {}/demo/{} ({} stored, {} raw)\n",

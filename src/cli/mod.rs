@@ -63,6 +63,10 @@ pub struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
+    /// No progress display (a bar on a terminal, else a log line every 10 s).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+
     /// Log format on stderr: `text` for people, `json` (one object per line) for machines.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "DBKEEP_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -110,7 +114,11 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<u8> {
     let config_path = cli.config.as_deref();
     match cli.command {
-        Command::Backup(args) => backup::run(args, config_path),
+        Command::Backup(args) => backup::run(
+            args,
+            config_path,
+            crate::progress::Mode::detect(cli.no_progress || cli.quiet),
+        ),
         Command::Restore(args) => restore::run(args, config_path),
         Command::List(args) => list::run(args, config_path),
         Command::Verify(args) => verify::run(args, config_path),

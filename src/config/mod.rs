@@ -424,6 +424,7 @@ pub fn load_str(text: &str, path: &Path) -> anyhow::Result<Config> {
         "log_format",
         "job",
         "age_passphrase",
+        "progress_interval",
         "status",
         "backup_id",
         "size",

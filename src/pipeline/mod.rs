@@ -88,12 +88,22 @@ impl<R: Read> Read for Hashing<R> {
 /// Writes one stream to several objects (one dump, several storages).
 pub struct Fanout {
     writers: Vec<Box<dyn ObjectWriter>>,
+    counters: Option<std::sync::Arc<crate::progress::Counters>>,
 }
 
 impl Fanout {
     /// Writes to all of `writers`.
     pub fn new(writers: Vec<Box<dyn ObjectWriter>>) -> Fanout {
-        Fanout { writers }
+        Fanout {
+            writers,
+            counters: None,
+        }
+    }
+
+    /// Counts what is written (and what the source gave) into `counters`.
+    pub fn counted(mut self, counters: std::sync::Arc<crate::progress::Counters>) -> Fanout {
+        self.counters = Some(counters);
+        self
     }
 
     /// Commits every object; on the first failure the rest are aborted.
@@ -118,6 +128,10 @@ impl Write for Fanout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         for w in &mut self.writers {
             w.write_all(buf)?;
+        }
+        if let Some(c) = &self.counters {
+            c.stored
+                .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(buf.len())
     }
@@ -159,6 +173,7 @@ pub fn store(
     sealing: Option<&Sealing>,
     out: Fanout,
 ) -> Result<Staged> {
+    let counters = out.counters.clone();
     let sealed = Sealed::new(sealing, Hashing::new(out)).context("cannot start the encryption")?;
     let mut encoder = Encoder::new(packing, sealed).context("cannot start the compressor")?;
     let mut buf = vec![0u8; BUF_SIZE];
@@ -178,6 +193,10 @@ pub fn store(
             }
         };
         raw += n as u64;
+        if let Some(c) = &counters {
+            c.dumped
+                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         check.update(&buf[..n]);
         if let Err(e) = encoder.write_all(&buf[..n]) {
             encoder.abort();

@@ -119,3 +119,97 @@ fn json_logs_are_one_object_per_line() {
     // Results stay on stdout, logs on stderr.
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("x: backup "));
 }
+
+/// Digits become `N`, sizes `SIZE`, and the unique job name `JOB`.
+fn normalize(line: &str, job: &str) -> String {
+    let mut out = digits(line, job);
+    for unit in ["N.N GiB", "N.N MiB", "N.N KiB", "N B"] {
+        out = out.replace(unit, "SIZE");
+    }
+    out
+}
+
+fn digits(line: &str, job: &str) -> String {
+    let line = line.replace(job, "JOB");
+    let mut out = String::new();
+    let mut last_digit = false;
+    for c in line.chars() {
+        if c.is_ascii_digit() {
+            if !last_digit {
+                out.push('N');
+            }
+            last_digit = true;
+        } else {
+            out.push(c);
+            last_digit = false;
+        }
+    }
+    out
+}
+
+#[test]
+fn progress_lines_when_not_on_a_terminal() {
+    let db = PgDb::new("progress");
+    psql(
+        &db.name,
+        "create table t (v text); insert into t select repeat('x', 200) from generate_series(1, 2000)",
+    );
+    let dir = tempdir();
+    let archive = dir.path().join("a.pgdump");
+    let out = std::process::Command::new("pg_dump")
+        .args([
+            "-Fc",
+            "-Z0",
+            "-h",
+            &pg_host(),
+            "-p",
+            &pg_port(),
+            "-U",
+            "postgres",
+            "-f",
+        ])
+        .arg(&archive)
+        .arg(&db.name)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // A stand-in pg_dump that sends a real archive in two halves, 1 s apart.
+    let tools = tempdir();
+    stand_in(
+        tools.path(),
+        "pg_dump",
+        &format!(
+            "for a in \"$@\"; do [ \"$a\" = --version ] && {{ {} --version; exit 0; }}; done\n\
+             head -c 20000 '{a}'; sleep 1; tail -c +20001 '{a}'",
+            which("pg_dump").display(),
+            a = archive.display()
+        ),
+    );
+    let backup = |extra: &[&str]| {
+        run(dbkeep()
+            .env("PATH", path_with(tools.path()))
+            .env("DBKEEP_PROGRESS_INTERVAL", "0.3")
+            .args(extra)
+            .args(["backup", &pg_url(&db.name), "--to"])
+            .arg(dir.path().join("b")))
+    };
+    let out = backup(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<String> = stderr
+        .lines()
+        .filter(|l| l.contains(" progress "))
+        .map(|l| normalize(l.split_once("INFO ").unwrap().1, &db.name))
+        .collect();
+    assert!(lines.len() >= 2, "{stderr}");
+    for line in &lines {
+        assert_eq!(
+            line,
+            "progress job=\"JOB\" dumped=\"SIZE\" stored=\"SIZE\" rate=\"SIZE/s\" elapsed=\"N.Ns\""
+        );
+    }
+
+    let out = backup(&["--no-progress"]);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(" progress "));
+}
