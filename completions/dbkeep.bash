@@ -49,6 +49,9 @@ _dbkeep() {
             dbkeep__subcmd__config,init)
                 cmd="dbkeep__subcmd__config__subcmd__init"
                 ;;
+            dbkeep__subcmd__config,schema)
+                cmd="dbkeep__subcmd__config__subcmd__schema"
+                ;;
             dbkeep__subcmd__config,show)
                 cmd="dbkeep__subcmd__config__subcmd__show"
                 ;;
@@ -60,6 +63,9 @@ _dbkeep() {
                 ;;
             dbkeep__subcmd__config__subcmd__help,init)
                 cmd="dbkeep__subcmd__config__subcmd__help__subcmd__init"
+                ;;
+            dbkeep__subcmd__config__subcmd__help,schema)
+                cmd="dbkeep__subcmd__config__subcmd__help__subcmd__schema"
                 ;;
             dbkeep__subcmd__config__subcmd__help,show)
                 cmd="dbkeep__subcmd__config__subcmd__help__subcmd__show"
@@ -96,6 +102,9 @@ _dbkeep() {
                 ;;
             dbkeep__subcmd__help__subcmd__config,init)
                 cmd="dbkeep__subcmd__help__subcmd__config__subcmd__init"
+                ;;
+            dbkeep__subcmd__help__subcmd__config,schema)
+                cmd="dbkeep__subcmd__help__subcmd__config__subcmd__schema"
                 ;;
             dbkeep__subcmd__help__subcmd__config,show)
                 cmd="dbkeep__subcmd__help__subcmd__config__subcmd__show"
@@ -197,7 +206,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__config)
-            opts="-c -v -q -h --config --verbose --quiet --no-progress --log-format --help validate show init help"
+            opts="-c -v -q -h --config --verbose --quiet --no-progress --log-format --help validate show schema init help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -223,7 +232,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__config__subcmd__help)
-            opts="validate show init help"
+            opts="validate show schema init help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -251,6 +260,20 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__config__subcmd__help__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__config__subcmd__help__subcmd__schema)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -294,6 +317,32 @@ _dbkeep() {
             ;;
         dbkeep__subcmd__config__subcmd__init)
             opts="-c -v -q -h --force --config --verbose --quiet --no-progress --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__config__subcmd__schema)
+            opts="-c -v -q -h --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -463,7 +512,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__help__subcmd__config)
-            opts="validate show init"
+            opts="validate show schema init"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -477,6 +526,20 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__help__subcmd__config__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__help__subcmd__config__subcmd__schema)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -130,6 +130,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand validate 'Check the config: report every problem with its YAML path (exit 78), then check tools, password files and storages (exit 1 on failure)'
             cand show 'Print the effective config (file + DBKEEP_* env + defaults), secrets redacted'
+            cand schema 'Print the JSON Schema of the config file (for editors: yaml-language-server)'
             cand init 'Write a commented starter config'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -158,6 +159,18 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'dbkeep;config;schema'= {
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'dbkeep;config;init'= {
             cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
             cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
@@ -174,12 +187,15 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
         &'dbkeep;config;help'= {
             cand validate 'Check the config: report every problem with its YAML path (exit 78), then check tools, password files and storages (exit 1 on failure)'
             cand show 'Print the effective config (file + DBKEEP_* env + defaults), secrets redacted'
+            cand schema 'Print the JSON Schema of the config file (for editors: yaml-language-server)'
             cand init 'Write a commented starter config'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dbkeep;config;help;validate'= {
         }
         &'dbkeep;config;help;show'= {
+        }
+        &'dbkeep;config;help;schema'= {
         }
         &'dbkeep;config;help;init'= {
         }
@@ -268,11 +284,14 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
         &'dbkeep;help;config'= {
             cand validate 'Check the config: report every problem with its YAML path (exit 78), then check tools, password files and storages (exit 1 on failure)'
             cand show 'Print the effective config (file + DBKEEP_* env + defaults), secrets redacted'
+            cand schema 'Print the JSON Schema of the config file (for editors: yaml-language-server)'
             cand init 'Write a commented starter config'
         }
         &'dbkeep;help;config;validate'= {
         }
         &'dbkeep;help;config;show'= {
+        }
+        &'dbkeep;help;config;schema'= {
         }
         &'dbkeep;help;config;init'= {
         }

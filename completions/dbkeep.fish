@@ -100,17 +100,18 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand verify" -s v -l verbose -d
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand verify" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand verify" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show schema init help" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show schema init help" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
 json\t'One JSON object per line'"
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -f -a "validate" -d 'Check the config: report every problem with its YAML path (exit 78), then check tools, password files and storages (exit 1 on failure)'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -f -a "show" -d 'Print the effective config (file + DBKEEP_* env + defaults), secrets redacted'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -f -a "init" -d 'Write a commented starter config'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show schema init help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show schema init help" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show schema init help" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show schema init help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show schema init help" -f -a "validate" -d 'Check the config: report every problem with its YAML path (exit 78), then check tools, password files and storages (exit 1 on failure)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show schema init help" -f -a "show" -d 'Print the effective config (file + DBKEEP_* env + defaults), secrets redacted'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show schema init help" -f -a "schema" -d 'Print the JSON Schema of the config file (for editors: yaml-language-server)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show schema init help" -f -a "init" -d 'Write a commented starter config'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show schema init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from validate" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from validate" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
 json\t'One JSON object per line'"
@@ -126,6 +127,13 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_su
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from show" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from schema" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from schema" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
+json\t'One JSON object per line'"
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from schema" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from schema" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from schema" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from schema" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from init" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from init" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
 json\t'One JSON object per line'"
@@ -136,6 +144,7 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_su
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "validate" -d 'Check the config: report every problem with its YAML path (exit 78), then check tools, password files and storages (exit 1 on failure)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print the effective config (file + DBKEEP_* env + defaults), secrets redacted'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "schema" -d 'Print the JSON Schema of the config file (for editors: yaml-language-server)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "init" -d 'Write a commented starter config'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and not __fish_seen_subcommand_from test help" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
@@ -184,5 +193,6 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify config notify generate demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "validate" -d 'Check the config: report every problem with its YAML path (exit 78), then check tools, password files and storages (exit 1 on failure)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective config (file + DBKEEP_* env + defaults), secrets redacted'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "schema" -d 'Print the JSON Schema of the config file (for editors: yaml-language-server)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "init" -d 'Write a commented starter config'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from notify" -f -a "test" -d 'Send a test message through one notifier, or all of them'

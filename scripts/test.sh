@@ -112,12 +112,12 @@ else
 fi
 export DBKEEP_TEST_MYSQL_HOST=$my_host DBKEEP_TEST_MYSQL_PORT=$my_port
 
-# --- SMTP receiver (aiosmtpd, for notification tests) ------------------------
+# --- Python tools: aiosmtpd (SMTP receiver), jsonschema (schema checks) ------
 venv="$root/target/test-tools/venv"
-if ! "$venv/bin/python" -c 'import aiosmtpd' >/dev/null 2>&1; then
-  log "installing aiosmtpd into $venv"
+if ! "$venv/bin/python" -c 'import aiosmtpd, jsonschema' >/dev/null 2>&1; then
+  log "installing aiosmtpd and jsonschema into $venv"
   python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6' 'jsonschema==4.23.0'
 fi
 export DBKEEP_TEST_PYTHON="$venv/bin/python"
 

@@ -89,6 +89,19 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+impl schemars::JsonSchema for Secret {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A secret. Prefer the `_file` key next to it, which reads the first line of a file.",
+            "type": "string"
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

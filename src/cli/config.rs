@@ -29,6 +29,12 @@ pub enum Command {
     },
     /// Print the effective config (file + DBKEEP_* env + defaults), secrets redacted.
     Show,
+    /// Print the JSON Schema of the config file (for editors: yaml-language-server).
+    #[command(
+        after_help = "Examples:\n  dbkeep config schema > dbkeep.schema.json\n  \
+        # then, first line of dbkeep.yaml:\n  # yaml-language-server: $schema=./dbkeep.schema.json"
+    )]
+    Schema,
     /// Write a commented starter config.
     #[command(
         after_help = "Examples:\n  dbkeep config init\n  dbkeep config init /etc/dbkeep/config.yaml\n  dbkeep config init - > my.yaml"
@@ -82,6 +88,13 @@ pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
             print(&format!(
                 "# effective config from {}\n{yaml}",
                 path.display()
+            ))?;
+            Ok(exit::OK)
+        }
+        Command::Schema => {
+            print(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&config::json_schema())?
             ))?;
             Ok(exit::OK)
         }

@@ -359,6 +359,13 @@ impl fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
+/// The JSON Schema of the config file (for editors and CI checks).
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(schema::RawConfig);
+    schema.insert("title".into(), "dbkeep configuration".into());
+    serde_json::to_value(schema).unwrap_or_default()
+}
+
 /// Finds the config file: the explicit one, else `./dbkeep.yaml`, the user
 /// config dir's `dbkeep/config.yaml`, then `/etc/dbkeep/config.yaml`.
 pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {

@@ -8,13 +8,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::secret::Secret;
 
 /// The whole config file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// Settings that every job inherits unless it sets its own.
@@ -38,7 +39,7 @@ pub struct RawConfig {
 
 /// Commands run around a job. Each is an argv list, run without a shell
 /// (write `[sh, -c, "..."]` for one).
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHooks {
     /// Before the dump; a failure fails the job and nothing is dumped.
@@ -59,7 +60,7 @@ pub struct RawHooks {
 }
 
 /// Metrics output.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMetrics {
     /// A `.prom` file for node_exporter's textfile collector, rewritten atomically.
@@ -69,7 +70,7 @@ pub struct RawMetrics {
 }
 
 /// A notifier: where to report a job's outcome.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNotifier {
     /// `slack`, `email`, `webhook` or `healthcheck`.
@@ -113,7 +114,7 @@ pub struct RawNotifier {
 }
 
 /// Notifier kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NotifierKind {
     /// A Slack incoming webhook.
@@ -127,7 +128,7 @@ pub enum NotifierKind {
 }
 
 /// Which outcomes a notifier reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NotifyOn {
     /// Successful backups.
@@ -139,7 +140,7 @@ pub enum NotifyOn {
 }
 
 /// How SMTP is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     /// Plain connection upgraded with STARTTLS (required).
@@ -151,7 +152,7 @@ pub enum SmtpTls {
 }
 
 /// Job settings inherited by every job.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
     /// Storage name, or list of names, a job writes to.
@@ -171,7 +172,7 @@ pub struct RawDefaults {
 }
 
 /// Where backups are kept.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
     /// Storage kind: `local`.
@@ -184,7 +185,7 @@ pub struct RawStorage {
 }
 
 /// One backup job: a source, the storages it goes to, and how it is packed.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawJob {
     /// The database to back up.
@@ -207,7 +208,7 @@ pub struct RawJob {
 }
 
 /// Encryption of stored objects.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEncryption {
     /// age (age-encryption.org): X25519 recipients or a passphrase.
@@ -216,7 +217,7 @@ pub struct RawEncryption {
 
 /// age encryption, after compression. Stored objects decrypt with the stock
 /// `age` tool: `age -d -i key.txt < object | zstd -d`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAge {
     /// Public keys (`age1...`) that can decrypt.
@@ -234,7 +235,7 @@ pub struct RawAge {
 }
 
 /// A database connection. Which fields apply depends on `type`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSource {
     /// Engine: `postgres`, `mysql`, `mariadb`, `sqlite`, `mongodb` or `redis`.
@@ -273,7 +274,7 @@ pub struct RawSource {
 }
 
 /// Database engines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     /// PostgreSQL, through pg_dump / pg_restore / psql.
@@ -311,7 +312,7 @@ impl fmt::Display for Engine {
 }
 
 /// Storage kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageKind {
     /// A folder on a local or mounted file system.
@@ -319,7 +320,9 @@ pub enum StorageKind {
 }
 
 /// Compression of the stored dump.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// zstd, multi-threaded (default).
@@ -463,5 +466,44 @@ impl<'de> Deserialize<'de> for Names {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Databases {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Databases".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A list of database names (numbers for redis), or `all`.",
+            "oneOf": [
+                { "const": "all" },
+                { "type": "array", "items": { "type": ["string", "integer"] } }
+            ]
+        })
+    }
+}
+
+impl JsonSchema for DbName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DbName".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "description": "A database name (a number for redis).", "type": ["string", "integer"] })
+    }
+}
+
+impl JsonSchema for Names {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Names".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "One name, or a list of names.",
+            "oneOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
+        })
     }
 }

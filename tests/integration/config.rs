@@ -122,3 +122,75 @@ fn config_search_order_and_message() {
         text(&out)
     );
 }
+
+/// Validates `config` (YAML) against `dbkeep config schema` with Python's jsonschema.
+fn schema_check(config_yaml: &str) -> std::process::Output {
+    let dir = tempdir();
+    let schema = ok(run(dbkeep().args(["config", "schema"])));
+    std::fs::write(dir.path().join("schema.json"), schema).unwrap();
+    let value: serde_json::Value = serde_yaml_ng::from_str(config_yaml).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        serde_json::to_vec(&value).unwrap(),
+    )
+    .unwrap();
+    let python = std::env::var("DBKEEP_TEST_PYTHON")
+        .expect("DBKEEP_TEST_PYTHON is not set: run the tests through scripts/test.sh, which installs jsonschema");
+    std::process::Command::new(python)
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             jsonschema.Draft202012Validator.check_schema(schema)\n\
+             jsonschema.validate(json.load(open(sys.argv[2])), schema)",
+        ])
+        .arg(dir.path().join("schema.json"))
+        .arg(dir.path().join("config.json"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn example_config_matches_the_json_schema() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.yaml"))
+            .unwrap();
+    let out = schema_check(&example);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Every key that the example only shows in comments, set for real.
+    let full = "\
+defaults: { storage: [local], compression: gzip, compression_level: 6, compression_threads: 2, temp_dir: /var/tmp, notify: [chat] }
+storages: { local: { type: local, path: /srv/backups, prefix: prod } }
+notifiers:
+  chat: { type: slack, url: 'https://hooks.example.com/x', on: [failure] }
+  mail: { type: email, smtp_host: smtp.example.com, smtp_port: 587, tls: starttls, username: u, password_file: /run/s,
+          from: a@example.com, to: [b@example.com], subject: '{job} {status}', on: [always], timeout: 5 }
+  hook: { type: webhook, url: 'https://example.com/h', bearer_token_file: /run/t, hmac_secret: k, on: [success, failure] }
+  ping: { type: healthcheck, url_file: /run/hc }
+hooks: { before: [[/bin/true]], after: [[sh, -c, 'echo ok']], on_failure: [], finally: [], timeout: 60 }
+metrics: { textfile: /var/lib/node_exporter/dbkeep.prom, pushgateway: 'http://pg:9091' }
+jobs:
+  pg: { source: { type: postgres, host: db, port: 5432, user: u, password_file: /run/p, databases: all, bin_dir: /usr/lib/postgresql/15/bin },
+        encryption: { age: { recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p], identity_file: /k } }, hooks: { before: [[/bin/true]] } }
+  r: { source: { type: redis, host: cache, databases: [0, 3], tls: true, tls_ca_file: /ca.pem } }
+  m: { source: { type: mongodb, uri_file: /run/m, auth_source: admin, replica_set: rs0, database: app } }
+";
+    let out = schema_check(full);
+    assert!(out.status.success(), "{}", text(&out));
+    // dbkeep's own validation agrees.
+    let dir = tempdir();
+    std::fs::write(dir.path().join("full.yaml"), full).unwrap();
+    ok(run(dbkeep()
+        .arg("-c")
+        .arg(dir.path().join("full.yaml"))
+        .args(["config", "validate", "--no-environment"])));
+    // The schema must also reject what dbkeep rejects.
+    for bad in [
+        "jobs: { a: { source: { type: postgres, databse: x } } }",
+        "storages: { s: { type: ftp, path: / } }",
+    ] {
+        let out = schema_check(bad);
+        assert!(!out.status.success(), "the schema accepted: {bad}");
+    }
+}
