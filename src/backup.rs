@@ -1,8 +1,13 @@
-//! Running one backup job: probe, dump each item through the pipeline to
-//! every storage, check the tool's exit and end marker, commit, and write the
-//! manifest last. On any failure every object of the run is removed and no
-//! manifest is written.
+//! Running one backup job: probe, dump each item once through the pipeline
+//! to every storage, check the tool's exit and end marker, commit, and write
+//! the manifest last.
+//!
+//! On failure every object of the run is removed and no manifest is written.
+//! A storage marked `required: false` that fails drops out on its own: its
+//! objects are removed, it gets no manifest, the others carry on, and the
+//! run is "partial".
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -16,7 +21,6 @@ use crate::pipeline::{self, Fanout, Packing};
 use crate::progress::Counters;
 use crate::signal;
 use crate::storage::Storage;
-use std::sync::Arc;
 
 /// A storage and the prefix a job's backups go under.
 pub struct Target {
@@ -24,6 +28,19 @@ pub struct Target {
     pub storage: Box<dyn Storage>,
     /// Its prefix.
     pub prefix: String,
+    /// Whether its failure fails the backup.
+    pub required: bool,
+}
+
+impl Target {
+    /// A required target.
+    pub fn new(storage: Box<dyn Storage>, prefix: String) -> Target {
+        Target {
+            storage,
+            prefix,
+            required: true,
+        }
+    }
 }
 
 /// What a successful job produced.
@@ -33,25 +50,33 @@ pub struct Outcome {
     pub manifest: Manifest,
     /// Wall time.
     pub seconds: f64,
+    /// Optional storages that failed, with why; the backup is in the others.
+    pub failed_storages: Vec<(String, String)>,
 }
 
-/// Objects stored so far in this run, removed again if the run fails.
+/// Objects stored so far in this run, per target, removed again from every
+/// target whose copy does not complete.
 struct Written<'a> {
     targets: &'a [Target],
-    keys: Vec<String>,
-    done: bool,
+    keys: Vec<Vec<String>>,
+    done: Vec<bool>,
+}
+
+impl Written<'_> {
+    fn remove(&mut self, t: usize) {
+        for key in self.keys[t].drain(..) {
+            if let Err(e) = self.targets[t].storage.delete(&key) {
+                tracing::warn!(storage = self.targets[t].storage.name(), key, error = %e, "cannot remove a partial object");
+            }
+        }
+    }
 }
 
 impl Drop for Written<'_> {
     fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        for key in &self.keys {
-            for t in self.targets {
-                if let Err(e) = t.storage.delete(key) {
-                    tracing::warn!(storage = t.storage.name(), key, error = %e, "cannot remove a partial object");
-                }
+        for t in 0..self.targets.len() {
+            if !self.done[t] {
+                self.remove(t);
             }
         }
     }
@@ -82,21 +107,28 @@ pub fn run(name: &str, job: &Job, targets: &[Target], counters: &Arc<Counters>) 
     };
     let mut written = Written {
         targets,
-        keys: Vec::new(),
-        done: false,
+        keys: vec![Vec::new(); targets.len()],
+        done: vec![false; targets.len()],
     };
+    let mut alive = vec![true; targets.len()];
+    let mut failed_storages = Vec::new();
     let mut artifacts = Vec::new();
     for item in &items {
-        let artifact = dump_one(
+        let step = Step {
+            job: name,
+            id: &id,
+            packing,
+            sealing: sealing.as_ref(),
             counters,
-            name,
-            &id,
+        };
+        let artifact = dump_one(
+            &step,
             item,
             &mut *conn,
-            packing,
-            sealing.as_ref(),
             targets,
+            &mut alive,
             &mut written,
+            &mut failed_storages,
         )
         .map_err(|e| {
             if signal::cancelled() {
@@ -129,18 +161,29 @@ pub fn run(name: &str, job: &Job, targets: &[Target], counters: &Arc<Counters>) 
         dbkeep_version: env!("CARGO_PKG_VERSION").to_string(),
         hostname: manifest::hostname(),
     };
-    for t in targets {
+    // The manifest goes last, and only where every object arrived.
+    for (i, t) in targets.iter().enumerate() {
+        if !alive[i] {
+            continue;
+        }
         let dir = manifest::backup_dir(&t.prefix, name, &id);
-        let key = manifest::join_key(&[&dir, manifest::MANIFEST]);
-        written.keys.push(key);
-        manifest::write(&*t.storage, &dir, &manifest).with_context(|| {
-            format!(
+        written.keys[i].push(manifest::join_key(&[&dir, manifest::MANIFEST]));
+        if let Err(e) = manifest::write(&*t.storage, &dir, &manifest) {
+            let e = e.context(format!(
                 "cannot write the manifest to storage `{}`",
                 t.storage.name()
-            )
-        })?;
+            ));
+            if t.required {
+                return Err(e);
+            }
+            drop_out(t, i, &e, &mut alive, &mut written, &mut failed_storages);
+            continue;
+        }
+        written.done[i] = true;
     }
-    written.done = true;
+    if !alive.iter().any(|a| *a) {
+        anyhow::bail!("no storage received the whole backup");
+    }
     tracing::info!(
         job = name,
         id,
@@ -152,20 +195,43 @@ pub fn run(name: &str, job: &Job, targets: &[Target], counters: &Arc<Counters>) 
     Ok(Outcome {
         manifest,
         seconds: clock.elapsed().as_secs_f64(),
+        failed_storages,
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every item of one run shares.
+struct Step<'a> {
+    job: &'a str,
+    id: &'a str,
+    packing: Packing,
+    sealing: Option<&'a Sealing>,
+    counters: &'a Arc<Counters>,
+}
+
+/// An optional storage failed: remove what it got and carry on without it.
+fn drop_out(
+    t: &Target,
+    i: usize,
+    error: &anyhow::Error,
+    alive: &mut [bool],
+    written: &mut Written<'_>,
+    failed: &mut Vec<(String, String)>,
+) {
+    let why = crate::notify::clean(&format!("{error:#}"));
+    tracing::warn!(storage = t.storage.name(), error = %why, "optional storage failed; the backup goes on without it");
+    alive[i] = false;
+    written.remove(i);
+    failed.push((t.storage.name().to_string(), why));
+}
+
 fn dump_one(
-    counters: &Arc<Counters>,
-    job: &str,
-    id: &str,
+    step: &Step<'_>,
     item: &DumpItem,
     conn: &mut dyn connector::Connector,
-    packing: Packing,
-    sealing: Option<&Sealing>,
     targets: &[Target],
+    alive: &mut [bool],
     written: &mut Written<'_>,
+    failed: &mut Vec<(String, String)>,
 ) -> Result<Artifact> {
     let what = match &item.database {
         Some(db) => format!("database `{db}`"),
@@ -174,25 +240,44 @@ fn dump_one(
     let file = format!(
         "{}{}{}",
         item.base_name(),
-        packing.compression.suffix(),
-        if sealing.is_some() { ".age" } else { "" }
+        step.packing.compression.suffix(),
+        if step.sealing.is_some() { ".age" } else { "" }
     );
+    let key_in = |t: &Target| {
+        manifest::join_key(&[&manifest::backup_dir(&t.prefix, step.job, step.id), &file])
+    };
     let mut writers = Vec::new();
-    for t in targets {
-        let key = manifest::join_key(&[&manifest::backup_dir(&t.prefix, job, id), &file]);
-        writers.push(t.storage.create(&key).with_context(|| {
-            format!(
-                "cannot write to storage `{}` ({})",
-                t.storage.name(),
-                t.storage.location()
-            )
-        })?);
+    for (i, t) in targets.iter().enumerate() {
+        if !alive[i] {
+            continue;
+        }
+        match t.storage.create(&key_in(t)) {
+            Ok(w) => writers.push(pipeline::Output {
+                index: i,
+                required: t.required,
+                writer: w,
+            }),
+            Err(e) => {
+                let e = e.context(format!(
+                    "cannot write to storage `{}` ({})",
+                    t.storage.name(),
+                    t.storage.location()
+                ));
+                if t.required {
+                    return Err(e);
+                }
+                drop_out(t, i, &e, alive, written, failed);
+            }
+        }
     }
-    let out = Fanout::new(writers).counted(counters.clone());
+    if writers.is_empty() {
+        anyhow::bail!("no storage is left to write to");
+    }
+    let out = Fanout::new(writers).counted(step.counters.clone());
     let (mut source, mut check) = conn
         .dump(item)
         .with_context(|| format!("cannot start the dump of {what}"))?;
-    let staged = match pipeline::store(&mut source, &mut *check, packing, sealing, out) {
+    let staged = match pipeline::store(&mut source, &mut *check, step.packing, step.sealing, out) {
         Ok(s) => s,
         Err(e) => {
             // The tool's own failure explains more than a broken pipe.
@@ -222,17 +307,20 @@ fn dump_one(
         staged.out.abort();
         anyhow::bail!("dump of {what} failed: {reason}{tail}");
     }
-    for t in targets {
-        written.keys.push(manifest::join_key(&[
-            &manifest::backup_dir(&t.prefix, job, id),
-            &file,
-        ]));
+    let report = staged.out.commit();
+    for &i in &report.committed {
+        written.keys[i].push(key_in(&targets[i]));
     }
-    staged
-        .out
-        .commit()
-        .context("cannot commit the stored object")?;
-    tracing::info!(job, item = %what, raw = staged.raw_size, stored = staged.stored_size, "stored");
+    for (i, e) in report.failed {
+        if targets[i].required {
+            return Err(e.context(format!(
+                "cannot store {file} in storage `{}`",
+                targets[i].storage.name()
+            )));
+        }
+        drop_out(&targets[i], i, &e, alive, written, failed);
+    }
+    tracing::info!(job = step.job, item = %what, raw = staged.raw_size, stored = staged.stored_size, "stored");
     Ok(Artifact {
         name: file,
         kind: item.kind,

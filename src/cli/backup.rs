@@ -187,10 +187,21 @@ pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mo
             },
         };
         let report = crate::job::execute(name, job, targets, &around);
-        let warnings = report.warnings;
+        let mut warnings = report.warnings;
         let result = match report.result {
             Ok(o) => {
                 let m = &o.manifest;
+                for (storage, why) in &o.failed_storages {
+                    eprintln!(
+                        "warning: job `{name}`: optional storage `{storage}` did not get the backup: {why}"
+                    );
+                    warnings.push(format!("storage `{storage}` failed: {why}"));
+                }
+                let stored_in: Vec<String> = storages
+                    .iter()
+                    .filter(|s| !o.failed_storages.iter().any(|(f, _)| f == *s))
+                    .cloned()
+                    .collect();
                 if !args.json {
                     print(&format!(
                         "{name}: backup {} stored {} ({} raw, {}) in {:.1}s to {}\n",
@@ -199,18 +210,22 @@ pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mo
                         human_size(m.raw_size),
                         m.compression.as_str(),
                         o.seconds,
-                        storages.join(", ")
+                        stored_in.join(", ")
                     ))?;
                 }
                 JobResult {
                     job: name.clone(),
-                    status: "ok",
+                    status: if o.failed_storages.is_empty() {
+                        "ok"
+                    } else {
+                        "partial"
+                    },
                     id: Some(m.id.clone()),
                     databases: m.databases.clone(),
                     raw_size: m.raw_size,
                     stored_size: m.stored_size,
                     seconds: o.seconds,
-                    storages,
+                    storages: stored_in,
                     finished_at: Some(rfc3339(m.finished_at)),
                     error: None,
                     warnings,
@@ -250,9 +265,13 @@ pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mo
     if signal::cancelled() {
         return Err(Exit::silent(exit::INTERRUPTED).into());
     }
-    let failed = results.iter().filter(|r| r.status != "ok").count();
+    let failed = results
+        .iter()
+        .filter(|r| r.status == "failed" || r.status == "interrupted")
+        .count();
+    let partial = results.iter().any(|r| r.status == "partial");
     Ok(match failed {
-        0 => exit::OK,
+        0 if !partial => exit::OK,
         n if n == results.len() => exit::FAILED,
         _ => exit::PARTIAL,
     })

@@ -186,8 +186,7 @@ fn environment(cfg: &Config) -> Vec<String> {
         };
         if let Err(e) = probe() {
             problems.push(format!(
-                "storages.{name}: cannot write to {}: {e:#}",
-                sc.path.display()
+                "storages.{name}: cannot write and remove a test object: {e:#}"
             ));
         }
     }

@@ -150,8 +150,5 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
 }
 
 fn open(name: &str, sc: &StorageConfig) -> Result<Target> {
-    Ok(Target {
-        storage: storage::open(name, sc)?,
-        prefix: sc.prefix.clone(),
-    })
+    Ok(Target::new(storage::open(name, sc)?, sc.prefix.clone()))
 }

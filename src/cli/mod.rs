@@ -17,7 +17,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::backup::Target;
-use crate::config::{Config, Job, StorageConfig, StorageKind};
+use crate::config::{Config, Job};
 use crate::exit::{self, Exit};
 use crate::storage;
 
@@ -145,32 +145,20 @@ fn job_targets(config: &Config, job: &Job) -> Result<Vec<Target>> {
             Ok(Target {
                 storage: storage::open(name, sc)?,
                 prefix: sc.prefix.clone(),
+                required: sc.required(),
             })
         })
         .collect()
 }
 
-/// A storage given on the command line (`--to`, `--from`).
+/// A storage given on the command line (`--to`, `--from`): a folder, or
+/// `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`.
+/// Query parameters set storage keys (`?endpoint=...&region=...&path_style=true`);
+/// credentials come from each cloud's standard environment.
 fn location(text: &str) -> Result<Target> {
-    if let Some((scheme, _)) = text.split_once("://")
-        && scheme != "file"
-    {
-        return Err(Exit::new(
-            exit::USAGE,
-            format!("storage `{text}`: `{scheme}://` is not a storage this dbkeep supports; give a local folder"),
-        )
-        .into());
-    }
-    let path = PathBuf::from(text.strip_prefix("file://").unwrap_or(text));
-    let sc = StorageConfig {
-        kind: StorageKind::Local,
-        path,
-        prefix: String::new(),
-    };
-    Ok(Target {
-        storage: storage::open(text, &sc)?,
-        prefix: String::new(),
-    })
+    let sc = crate::storage::location::parse(text)
+        .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
+    Ok(Target::new(storage::open(text, &sc)?, sc.prefix.clone()))
 }
 
 /// Picks one storage of a job: `--storage NAME`, else the job's first.
@@ -197,10 +185,7 @@ fn job_storage(config: &Config, job_name: &str, wanted: Option<&str>) -> Result<
         .storages
         .get(name)
         .ok_or_else(|| anyhow::anyhow!("storage `{name}` is not defined"))?;
-    Ok(Target {
-        storage: storage::open(name, sc)?,
-        prefix: sc.prefix.clone(),
-    })
+    Ok(Target::new(storage::open(name, sc)?, sc.prefix.clone()))
 }
 
 fn unknown_job(config: &Config, name: &str) -> anyhow::Error {

@@ -18,6 +18,7 @@ use figment::Figment;
 use figment::providers::{Env, Format};
 use serde::Serialize;
 
+pub use schema::RawStorage as StorageSettings;
 pub use schema::{
     Compression, Databases, Engine, NotifierKind, NotifyOn, RawAge as AgeConfig, RawHooks as Hooks,
     RawMetrics as Metrics, SmtpTls, StorageKind,
@@ -125,16 +126,39 @@ pub fn secret_from(
     )))
 }
 
-/// A storage, validated.
+/// A storage, validated: the keys as written, with `prefix` normalized.
 #[derive(Debug, Clone, Serialize)]
 pub struct StorageConfig {
-    /// The storage kind.
-    #[serde(rename = "type")]
-    pub kind: StorageKind,
-    /// local: the folder.
-    pub path: PathBuf,
+    /// The keys of its kind.
+    #[serde(flatten)]
+    pub settings: schema::RawStorage,
     /// Folder inside the storage above every job's folder ("" for none).
+    #[serde(skip)]
     pub prefix: String,
+}
+
+impl StorageConfig {
+    /// The storage kind.
+    pub fn kind(&self) -> StorageKind {
+        self.settings.kind
+    }
+
+    /// Whether a failure here fails the backup.
+    pub fn required(&self) -> bool {
+        self.settings.required.unwrap_or(true)
+    }
+
+    /// A local folder storage.
+    pub fn local(path: PathBuf) -> StorageConfig {
+        StorageConfig {
+            settings: schema::RawStorage {
+                kind: StorageKind::Local,
+                path: Some(path),
+                ..Default::default()
+            },
+            prefix: String::new(),
+        }
+    }
 }
 
 /// A job, validated, with inherited defaults applied.

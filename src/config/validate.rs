@@ -637,6 +637,7 @@ fn check_level(
 }
 
 fn check_storage(at: &str, s: &RawStorage, problems: &mut Vec<Problem>) -> Option<StorageConfig> {
+    let before = problems.len();
     let prefix = s
         .prefix
         .clone()
@@ -649,22 +650,177 @@ fn check_storage(at: &str, s: &RawStorage, problems: &mut Vec<Problem>) -> Optio
             "`prefix` may not contain `.` or `..` segments",
         ));
     }
-    match s.kind {
-        StorageKind::Local => {
-            let Some(path) = &s.path else {
-                problems.push(Problem::new(
-                    format!("{at}.path"),
-                    "a `local` storage needs `path`, the backup folder",
-                ));
-                return None;
-            };
-            Some(StorageConfig {
-                kind: s.kind,
-                path: path.clone(),
-                prefix,
-            })
+    let kind = s.kind;
+    let name = match kind {
+        StorageKind::Local => "local",
+        StorageKind::S3 => "s3",
+        StorageKind::Gcs => "gcs",
+        StorageKind::Azure => "azure",
+    };
+    let (local, s3, gcs, azure) = (
+        kind == StorageKind::Local,
+        kind == StorageKind::S3,
+        kind == StorageKind::Gcs,
+        kind == StorageKind::Azure,
+    );
+    let mut only = |key: &str, set: bool, allowed: bool| {
+        if set && !allowed {
+            problems.push(Problem::new(
+                format!("{at}.{key}"),
+                format!("`{key}` does not apply to `type: {name}`"),
+            ));
+        }
+    };
+    only("path", s.path.is_some(), local);
+    only("bucket", s.bucket.is_some(), s3 || gcs);
+    only("container", s.container.is_some(), azure);
+    only("region", s.region.is_some(), s3);
+    only("endpoint", s.endpoint.is_some(), !local);
+    only("path_style", s.path_style.is_some(), s3);
+    only("storage_class", s.storage_class.is_some(), s3 || gcs);
+    only("access_tier", s.access_tier.is_some(), azure);
+    only("sse", s.sse.is_some(), s3);
+    only("sse_kms_key_id", s.sse_kms_key_id.is_some(), s3);
+    only("access_key_id", s.access_key_id.is_some(), s3);
+    only("secret_access_key", s.secret_access_key.is_some(), s3);
+    only(
+        "secret_access_key_file",
+        s.secret_access_key_file.is_some(),
+        s3,
+    );
+    only("credentials_file", s.credentials_file.is_some(), gcs);
+    only("account", s.account.is_some(), azure);
+    only("account_key", s.account_key.is_some(), azure);
+    only("account_key_file", s.account_key_file.is_some(), azure);
+    only("sas_token", s.sas_token.is_some(), azure);
+    only("sas_token_file", s.sas_token_file.is_some(), azure);
+    only("connection_string", s.connection_string.is_some(), azure);
+    only(
+        "connection_string_file",
+        s.connection_string_file.is_some(),
+        azure,
+    );
+    only("part_size_mib", s.part_size_mib.is_some(), !local);
+    only("parallel_parts", s.parallel_parts.is_some(), !local);
+    match kind {
+        StorageKind::Local if s.path.is_none() => {
+            problems.push(Problem::new(
+                format!("{at}.path"),
+                "a `local` storage needs `path`, the backup folder",
+            ));
+        }
+        StorageKind::S3 | StorageKind::Gcs if s.bucket.is_none() => {
+            problems.push(Problem::new(
+                format!("{at}.bucket"),
+                format!("a `{name}` storage needs `bucket`"),
+            ));
+        }
+        StorageKind::Azure if s.container.is_none() => {
+            problems.push(Problem::new(
+                format!("{at}.container"),
+                "an `azure` storage needs `container`",
+            ));
+        }
+        _ => {}
+    }
+    for (key, a, b) in [
+        (
+            "secret_access_key",
+            s.secret_access_key.is_some(),
+            s.secret_access_key_file.is_some(),
+        ),
+        (
+            "account_key",
+            s.account_key.is_some(),
+            s.account_key_file.is_some(),
+        ),
+        (
+            "sas_token",
+            s.sas_token.is_some(),
+            s.sas_token_file.is_some(),
+        ),
+        (
+            "connection_string",
+            s.connection_string.is_some(),
+            s.connection_string_file.is_some(),
+        ),
+    ] {
+        if a && b {
+            problems.push(Problem::new(
+                format!("{at}.{key}"),
+                format!("give `{key}` or `{key}_file`, not both"),
+            ));
         }
     }
+    if s3
+        && s.access_key_id.is_some()
+            != (s.secret_access_key.is_some() || s.secret_access_key_file.is_some())
+    {
+        problems.push(Problem::new(
+            format!("{at}.access_key_id"),
+            "give both `access_key_id` and `secret_access_key` (or `_file`), or neither to use the AWS credential chain",
+        ));
+    }
+    let azure_auth = [
+        s.account_key.is_some() || s.account_key_file.is_some(),
+        s.sas_token.is_some() || s.sas_token_file.is_some(),
+        s.connection_string.is_some() || s.connection_string_file.is_some(),
+    ];
+    if azure_auth.iter().filter(|x| **x).count() > 1 {
+        problems.push(Problem::new(
+            format!("{at}.account_key"),
+            "give one of `account_key`, `sas_token` or `connection_string`",
+        ));
+    }
+    if let Some(sse) = &s.sse
+        && !["AES256", "aws:kms", "aws:kms:dsse"].contains(&sse.as_str())
+    {
+        problems.push(Problem::new(
+            format!("{at}.sse"),
+            format!("`{sse}`: use `AES256` or `aws:kms`"),
+        ));
+    }
+    if let Some(tier) = &s.access_tier
+        && !["Hot", "Cool", "Cold", "Archive"].contains(&tier.as_str())
+    {
+        problems.push(Problem::new(
+            format!("{at}.access_tier"),
+            format!("`{tier}`: use `Hot`, `Cool`, `Cold` or `Archive`"),
+        ));
+    }
+    if let Some(endpoint) = &s.endpoint
+        && !matches!(
+            url::Url::parse(endpoint)
+                .map(|u| u.scheme().to_string())
+                .as_deref(),
+            Ok("http" | "https")
+        )
+    {
+        problems.push(Problem::new(
+            format!("{at}.endpoint"),
+            format!("`{endpoint}` is not an http(s) URL"),
+        ));
+    }
+    if let Some(size) = s.part_size_mib
+        && !(5..=5120).contains(&size)
+    {
+        problems.push(Problem::new(
+            format!("{at}.part_size_mib"),
+            format!("{size} MiB: use 5 to 5120"),
+        ));
+    }
+    if let Some(n) = s.parallel_parts
+        && !(1..=64).contains(&n)
+    {
+        problems.push(Problem::new(
+            format!("{at}.parallel_parts"),
+            format!("{n}: use 1 to 64"),
+        ));
+    }
+    (problems.len() == before).then(|| StorageConfig {
+        settings: s.clone(),
+        prefix,
+    })
 }
 
 fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<Source> {

@@ -85,17 +85,39 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// Writes one stream to several objects (one dump, several storages).
+/// One object of a fan-out, in one storage.
+pub struct Output {
+    /// The storage's position in the job's list.
+    pub index: usize,
+    /// Whether a failure here fails the whole write.
+    pub required: bool,
+    /// The object.
+    pub writer: Box<dyn ObjectWriter>,
+}
+
+/// What committing a fan-out did.
+pub struct CommitReport {
+    /// Storages (by index) whose object is now visible.
+    pub committed: Vec<usize>,
+    /// Storages (by index) that failed, during the write or the commit.
+    pub failed: Vec<(usize, anyhow::Error)>,
+}
+
+/// Writes one stream to several objects (one dump, several storages). An
+/// optional output that fails is dropped and reported; a required one
+/// fails the write.
 pub struct Fanout {
-    writers: Vec<Box<dyn ObjectWriter>>,
+    outputs: Vec<Output>,
+    failed: Vec<(usize, anyhow::Error)>,
     counters: Option<std::sync::Arc<crate::progress::Counters>>,
 }
 
 impl Fanout {
-    /// Writes to all of `writers`.
-    pub fn new(writers: Vec<Box<dyn ObjectWriter>>) -> Fanout {
+    /// Writes to all of `outputs`.
+    pub fn new(outputs: Vec<Output>) -> Fanout {
         Fanout {
-            writers,
+            outputs,
+            failed: Vec::new(),
             counters: None,
         }
     }
@@ -106,28 +128,43 @@ impl Fanout {
         self
     }
 
-    /// Commits every object; on the first failure the rest are aborted.
-    pub fn commit(self) -> Result<()> {
-        let mut writers = self.writers.into_iter();
-        while let Some(w) = writers.next() {
-            if let Err(e) = w.commit() {
-                writers.for_each(|w| w.abort());
-                return Err(e);
+    /// Commits every object; failures are reported, not raised.
+    pub fn commit(self) -> CommitReport {
+        let mut report = CommitReport {
+            committed: Vec::new(),
+            failed: self.failed,
+        };
+        for o in self.outputs {
+            match o.writer.commit() {
+                Ok(()) => report.committed.push(o.index),
+                Err(e) => report.failed.push((o.index, e)),
             }
         }
-        Ok(())
+        report
     }
 
     /// Discards every object.
     pub fn abort(self) {
-        self.writers.into_iter().for_each(|w| w.abort());
+        self.outputs.into_iter().for_each(|o| o.writer.abort());
     }
 }
 
 impl Write for Fanout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        for w in &mut self.writers {
-            w.write_all(buf)?;
+        let mut i = 0;
+        while i < self.outputs.len() {
+            match self.outputs[i].writer.write_all(buf) {
+                Ok(()) => i += 1,
+                Err(e) if self.outputs[i].required => return Err(e),
+                Err(e) => {
+                    let o = self.outputs.remove(i);
+                    o.writer.abort();
+                    self.failed.push((o.index, anyhow::Error::new(e)));
+                    if self.outputs.is_empty() {
+                        return Err(io::Error::other("every storage failed"));
+                    }
+                }
+            }
         }
         if let Some(c) = &self.counters {
             c.stored
@@ -137,7 +174,14 @@ impl Write for Fanout {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.writers.iter_mut().try_for_each(|w| w.flush())
+        for o in &mut self.outputs {
+            if let Err(e) = o.writer.flush()
+                && o.required
+            {
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -373,7 +417,11 @@ mod tests {
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
         let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let out = Fanout::new(vec![Box::new(Mem(stored.clone(), Vec::new()))]);
+        let out = Fanout::new(vec![Output {
+            index: 0,
+            required: true,
+            writer: Box::new(Mem(stored.clone(), Vec::new())),
+        }]);
         let packing = Packing {
             compression,
             level: compression.default_level(),
@@ -381,7 +429,7 @@ mod tests {
         };
         let staged = store(&mut &data[..], &mut NoCheck, packing, None, out).unwrap();
         assert_eq!(staged.raw_size, data.len() as u64);
-        staged.out.commit().unwrap();
+        assert_eq!(staged.out.commit().committed, [0]);
         let stored = stored.lock().unwrap().clone();
         assert_eq!(stored.len() as u64, staged.stored_size);
         let expected = Expected {
@@ -442,14 +490,18 @@ mod tests {
     fn truncated_object_is_refused() {
         let data = vec![7u8; 100_000];
         let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let out = Fanout::new(vec![Box::new(Mem(stored.clone(), Vec::new()))]);
+        let out = Fanout::new(vec![Output {
+            index: 0,
+            required: true,
+            writer: Box::new(Mem(stored.clone(), Vec::new())),
+        }]);
         let packing = Packing {
             compression: Compression::Zstd,
             level: 3,
             threads: 0,
         };
         let staged = store(&mut &data[..], &mut NoCheck, packing, None, out).unwrap();
-        staged.out.commit().unwrap();
+        assert_eq!(staged.out.commit().committed, [0]);
         let stored = stored.lock().unwrap().clone();
         let expected = Expected {
             size: staged.stored_size,

@@ -4,7 +4,17 @@
 //! [`ObjectWriter`] that only becomes visible on [`ObjectWriter::commit`];
 //! dropping or aborting it leaves nothing behind.
 
+#[cfg(feature = "azure")]
+mod azure;
+#[cfg(feature = "gcs")]
+mod gcs;
 mod local;
+pub mod location;
+pub mod retry;
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+pub mod runtime;
+#[cfg(feature = "s3")]
+mod s3;
 
 use std::io::{Read, Write};
 
@@ -61,8 +71,26 @@ pub trait ObjectWriter: Write + Send {
 
 /// Opens the storage a config entry describes.
 pub fn open(name: &str, config: &StorageConfig) -> Result<Box<dyn Storage>> {
-    match config.kind {
-        StorageKind::Local => Ok(Box::new(Local::new(name, &config.path))),
+    let s = &config.settings;
+    match config.kind() {
+        StorageKind::Local => {
+            let path = s
+                .path
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("storage `{name}` has no `path`"))?;
+            Ok(Box::new(Local::new(name, path)))
+        }
+        #[cfg(feature = "s3")]
+        StorageKind::S3 => Ok(Box::new(s3::S3::new(name, s)?)),
+        #[cfg(feature = "gcs")]
+        StorageKind::Gcs => Ok(Box::new(gcs::Gcs::new(name, s)?)),
+        #[cfg(feature = "azure")]
+        StorageKind::Azure => Ok(Box::new(azure::Azure::new(name, s)?)),
+        #[allow(unreachable_patterns)]
+        other => anyhow::bail!(
+            "storage `{name}`: this dbkeep was built without {other:?} support (enable the cargo feature `{}`)",
+            format!("{other:?}").to_lowercase()
+        ),
     }
 }
 
