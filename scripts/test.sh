@@ -121,5 +121,20 @@ if ! "$venv/bin/python" -c 'import aiosmtpd, jsonschema' >/dev/null 2>&1; then
 fi
 export DBKEEP_TEST_PYTHON="$venv/bin/python"
 
+# --- S3: moto server -----------------------------------------------------------
+if ! "$venv/bin/python" -c 'import moto.server' >/dev/null 2>&1; then
+  log "installing moto into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+fi
+moto_port=$(free_port)
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$state/moto-$moto_port.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$moto_port/moto-api/')" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+export DBKEEP_TEST_S3_ENDPOINT="http://127.0.0.1:$moto_port" DBKEEP_TEST_MOTO="$venv/bin/moto_server"
+export AWS_EC2_METADATA_DISABLED=true
+
 # --- tests ------------------------------------------------------------------
 cargo test --locked "$@"

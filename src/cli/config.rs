@@ -180,7 +180,9 @@ fn environment(cfg: &Config) -> Vec<String> {
                 &sc.prefix,
                 &format!(".dbkeep-probe-{}", std::process::id()),
             ]);
-            st.put(&key, b"dbkeep probe")?;
+            if !st.create_if_absent(&key, b"dbkeep probe")? {
+                anyhow::bail!("the probe object `{key}` already exists");
+            }
             st.delete(&key)?;
             Ok(())
         };

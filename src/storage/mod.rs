@@ -44,6 +44,16 @@ pub trait Storage: Send + Sync {
     /// Removes `key`; removing a missing key is not an error.
     fn delete(&self, key: &str) -> Result<()>;
 
+    /// Writes a small object only if nothing is at `key` yet (a conditional
+    /// create: S3 `If-None-Match: *`, GCS `ifGenerationMatch=0`, Azure
+    /// `If-None-Match: *`, local `O_EXCL`). False when something was there.
+    fn create_if_absent(&self, key: &str, _data: &[u8]) -> Result<bool> {
+        anyhow::bail!(
+            "storage `{}` cannot create `{key}` conditionally",
+            self.name()
+        )
+    }
+
     /// Writes a small object whole.
     fn put(&self, key: &str, data: &[u8]) -> Result<()> {
         let mut w = self.create(key)?;

@@ -1,36 +1,596 @@
-//! Amazon S3.
+//! Amazon S3 and S3-compatible services (MinIO, R2, Ceph).
+//!
+//! Uploads are multipart: the stream is cut into parts as it arrives, and at
+//! most `parallel_parts` parts are in flight; a writer that has that many
+//! waits (backpressure). Memory is part size × (parts in flight + 1): 16 MiB
+//! × 5 = 80 MiB by default. Parts start at `part_size_mib` (default 16) and
+//! double every 1,000 parts, so 10,000 parts reach past 5 TiB without
+//! knowing the size in advance. Each request is retried on transient
+//! errors (5xx, throttling, timeouts, connection resets) with exponential
+//! backoff and jitter, by the SDK and then by dbkeep; a permanent failure
+//! aborts the multipart upload, so no object and no dangling upload remain.
+//! An object smaller than one part is sent with one PUT at commit.
+//!
+//! Credentials: the explicit keys of the config, else the standard AWS chain
+//! (environment, profile, SSO, instance metadata).
 
-use anyhow::Result;
+use std::io::{self, Read, Write};
+use std::time::Duration;
 
-use crate::config::StorageSettings;
+use anyhow::{Context, Result};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
+};
+use bytes::Bytes;
+use tokio::task::JoinHandle;
+
+use super::retry::Backoff;
+use super::runtime::{block_on, runtime};
+use super::{ObjectWriter, Storage, check_key};
+use crate::config::{StorageSettings, secret_from};
+
+/// Default part size.
+const DEFAULT_PART_MIB: u64 = 16;
+/// Default parts in flight.
+const DEFAULT_PARALLEL: usize = 4;
+/// S3's largest part.
+const MAX_PART: usize = 5 << 30;
+/// Bytes per ranged read when a download resumes.
+const READ_CHUNKS: usize = 8;
 
 /// An S3 bucket.
-pub struct S3;
+pub struct S3 {
+    name: String,
+    bucket: String,
+    client: Client,
+    part_size: usize,
+    parallel: usize,
+    storage_class: Option<StorageClass>,
+    sse: Option<ServerSideEncryption>,
+    sse_kms_key_id: Option<String>,
+}
 
-impl S3 {
-    /// Not written yet.
-    pub fn new(name: &str, _s: &StorageSettings) -> Result<S3> {
-        anyhow::bail!("storage `{name}`: s3 is not available yet")
+/// Turns an SDK error into text: the service's code and message, never credentials.
+fn explain<E: std::error::Error + 'static, R: std::fmt::Debug>(e: &SdkError<E, R>) -> String {
+    let text = format!("{}", DisplayErrorContext(e));
+    crate::notify::clean(&text)
+}
+
+/// Whether an SDK error is worth another attempt.
+fn transient<E, R>(e: &SdkError<E, R>) -> bool
+where
+    R: HttpStatus,
+{
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(s) => {
+            let status = s.raw().status_code();
+            status >= 500 || status == 429 || status == 408
+        }
+        _ => false,
     }
 }
 
-impl super::Storage for S3 {
+/// The HTTP status of a raw response.
+trait HttpStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// Runs `op` until it succeeds, fails permanently, or runs out of attempts.
+async fn with_retries<T, E, F, Fut>(what: &str, mut op: F) -> Result<T>
+where
+    E: std::error::Error + 'static,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E, aws_sdk_s3::config::http::HttpResponse>>>,
+{
+    let backoff = Backoff::default();
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if transient(&e) && attempt < backoff.attempts => {
+                tracing::debug!(what, attempt, error = %explain(&e), "transient S3 error, retrying");
+                tokio::time::sleep(backoff.pause(attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => anyhow::bail!("{what}: {}", explain(&e)),
+        }
+    }
+}
+
+impl S3 {
+    /// Connects to the bucket a storage entry names.
+    pub fn new(name: &str, s: &StorageSettings) -> Result<S3> {
+        let bucket = s
+            .bucket
+            .clone()
+            .with_context(|| format!("storage `{name}` needs `bucket`"))?;
+        let secret = secret_from(
+            &s.secret_access_key,
+            &s.secret_access_key_file,
+            "secret_access_key",
+        )?;
+        let client = block_on(async {
+            let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(300))
+                .build();
+            let retries = aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(Duration::from_millis(200));
+            let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                .timeout_config(timeouts)
+                .retry_config(retries);
+            let env_region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .iter()
+                .any(|v| std::env::var_os(v).is_some());
+            match (&s.region, &s.endpoint) {
+                (Some(r), _) => loader = loader.region(Region::new(r.clone())),
+                // An S3-compatible endpoint: no instance-metadata lookup for a region it ignores.
+                (None, Some(_)) if !env_region => loader = loader.region(Region::new("us-east-1")),
+                _ => {}
+            }
+            if let (Some(id), Some(secret)) = (&s.access_key_id, &secret) {
+                loader = loader.credentials_provider(Credentials::new(
+                    id.clone(),
+                    secret.expose().to_string(),
+                    None,
+                    None,
+                    "dbkeep-config",
+                ));
+            }
+            if let Some(endpoint) = &s.endpoint {
+                loader = loader.endpoint_url(endpoint.clone());
+            }
+            let shared = loader.load().await;
+            let mut config = aws_sdk_s3::config::Builder::from(&shared);
+            if shared.region().is_none() {
+                config = config.region(Region::new("us-east-1"));
+            }
+            if s.path_style == Some(true) {
+                config = config.force_path_style(true);
+            }
+            Client::from_conf(config.build())
+        });
+        Ok(S3 {
+            name: name.to_string(),
+            bucket,
+            client,
+            part_size: (s.part_size_mib.unwrap_or(DEFAULT_PART_MIB) << 20) as usize,
+            parallel: s
+                .parallel_parts
+                .map(|n| n as usize)
+                .unwrap_or(DEFAULT_PARALLEL),
+            storage_class: s.storage_class.as_deref().map(StorageClass::from),
+            sse: s.sse.as_deref().map(ServerSideEncryption::from),
+            sse_kms_key_id: s.sse_kms_key_id.clone(),
+        })
+    }
+
+    fn what(&self, action: &str, key: &str) -> String {
+        format!(
+            "storage `{}` (s3://{}/{key}): {action}",
+            self.name, self.bucket
+        )
+    }
+}
+
+impl Storage for S3 {
     fn name(&self) -> &str {
-        ""
+        &self.name
     }
+
     fn location(&self) -> String {
-        String::new()
+        format!("s3://{}", self.bucket)
     }
-    fn create(&self, _k: &str) -> Result<Box<dyn super::ObjectWriter>> {
-        unreachable!()
+
+    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
+        check_key(key)?;
+        Ok(Box::new(S3Writer {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            what: self.what("upload", key),
+            base_part: self.part_size,
+            parallel: self.parallel.max(1),
+            storage_class: self.storage_class.clone(),
+            sse: self.sse.clone(),
+            sse_kms_key_id: self.sse_kms_key_id.clone(),
+            buf: Vec::new(),
+            upload_id: None,
+            next_part: 1,
+            in_flight: Vec::new(),
+            done: Vec::new(),
+            finished: false,
+        }))
     }
-    fn open(&self, _k: &str) -> Result<Box<dyn std::io::Read + Send>> {
-        unreachable!()
+
+    fn open(&self, key: &str) -> Result<Box<dyn Read + Send>> {
+        check_key(key)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Bytes>>(READ_CHUNKS);
+        let client = self.client.clone();
+        let (bucket, key_owned, what) = (
+            self.bucket.clone(),
+            key.to_string(),
+            self.what("download", key),
+        );
+        // Fail now, clearly, when the object is not there.
+        block_on(client.head_object().bucket(&bucket).key(key).send())
+            .map_err(|e| anyhow::anyhow!("{}: {}", self.what("cannot read", key), explain(&e)))?;
+        runtime().spawn(async move {
+            let backoff = Backoff::default();
+            let mut offset: u64 = 0;
+            let mut attempt = 1;
+            loop {
+                let mut request = client.get_object().bucket(&bucket).key(&key_owned);
+                if offset > 0 {
+                    request = request.range(format!("bytes={offset}-"));
+                }
+                let mut body = match request.send().await {
+                    Ok(out) => out.body,
+                    Err(e) if transient(&e) && attempt < backoff.attempts => {
+                        tokio::time::sleep(backoff.pause(attempt)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(io::Error::other(format!("{what}: {}", explain(&e)))));
+                        return;
+                    }
+                };
+                loop {
+                    match body.try_next().await {
+                        Ok(Some(chunk)) => {
+                            offset += chunk.len() as u64;
+                            attempt = 1;
+                            let tx = tx.clone();
+                            // The channel is bounded: wait for the reader off the async threads.
+                            let sent = tokio::task::spawn_blocking(move || tx.send(Ok(chunk)).is_ok()).await;
+                            if !matches!(sent, Ok(true)) {
+                                return;
+                            }
+                        }
+                        Ok(None) => return,
+                        Err(e) if attempt < backoff.attempts => {
+                            tracing::debug!(offset, error = %e, "S3 download interrupted, resuming");
+                            tokio::time::sleep(backoff.pause(attempt)).await;
+                            attempt += 1;
+                            break;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(io::Error::other(format!("{what}: {e}"))));
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Box::new(ChannelReader {
+            rx,
+            chunk: Bytes::new(),
+        }))
     }
-    fn list(&self, _p: &str) -> Result<Vec<String>> {
-        unreachable!()
+
+    fn create_if_absent(&self, key: &str, data: &[u8]) -> Result<bool> {
+        check_key(key)?;
+        let data = Bytes::copy_from_slice(data);
+        let result = block_on(
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .if_none_match("*")
+                .body(ByteStream::from(data))
+                .send(),
+        );
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 412 => Ok(false),
+            Err(e) => anyhow::bail!("{}: {}", self.what("cannot create", key), explain(&e)),
+        }
     }
-    fn delete(&self, _k: &str) -> Result<()> {
-        unreachable!()
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let prefix = prefix.trim_matches('/');
+        let prefix = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = block_on(with_retries(&self.what("cannot list", &prefix), || {
+                self.client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .prefix(&prefix)
+                    .set_continuation_token(token.clone())
+                    .send()
+            }))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match (page.is_truncated(), page.next_continuation_token()) {
+                (Some(true), Some(t)) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        check_key(key)?;
+        block_on(with_retries(&self.what("cannot delete", key), || {
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+        }))?;
+        Ok(())
+    }
+
+    fn put(&self, key: &str, data: &[u8]) -> Result<()> {
+        check_key(key)?;
+        let data = Bytes::copy_from_slice(data);
+        block_on(with_retries(&self.what("cannot write", key), || {
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .set_storage_class(self.storage_class.clone())
+                .set_server_side_encryption(self.sse.clone())
+                .set_ssekms_key_id(self.sse_kms_key_id.clone())
+                .body(ByteStream::from(data.clone()))
+                .send()
+        }))?;
+        Ok(())
+    }
+}
+
+/// Reads chunks handed over by a download task.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Bytes>>,
+    chunk: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => self.chunk = chunk,
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        let _ = self.chunk.split_to(n);
+        Ok(n)
+    }
+}
+
+/// A multipart upload in progress.
+struct S3Writer {
+    client: Client,
+    bucket: String,
+    key: String,
+    what: String,
+    base_part: usize,
+    parallel: usize,
+    storage_class: Option<StorageClass>,
+    sse: Option<ServerSideEncryption>,
+    sse_kms_key_id: Option<String>,
+    buf: Vec<u8>,
+    upload_id: Option<String>,
+    next_part: i32,
+    in_flight: Vec<JoinHandle<Result<CompletedPart>>>,
+    done: Vec<CompletedPart>,
+    finished: bool,
+}
+
+impl S3Writer {
+    /// The size of the part being filled: doubled every 1,000 parts.
+    fn part_size(&self) -> usize {
+        let doublings = ((self.next_part - 1) / 1000).clamp(0, 20) as u32;
+        self.base_part.saturating_mul(1 << doublings).min(MAX_PART)
+    }
+
+    fn start(&mut self) -> Result<String> {
+        if let Some(id) = &self.upload_id {
+            return Ok(id.clone());
+        }
+        let out = block_on(with_retries(
+            &format!("{}: cannot start the multipart upload", self.what),
+            || {
+                self.client
+                    .create_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&self.key)
+                    .set_storage_class(self.storage_class.clone())
+                    .set_server_side_encryption(self.sse.clone())
+                    .set_ssekms_key_id(self.sse_kms_key_id.clone())
+                    .send()
+            },
+        ))?;
+        let id = out
+            .upload_id()
+            .context("S3 returned no upload id")?
+            .to_string();
+        self.upload_id = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Waits for the oldest part in flight.
+    fn settle_one(&mut self) -> Result<()> {
+        if self.in_flight.is_empty() {
+            return Ok(());
+        }
+        let handle = self.in_flight.remove(0);
+        let part = block_on(handle).map_err(|e| anyhow::anyhow!("upload task failed: {e}"))??;
+        self.done.push(part);
+        Ok(())
+    }
+
+    fn send_part(&mut self, data: Bytes) -> Result<()> {
+        let upload_id = self.start()?;
+        while self.in_flight.len() >= self.parallel {
+            self.settle_one()?;
+        }
+        let number = self.next_part;
+        self.next_part += 1;
+        let (client, bucket, key, what) = (
+            self.client.clone(),
+            self.bucket.clone(),
+            self.key.clone(),
+            self.what.clone(),
+        );
+        self.in_flight.push(runtime().spawn(async move {
+            let out = with_retries(&format!("{what}: part {number} failed"), || {
+                client
+                    .upload_part()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .body(ByteStream::from(data.clone()))
+                    .send()
+            })
+            .await?;
+            Ok(CompletedPart::builder()
+                .set_e_tag(out.e_tag().map(str::to_string))
+                .part_number(number)
+                .build())
+        }));
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if self.upload_id.is_none() {
+            // Smaller than one part: one PUT.
+            let data = Bytes::from(std::mem::take(&mut self.buf));
+            block_on(with_retries(
+                &format!("{}: cannot write", self.what),
+                || {
+                    self.client
+                        .put_object()
+                        .bucket(&self.bucket)
+                        .key(&self.key)
+                        .set_storage_class(self.storage_class.clone())
+                        .set_server_side_encryption(self.sse.clone())
+                        .set_ssekms_key_id(self.sse_kms_key_id.clone())
+                        .body(ByteStream::from(data.clone()))
+                        .send()
+                },
+            ))?;
+            return Ok(());
+        }
+        if !self.buf.is_empty() {
+            let last = Bytes::from(std::mem::take(&mut self.buf));
+            self.send_part(last)?;
+        }
+        while !self.in_flight.is_empty() {
+            self.settle_one()?;
+        }
+        let mut parts = std::mem::take(&mut self.done);
+        parts.sort_by_key(|p| p.part_number());
+        let upload_id = self.upload_id.clone().unwrap_or_default();
+        let upload = CompletedMultipartUpload::builder()
+            .set_parts(Some(parts))
+            .build();
+        block_on(with_retries(
+            &format!("{}: cannot complete the multipart upload", self.what),
+            || {
+                self.client
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&self.key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(upload.clone())
+                    .send()
+            },
+        ))?;
+        Ok(())
+    }
+
+    /// Stops every part and aborts the multipart upload, so nothing is left.
+    fn cancel(&mut self) {
+        for h in self.in_flight.drain(..) {
+            h.abort();
+        }
+        if let Some(id) = self.upload_id.take() {
+            let result = block_on(with_retries(
+                &format!("{}: cannot abort the multipart upload", self.what),
+                || {
+                    self.client
+                        .abort_multipart_upload()
+                        .bucket(&self.bucket)
+                        .key(&self.key)
+                        .upload_id(&id)
+                        .send()
+                },
+            ));
+            if let Err(e) = result {
+                tracing::warn!(error = %format!("{e:#}"), "the multipart upload may be left open; a bucket lifecycle rule can clean it");
+            }
+        }
+    }
+}
+
+impl Write for S3Writer {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        while self.buf.len() >= self.part_size() {
+            let size = self.part_size();
+            let rest = self.buf.split_off(size);
+            let part = Bytes::from(std::mem::replace(&mut self.buf, rest));
+            self.send_part(part)
+                .map_err(|e| io::Error::other(format!("{e:#}")))?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ObjectWriter for S3Writer {
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        let result = self.finish();
+        if result.is_err() {
+            self.cancel();
+        }
+        self.finished = true;
+        result
+    }
+
+    fn abort(mut self: Box<Self>) {
+        self.cancel();
+        self.finished = true;
+    }
+}
+
+impl Drop for S3Writer {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.cancel();
+        }
     }
 }

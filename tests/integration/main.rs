@@ -10,5 +10,6 @@ mod mysql;
 mod notify;
 mod postgres;
 mod redis;
+mod s3;
 mod sqlite;
 mod util;
