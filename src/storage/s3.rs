@@ -555,13 +555,22 @@ impl S3Writer {
 
 impl Write for S3Writer {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        while self.buf.len() >= self.part_size() {
+        let mut rest = data;
+        while !rest.is_empty() {
             let size = self.part_size();
-            let rest = self.buf.split_off(size);
-            let part = Bytes::from(std::mem::replace(&mut self.buf, rest));
-            self.send_part(part)
-                .map_err(|e| io::Error::other(format!("{e:#}")))?;
+            // Exactly one part's worth: a doubling Vec would hand the
+            // uploader up to twice the memory it needs.
+            if self.buf.capacity() < size {
+                self.buf.reserve_exact(size - self.buf.len());
+            }
+            let take = (size - self.buf.len()).min(rest.len());
+            self.buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buf.len() >= size {
+                let part = Bytes::from(std::mem::take(&mut self.buf));
+                self.send_part(part)
+                    .map_err(|e| io::Error::other(format!("{e:#}")))?;
+            }
         }
         Ok(data.len())
     }
