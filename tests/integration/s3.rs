@@ -15,6 +15,8 @@ enum Fault {
     Reset,
     /// Answer 500 without forwarding.
     Status500,
+    /// Forward object downloads, but cut the response halfway through.
+    CutDownload,
 }
 
 /// An HTTP proxy between dbkeep and the S3 server that injects `fault` into
@@ -71,7 +73,12 @@ fn handle(client: TcpStream, upstream: &str, fault: Fault, left: &AtomicI64, par
     if is_part {
         parts.fetch_add(1, Ordering::SeqCst);
     }
-    if is_part && left.fetch_sub(1, Ordering::SeqCst) > 0 {
+    let is_download = request_line.starts_with("GET ") && request_line.contains(".zst");
+    let faulted = match fault {
+        Fault::CutDownload => is_download,
+        _ => is_part,
+    };
+    if faulted && !matches!(fault, Fault::CutDownload) && left.fetch_sub(1, Ordering::SeqCst) > 0 {
         match fault {
             Fault::Reset => {
                 let mut half = vec![0; length / 2];
@@ -103,6 +110,7 @@ fn handle(client: TcpStream, upstream: &str, fault: Fault, left: &AtomicI64, par
                 );
                 return;
             }
+            Fault::CutDownload => {}
         }
     }
     let mut body = vec![0; length];
@@ -117,6 +125,10 @@ fn handle(client: TcpStream, upstream: &str, fault: Fault, left: &AtomicI64, par
     let _ = up.write_all(&body);
     let mut response = Vec::new();
     let _ = up.read_to_end(&mut response);
+    if faulted && matches!(fault, Fault::CutDownload) && left.fetch_sub(1, Ordering::SeqCst) > 0 {
+        let _ = (&client).write_all(&response[..response.len() / 2]);
+        return;
+    }
     let _ = (&client).write_all(&response);
 }
 
@@ -277,6 +289,39 @@ fn a_500_on_a_part_is_retried() {
         &s3_url(&endpoint, &bucket, "p"),
     ])));
     assert_eq!(s3_open_uploads(&endpoint, &bucket), 0);
+}
+
+#[test]
+fn a_download_cut_halfway_resumes() {
+    let endpoint = s3_endpoint();
+    let bucket = s3_bucket(&endpoint, "dl");
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 12);
+    ok(run(dbkeep_s3()
+        .args(["backup", "--to", &s3_url(&endpoint, &bucket, "d")])
+        .arg(&db)));
+    // Each of the first three downloads of the object is cut off halfway.
+    let proxy = FaultProxy::start(&endpoint, Fault::CutDownload, 3);
+    let out = ok(run(dbkeep_s3().args([
+        "verify",
+        "--from",
+        &s3_url(&proxy.url, &bucket, "d"),
+    ])));
+    assert!(out.contains("intact"), "{out}");
+    let target = dir.path().join("restored.db");
+    ok(run(dbkeep_s3()
+        .args([
+            "restore",
+            "--from",
+            &s3_url(&proxy.url, &bucket, "d"),
+            "--target",
+        ])
+        .arg(&target)));
+    let count: i64 = rusqlite::Connection::open(&target)
+        .unwrap()
+        .query_row("select count(*) from blobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 12 * 256);
 }
 
 #[test]
