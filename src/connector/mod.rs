@@ -113,6 +113,26 @@ pub enum TargetState {
     NonEmpty(String),
 }
 
+impl TargetState {
+    /// Empty, or non-empty with a short list of what is there.
+    pub fn from_objects(objects: &[String]) -> TargetState {
+        if objects.is_empty() {
+            return TargetState::Empty;
+        }
+        let shown: Vec<&str> = objects.iter().take(5).map(String::as_str).collect();
+        let more = if objects.len() > 5 {
+            format!(" and {} more", objects.len() - 5)
+        } else {
+            String::new()
+        };
+        TargetState::NonEmpty(format!(
+            "{} objects ({}{more})",
+            objects.len(),
+            shown.join(", ")
+        ))
+    }
+}
+
 /// An engine's dump and restore operations.
 pub trait Connector {
     /// Checks tools, reachability and versions before anything is written.

@@ -232,20 +232,7 @@ impl Connector for Mysql {
              order by 1",
             literal(database)
         ))?;
-        if rows.is_empty() {
-            return Ok(TargetState::Empty);
-        }
-        let shown: Vec<&str> = rows.iter().take(5).map(String::as_str).collect();
-        let more = if rows.len() > 5 {
-            format!(" and {} more", rows.len() - 5)
-        } else {
-            String::new()
-        };
-        Ok(TargetState::NonEmpty(format!(
-            "{} objects ({}{more})",
-            rows.len(),
-            shown.join(", ")
-        )))
+        Ok(TargetState::from_objects(&rows))
     }
 
     fn restore(

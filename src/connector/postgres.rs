@@ -296,20 +296,7 @@ impl Connector for Postgres {
              and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e') \
              order by 1",
         )?;
-        if rows.is_empty() {
-            return Ok(TargetState::Empty);
-        }
-        let shown: Vec<&str> = rows.iter().take(5).map(String::as_str).collect();
-        let more = if rows.len() > 5 {
-            format!(" and {} more", rows.len() - 5)
-        } else {
-            String::new()
-        };
-        Ok(TargetState::NonEmpty(format!(
-            "{} objects ({}{more})",
-            rows.len(),
-            shown.join(", ")
-        )))
+        Ok(TargetState::from_objects(&rows))
     }
 
     fn restore(

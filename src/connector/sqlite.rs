@@ -218,20 +218,7 @@ impl Connector for Sqlite {
             stmt.query_map([], |r| r.get(0))?.collect()
         });
         match names {
-            Ok(n) if n.is_empty() => Ok(TargetState::Empty),
-            Ok(n) => {
-                let shown: Vec<&str> = n.iter().take(5).map(String::as_str).collect();
-                let more = if n.len() > 5 {
-                    format!(" and {} more", n.len() - 5)
-                } else {
-                    String::new()
-                };
-                Ok(TargetState::NonEmpty(format!(
-                    "{} objects ({}{more})",
-                    n.len(),
-                    shown.join(", ")
-                )))
-            }
+            Ok(n) => Ok(TargetState::from_objects(&n)),
             Err(e) => Ok(TargetState::NonEmpty(format!(
                 "a file that is not a readable SQLite database ({e})"
             ))),

@@ -156,23 +156,7 @@ fn progress_lines_when_not_on_a_terminal() {
     );
     let dir = tempdir();
     let archive = dir.path().join("a.pgdump");
-    let out = std::process::Command::new("pg_dump")
-        .args([
-            "-Fc",
-            "-Z0",
-            "-h",
-            &pg_host(),
-            "-p",
-            &pg_port(),
-            "-U",
-            "postgres",
-            "-f",
-        ])
-        .arg(&archive)
-        .arg(&db.name)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    pg_archive(&db.name, &archive);
     // A stand-in pg_dump that sends a real archive in two halves, 1 s apart.
     let tools = tempdir();
     stand_in(

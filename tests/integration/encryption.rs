@@ -46,23 +46,7 @@ fn objects_decrypt_with_the_stock_age_cli_and_restore_with_the_key() {
     // A stand-in pg_dump that serves a fixed real archive, so the decrypted
     // object can be compared with the dump byte for byte.
     let archive = dir.path().join("fixed.pgdump");
-    let out = Command::new("pg_dump")
-        .args([
-            "-Fc",
-            "-Z0",
-            "-h",
-            &pg_host(),
-            "-p",
-            &pg_port(),
-            "-U",
-            "postgres",
-            "-f",
-        ])
-        .arg(&archive)
-        .arg(&db.name)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    pg_archive(&db.name, &archive);
     let tools = tempdir();
     stand_in(
         tools.path(),

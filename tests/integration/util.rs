@@ -1273,3 +1273,28 @@ pub fn peak_rss(pid: u32) -> std::thread::JoinHandle<u64> {
         peak
     })
 }
+
+/// Writes a real `pg_dump -Fc -Z0` archive of `db` to `path`.
+pub fn pg_archive(db: &str, path: &Path) {
+    let out = Command::new("pg_dump")
+        .args([
+            "-Fc",
+            "-Z0",
+            "-h",
+            &pg_host(),
+            "-p",
+            &pg_port(),
+            "-U",
+            "postgres",
+            "-f",
+        ])
+        .arg(path)
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
