@@ -702,6 +702,14 @@ fn check_storage(at: &str, s: &RawStorage, problems: &mut Vec<Problem>) -> Optio
     );
     only("part_size_mib", s.part_size_mib.is_some(), !local);
     only("parallel_parts", s.parallel_parts.is_some(), !local);
+    if gcs || azure {
+        problems.push(Problem::new(
+            format!("{at}.type"),
+            format!(
+                "`{name}` storage is not available in this version of dbkeep; use `local` or `s3`"
+            ),
+        ));
+    }
     match kind {
         StorageKind::Local if s.path.is_none() => {
             problems.push(Problem::new(

@@ -4,14 +4,10 @@
 //! [`ObjectWriter`] that only becomes visible on [`ObjectWriter::commit`];
 //! dropping or aborting it leaves nothing behind.
 
-#[cfg(feature = "azure")]
-mod azure;
-#[cfg(feature = "gcs")]
-mod gcs;
 mod local;
 pub mod location;
 pub mod retry;
-#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+#[cfg(feature = "s3")]
 pub mod runtime;
 #[cfg(feature = "s3")]
 mod s3;
@@ -92,14 +88,17 @@ pub fn open(name: &str, config: &StorageConfig) -> Result<Box<dyn Storage>> {
         }
         #[cfg(feature = "s3")]
         StorageKind::S3 => Ok(Box::new(s3::S3::new(name, s)?)),
-        #[cfg(feature = "gcs")]
-        StorageKind::Gcs => Ok(Box::new(gcs::Gcs::new(name, s)?)),
-        #[cfg(feature = "azure")]
-        StorageKind::Azure => Ok(Box::new(azure::Azure::new(name, s)?)),
-        #[allow(unreachable_patterns)]
-        other => anyhow::bail!(
-            "storage `{name}`: this dbkeep was built without {other:?} support (enable the cargo feature `{}`)",
-            format!("{other:?}").to_lowercase()
+        #[cfg(not(feature = "s3"))]
+        StorageKind::S3 => anyhow::bail!(
+            "storage `{name}`: this dbkeep was built without S3 support (enable the cargo feature `s3`)"
+        ),
+        StorageKind::Gcs | StorageKind::Azure => anyhow::bail!(
+            "storage `{name}`: {} storage is not available in this version of dbkeep; use `local` or `s3`",
+            if config.kind() == StorageKind::Gcs {
+                "`gcs`"
+            } else {
+                "`azure`"
+            }
         ),
     }
 }
