@@ -231,6 +231,7 @@ fn failure_messages_never_carry_secrets() {
     let dir = tempdir();
     let password = "p@ss$word\"x";
     let other_secret = "bearer-key-7781";
+    let storage_key = "s3-storage-key-4412";
     // A stand-in pg_dump that fails and, like some tools, echoes its
     // connection details, password included, into its error.
     let tools = tempdir();
@@ -247,13 +248,15 @@ fn failure_messages_never_carry_secrets() {
     let cfg = config(
         dir.path(),
         &format!(
-            "notifiers:\n  chat: {{ type: slack, url: \"{u}/s\" }}\n  \
+            "  offsite: {{ type: s3, bucket: b, endpoint: \"http://127.0.0.1:9\", access_key_id: AKIDX, secret_access_key: {storage_key} }}\n\
+             notifiers:\n  chat: {{ type: slack, url: \"{u}/s\" }}\n  \
              hook: {{ type: webhook, url: \"{u}/h\", bearer_token: {other_secret} }}\n  \
              mail: {{ type: email, smtp_host: 127.0.0.1, smtp_port: {port}, tls: none, from: a@example.com, to: [b@example.com] }}\n\
-             jobs:\n  app:\n    notify: [chat, hook, mail]\n    source:\n      type: postgres\n      host: {host}\n      port: {pgport}\n      user: postgres\n      password: \"{yaml_pw}\"\n      database: {db}\n",
+             jobs:\n  app:\n    storage: [local, offsite]\n    notify: [chat, hook, mail]\n    source:\n      type: postgres\n      host: {host}\n      port: {pgport}\n      user: postgres\n      password: \"{yaml_pw}\"\n      database: {db}\n",
             u = http.url,
             port = smtp.port,
             other_secret = other_secret,
+            storage_key = storage_key,
             host = pg_host(),
             pgport = pg_port(),
             db = db.name
@@ -282,7 +285,7 @@ fn failure_messages_never_carry_secrets() {
         mails[0]
     );
     let everything = format!("{slack}\n{webhook}\n{}\n{}", mails[0], text(&out));
-    for secret in [password, "p%40ss%24word%22x", other_secret] {
+    for secret in [password, "p%40ss%24word%22x", other_secret, storage_key] {
         assert!(
             !everything.contains(secret),
             "`{secret}` leaked:\n{everything}"
