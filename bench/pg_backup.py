@@ -48,7 +48,7 @@ def make_database(name, size_mb):
     exists = psql("postgres", f"select count(*) from pg_database where datname = '{name}'") == "1"
     if exists:
         have = int(psql(name, "select pg_database_size(current_database())")) // (1024 * 1024)
-        if have >= size_mb * 0.9:
+        if have >= size_mb * 0.75:
             print(f"reusing database {name} ({have} MB)")
             return
         psql("postgres", f'drop database "{name}"')
