@@ -5,7 +5,6 @@
 //! dump tool's stdout; SQLite copies the live file with the online backup API.
 
 mod marker;
-mod mongodb;
 mod mysql;
 pub mod pg_archive;
 mod postgres;
@@ -175,7 +174,9 @@ pub fn connect(source: &Source, temp_dir: Option<PathBuf>) -> Result<Box<dyn Con
             Engine::Postgres => Box::new(postgres::Postgres::new(s.clone())?),
             Engine::Mysql | Engine::Mariadb => Box::new(mysql::Mysql::new(s.clone())?),
             Engine::Sqlite => anyhow::bail!("a sqlite source needs `path`"),
-            Engine::Mongodb => Box::new(mongodb::Mongodb::new(s.clone())?),
+            Engine::Mongodb => {
+                anyhow::bail!("`mongodb` sources are not available in this version of dbkeep")
+            }
             Engine::Redis => Box::new(redis::Redis::new(s.clone())?),
         },
         Source::Sqlite(s) => Box::new(sqlite::Sqlite::new(s.path.clone(), temp_dir)),
@@ -186,7 +187,6 @@ pub fn connect(source: &Source, temp_dir: Option<PathBuf>) -> Result<Box<dyn Con
 /// for formats whose connector owns one.
 pub fn content_check(format: DumpFormat) -> Option<(Box<dyn DumpCheck>, &'static str)> {
     match format {
-        DumpFormat::MongoArchive => Some((mongodb::archive_check(), "mongodump archive structure")),
         DumpFormat::RedisKeys => Some((redis::stream_check(), "redis key stream structure")),
         _ => None,
     }

@@ -174,7 +174,6 @@ jobs:
   pg: { source: { type: postgres, host: db, port: 5432, user: u, password_file: /run/p, databases: all, bin_dir: /usr/lib/postgresql/15/bin },
         encryption: { age: { recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p], identity_file: /k } }, hooks: { before: [[/bin/true]] } }
   r: { source: { type: redis, host: cache, databases: [0, 3], tls: true, tls_ca_file: /ca.pem } }
-  m: { source: { type: mongodb, uri_file: /run/m, auth_source: admin, replica_set: rs0, database: app } }
 ";
     let out = schema_check(full);
     assert!(out.status.success(), "{}", text(&out));

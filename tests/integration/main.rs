@@ -5,7 +5,6 @@ mod cli;
 mod config;
 mod encryption;
 mod failures;
-mod mongodb;
 mod mysql;
 mod notify;
 mod postgres;

@@ -1,1 +1,0 @@
-//! MongoDB: argv and config-file construction, streaming and failure paths.
