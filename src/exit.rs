@@ -6,6 +6,7 @@
 //! | 1    | failed: nothing was stored, or a restore or verify failed |
 //! | 2    | usage: bad flags or arguments |
 //! | 3    | partial: some jobs succeeded and at least one failed |
+//! | 75   | the job is locked by another run (EX_TEMPFAIL) |
 //! | 78   | configuration invalid (EX_CONFIG) |
 //! | 130  | interrupted by SIGINT or SIGTERM; partial objects were removed |
 //!
@@ -21,6 +22,8 @@ pub const FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 /// Some jobs succeeded and at least one failed.
 pub const PARTIAL: u8 = 3;
+/// The job's lock is held by another run.
+pub const LOCKED: u8 = 75;
 /// The configuration is invalid.
 pub const CONFIG: u8 = 78;
 /// Interrupted by a signal.
@@ -33,6 +36,7 @@ Exit codes:
   1    failure (nothing stored, or restore/verify failed)
   2    usage error
   3    partial: some jobs failed, others succeeded
+  75   locked: another run of the job holds its lock
   78   configuration invalid
   130  interrupted (SIGINT/SIGTERM); partial objects removed";
 

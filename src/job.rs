@@ -21,6 +21,8 @@ pub struct Surroundings<'a> {
     pub metrics: Option<&'a Metrics>,
     /// How progress is shown.
     pub progress: crate::progress::Mode,
+    /// The job lock; `None` runs without one.
+    pub lock: Option<crate::lock::Options>,
 }
 
 impl Surroundings<'_> {
@@ -32,6 +34,7 @@ impl Surroundings<'_> {
             notifiers: Notifiers::none(),
             metrics: None,
             progress: crate::progress::Mode::Off,
+            lock: None,
         }
     }
 }
@@ -42,8 +45,10 @@ pub struct Report {
     pub result: Result<Outcome>,
     /// Wall time, hooks included.
     pub seconds: f64,
-    /// Things that went wrong without failing the job (notifications).
+    /// Things that went wrong without failing the job (notifications, retention).
     pub warnings: Vec<String>,
+    /// What retention did after the backup.
+    pub retention: Vec<crate::retention::Row>,
 }
 
 /// Runs job `name` with its hooks, notifications and metrics.
@@ -56,15 +61,65 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
         status: "running".into(),
         ..HookEnv::default()
     };
-    let result = hooks::run(Stage::Before, around.global_hooks, &env)
-        .and_then(|()| hooks::run(Stage::Before, &job.hooks, &env))
-        .map_err(|e| e.context("a `before` hook failed, so nothing was dumped"))
-        .and_then(|()| {
-            let counters = std::sync::Arc::new(crate::progress::Counters::default());
-            let _reporter =
-                crate::progress::Reporter::start(name, counters.clone(), around.progress);
-            crate::backup::run(name, job, targets, &counters)
-        });
+    let mut warnings = Vec::new();
+    let mut pruned = Vec::new();
+    let body = || {
+        let result = hooks::run(Stage::Before, around.global_hooks, &env)
+            .and_then(|()| hooks::run(Stage::Before, &job.hooks, &env))
+            .map_err(|e| e.context("a `before` hook failed, so nothing was dumped"))
+            .and_then(|()| {
+                let counters = std::sync::Arc::new(crate::progress::Counters::default());
+                let _reporter =
+                    crate::progress::Reporter::start(name, counters.clone(), around.progress);
+                crate::backup::run(name, job, targets, &counters)
+            });
+        // Retention only ever follows a successful backup, and only where
+        // the backup arrived.
+        let mut rows = Vec::new();
+        let mut problems = Vec::new();
+        if let Ok(o) = &result
+            && job.retention.has_rules()
+        {
+            for t in targets {
+                if o.failed_storages.iter().any(|(s, _)| s == t.storage.name()) {
+                    continue;
+                }
+                match crate::retention::prune(
+                    t,
+                    name,
+                    &job.retention,
+                    job.timezone,
+                    Utc::now(),
+                    false,
+                ) {
+                    Ok(r) => rows.extend(r),
+                    Err(e) => {
+                        let why = notify::clean(&format!("{e:#}"));
+                        tracing::warn!(job = name, storage = t.storage.name(), error = %why, "retention failed");
+                        problems.push(format!(
+                            "retention in storage `{}` failed: {why}",
+                            t.storage.name()
+                        ));
+                    }
+                }
+            }
+        }
+        (result, rows, problems)
+    };
+    let result = match around.lock {
+        Some(options) => crate::lock::hold(targets, name, "backup", options, body)
+            .and_then(|(result, rows, problems)| {
+                pruned = rows;
+                warnings.extend(problems);
+                result
+            }),
+        None => {
+            let (result, rows, problems) = body();
+            pruned = rows;
+            warnings.extend(problems);
+            result
+        }
+    };
     env.duration = clock.elapsed().as_secs_f64();
     match &result {
         Ok(o) => {
@@ -129,13 +184,15 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
             },
         );
     }
-    let warnings = failed
-        .into_iter()
-        .map(|n| format!("notification `{n}` could not be delivered"))
-        .collect();
+    warnings.extend(
+        failed
+            .into_iter()
+            .map(|n| format!("notification `{n}` could not be delivered")),
+    );
     Report {
         result,
         seconds,
         warnings,
+        retention: pruned,
     }
 }

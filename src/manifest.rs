@@ -155,6 +155,14 @@ pub fn new_id(now: DateTime<Utc>) -> String {
     )
 }
 
+/// The start time encoded in a backup id (`20261122T135501Z-3f2a`).
+pub fn id_time(id: &str) -> Option<DateTime<Utc>> {
+    let stamp = id.get(..16)?;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
 /// Formats a time the way manifests and `list` show it.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)

@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 static CANCELLED: AtomicBool = AtomicBool::new(false);
+/// `schedule run`: the first signal asks to stop, it does not cancel.
+static GRACEFUL: AtomicBool = AtomicBool::new(false);
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
 fn children() -> &'static Mutex<BTreeSet<u32>> {
     static CHILDREN: OnceLock<Mutex<BTreeSet<u32>>> = OnceLock::new();
@@ -37,6 +40,35 @@ pub fn check() -> Result<(), Interrupted> {
         Err(Interrupted)
     } else {
         Ok(())
+    }
+}
+
+/// Makes the first SIGINT/SIGTERM a request to stop ([`stopping`]) that
+/// leaves running work alone; a second one, or [`cancel`], cancels it.
+pub fn graceful() {
+    GRACEFUL.store(true, Ordering::SeqCst);
+}
+
+/// Whether a stop was requested in [`graceful`] mode.
+pub fn stopping() -> bool {
+    STOPPING.load(Ordering::SeqCst) || cancelled()
+}
+
+/// Cancels running work as a signal would: sets the flag and stops every child.
+pub fn cancel() {
+    CANCELLED.store(true, Ordering::SeqCst);
+    terminate_all();
+}
+
+fn terminate_all() {
+    let pids: Vec<u32> = children()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .copied()
+        .collect();
+    for pid in pids {
+        terminate(pid);
     }
 }
 
@@ -82,19 +114,15 @@ pub fn install() -> std::io::Result<()> {
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
+                if GRACEFUL.load(Ordering::SeqCst) && !STOPPING.swap(true, Ordering::SeqCst) {
+                    tracing::warn!(signal, "signal received: no new runs; running jobs may finish");
+                    continue;
+                }
                 if CANCELLED.swap(true, Ordering::SeqCst) {
                     std::process::exit(i32::from(crate::exit::INTERRUPTED));
                 }
                 tracing::warn!(signal, "signal received, stopping");
-                let pids: Vec<u32> = children()
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .copied()
-                    .collect();
-                for pid in pids {
-                    terminate(pid);
-                }
+                terminate_all();
             }
         })?;
     Ok(())

@@ -51,6 +51,11 @@ pub struct Args {
     /// Print one JSON result per job on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// Wait this long for the job's lock when another run holds it (e.g. `30m`),
+    /// instead of failing at once with exit code 75.
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    pub wait_lock: Option<std::time::Duration>,
 }
 
 /// One job's result, as printed with `--json`.
@@ -69,8 +74,11 @@ struct JobResult {
     finished_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
-    /// Problems that did not fail the job (undelivered notifications).
+    /// Problems that did not fail the job (undelivered notifications, retention).
     warnings: Vec<String>,
+    /// Backups that retention kept or deleted after this one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    retention: Vec<crate::retention::Row>,
 }
 
 fn apply_overrides(job: &mut Job, args: &Args) -> Result<()> {
@@ -180,14 +188,31 @@ pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mo
                 notifiers: Notifiers::for_names(config, &job.notify),
                 metrics: config.metrics.as_ref(),
                 progress,
+                lock: Some(crate::lock::Options {
+                    stale_after: config.lock.stale_after,
+                    wait: args.wait_lock,
+                }),
             },
             None => Surroundings {
                 progress,
+                lock: Some(crate::lock::Options {
+                    wait: args.wait_lock,
+                    ..crate::lock::Options::default()
+                }),
                 ..Surroundings::none()
             },
         };
         let report = crate::job::execute(name, job, targets, &around);
         let mut warnings = report.warnings;
+        let retention = report.retention;
+        if !args.json {
+            for row in retention.iter().filter(|r| r.action == "delete") {
+                print(&format!(
+                    "{name}: retention deleted backup {} from {}\n",
+                    row.id, row.storage
+                ))?;
+            }
+        }
         let result = match report.result {
             Ok(o) => {
                 let m = &o.manifest;
@@ -229,10 +254,12 @@ pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mo
                     finished_at: Some(rfc3339(m.finished_at)),
                     error: None,
                     warnings,
+                    retention,
                 }
             }
             Err(e) => {
                 let msg = crate::secret::redact(&format!("{e:#}"));
+                let locked = exit::code_of(&e) == exit::LOCKED;
                 if signal::cancelled() {
                     eprintln!("error: job `{name}`: interrupted; partial objects were removed");
                 } else {
@@ -242,6 +269,8 @@ pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mo
                     job: name.clone(),
                     status: if signal::cancelled() {
                         "interrupted"
+                    } else if locked {
+                        "locked"
                     } else {
                         "failed"
                     },
@@ -254,6 +283,7 @@ pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mo
                     finished_at: None,
                     error: Some(msg),
                     warnings,
+                    retention,
                 }
             }
         };
@@ -267,9 +297,12 @@ pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mo
     }
     let failed = results
         .iter()
-        .filter(|r| r.status == "failed" || r.status == "interrupted")
+        .filter(|r| matches!(r.status, "failed" | "interrupted" | "locked"))
         .count();
     let partial = results.iter().any(|r| r.status == "partial");
+    if !results.is_empty() && results.iter().all(|r| r.status == "locked") {
+        return Ok(exit::LOCKED);
+    }
     Ok(match failed {
         0 if !partial => exit::OK,
         n if n == results.len() => exit::FAILED,

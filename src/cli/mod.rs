@@ -7,7 +7,9 @@ mod demo;
 mod generate;
 mod list;
 mod notify;
+mod prune;
 mod restore;
+mod schedule;
 mod verify;
 
 use std::io::Write;
@@ -34,6 +36,8 @@ Examples:
   dbkeep restore app --to-database app_copy      restore the latest backup into a new database
   dbkeep restore --from ./backups --job app --target postgres://postgres@127.0.0.1/app_copy
   dbkeep verify app
+  dbkeep prune --dry-run                          what the retention rules would delete
+  dbkeep schedule run                             run jobs at their `schedule` times
 
 Config: -c FILE, or DBKEEP_CONFIG, or the first of ./dbkeep.yaml, ~/.config/dbkeep/config.yaml,
 /etc/dbkeep/config.yaml. DBKEEP_* variables override keys (DBKEEP_JOBS__APP__SOURCE__PORT=5433).
@@ -44,6 +48,7 @@ Exit codes:
   1    failure (nothing stored, or restore/verify failed)
   2    usage error
   3    partial: some jobs failed, others succeeded
+  75   locked: another run of the job holds its lock
   78   configuration invalid
   130  interrupted (SIGINT/SIGTERM); partial objects removed";
 
@@ -96,6 +101,11 @@ pub enum Command {
     List(list::Args),
     /// Re-read a backup and check it against its manifest.
     Verify(verify::Args),
+    /// Delete old backups by the jobs' retention rules.
+    Prune(prune::Args),
+    /// Run jobs on their schedules, list fire times, or install timers.
+    #[command(subcommand)]
+    Schedule(schedule::Command),
     /// Check, show or create the config file.
     #[command(subcommand)]
     Config(config::Command),
@@ -122,6 +132,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Restore(args) => restore::run(args, config_path),
         Command::List(args) => list::run(args, config_path),
         Command::Verify(args) => verify::run(args, config_path),
+        Command::Prune(args) => prune::run(args, config_path),
+        Command::Schedule(cmd) => schedule::run(cmd, config_path),
         Command::Config(cmd) => config::run(cmd, config_path),
         Command::Notify(cmd) => notify::run(cmd, config_path),
         Command::Demo(args) => demo::run(args),
@@ -137,7 +149,7 @@ fn load_config(explicit: Option<&Path>) -> Result<Config> {
 }
 
 /// Opens the storages of a job.
-fn job_targets(config: &Config, job: &Job) -> Result<Vec<Target>> {
+pub fn job_targets(config: &Config, job: &Job) -> Result<Vec<Target>> {
     job.storage
         .iter()
         .map(|name| {
@@ -244,6 +256,11 @@ fn print(text: &str) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         other => Ok(other?),
     }
+}
+
+/// Parses a `DURATION` flag (`90s`, `15m`, `2h`, `1d`).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse(text)
 }
 
 /// Bytes for people: `12.3 MiB`.

@@ -48,6 +48,100 @@ pub struct Config {
     /// Metrics output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics: Option<Metrics>,
+    /// The `schedule run` daemon.
+    pub scheduler: Scheduler,
+    /// Job locks.
+    pub lock: LockSettings,
+}
+
+/// Settings of the `schedule run` daemon, validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scheduler {
+    /// Jobs that may run at once.
+    pub max_concurrent_jobs: usize,
+    /// How long running jobs get to finish after SIGTERM.
+    #[serde(serialize_with = "crate::duration::serialize")]
+    pub shutdown_grace: std::time::Duration,
+}
+
+impl Default for Scheduler {
+    fn default() -> Scheduler {
+        Scheduler {
+            max_concurrent_jobs: 1,
+            shutdown_grace: std::time::Duration::from_secs(300),
+        }
+    }
+}
+
+/// Job lock settings, validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct LockSettings {
+    /// A lock older than this (not refreshed) is stale.
+    #[serde(serialize_with = "crate::duration::serialize")]
+    pub stale_after: std::time::Duration,
+}
+
+impl Default for LockSettings {
+    fn default() -> LockSettings {
+        LockSettings {
+            stale_after: std::time::Duration::from_secs(900),
+        }
+    }
+}
+
+/// Retention rules, validated (0 = rule unused).
+#[derive(Debug, Clone, Serialize)]
+pub struct Retention {
+    /// The n newest.
+    pub keep_last: u32,
+    /// Newest per hour, n hours.
+    pub keep_hourly: u32,
+    /// Newest per day, n days.
+    pub keep_daily: u32,
+    /// Newest per ISO week, n weeks.
+    pub keep_weekly: u32,
+    /// Newest per month, n months.
+    pub keep_monthly: u32,
+    /// Newest per year, n years.
+    pub keep_yearly: u32,
+    /// Everything within this duration of the newest.
+    #[serde(
+        serialize_with = "crate::duration::serialize_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub keep_within: Option<std::time::Duration>,
+    /// Grace period of folders without a manifest.
+    #[serde(serialize_with = "crate::duration::serialize")]
+    pub incomplete_after: std::time::Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Retention {
+        Retention {
+            keep_last: 0,
+            keep_hourly: 0,
+            keep_daily: 0,
+            keep_weekly: 0,
+            keep_monthly: 0,
+            keep_yearly: 0,
+            keep_within: None,
+            incomplete_after: crate::retention::INCOMPLETE_AFTER,
+        }
+    }
+}
+
+impl Retention {
+    /// Whether any keep rule is set (with none, everything is kept).
+    pub fn has_rules(&self) -> bool {
+        self.keep_last
+            + self.keep_hourly
+            + self.keep_daily
+            + self.keep_weekly
+            + self.keep_monthly
+            + self.keep_yearly
+            > 0
+            || self.keep_within.is_some()
+    }
 }
 
 /// A notifier, validated.
@@ -185,6 +279,33 @@ pub struct Job {
     /// age encryption of the stored objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption: Option<AgeConfig>,
+    /// When `schedule run` runs it.
+    #[serde(
+        serialize_with = "serialize_cron",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub schedule: Option<crate::schedule::Cron>,
+    /// Time zone of the schedule and of retention buckets.
+    #[serde(serialize_with = "serialize_tz")]
+    pub timezone: chrono_tz::Tz,
+    /// Run a missed scheduled backup at daemon start.
+    pub catch_up: bool,
+    /// Which backups to keep.
+    pub retention: Retention,
+}
+
+fn serialize_cron<S: serde::Serializer>(
+    c: &Option<crate::schedule::Cron>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match c {
+        Some(c) => s.serialize_str(c.text()),
+        None => s.serialize_none(),
+    }
+}
+
+fn serialize_tz<S: serde::Serializer>(tz: &chrono_tz::Tz, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(tz.name())
 }
 
 impl Job {
@@ -200,6 +321,10 @@ impl Job {
             notify: Vec::new(),
             hooks: Hooks::default(),
             encryption: None,
+            schedule: None,
+            timezone: chrono_tz::Tz::UTC,
+            catch_up: false,
+            retention: Retention::default(),
         }
     }
 }

@@ -35,6 +35,56 @@ pub struct RawConfig {
     pub hooks: RawHooks,
     /// Prometheus metrics written after each job.
     pub metrics: Option<RawMetrics>,
+    /// `dbkeep schedule run`: how many jobs at once, and how it stops.
+    #[serde(default)]
+    pub scheduler: RawScheduler,
+    /// The per-job lock that keeps two runs of a job apart.
+    #[serde(default)]
+    pub lock: RawLock,
+}
+
+/// Settings of the `dbkeep schedule run` daemon.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawScheduler {
+    /// Jobs that may run at the same time (default 1). A job never overlaps itself.
+    pub max_concurrent_jobs: Option<u32>,
+    /// On SIGTERM, how long running jobs may take to finish before they are
+    /// stopped (default `5m`). A duration: `90s`, `15m`, `1h`.
+    pub shutdown_grace: Option<String>,
+}
+
+/// The job lock: an object `<prefix>/<job>/lock.json` in each of the job's storages.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLock {
+    /// A lock not refreshed for this long belongs to a dead run and is taken
+    /// over (default `15m`; a live run refreshes its lock every third of it).
+    pub stale_after: Option<String>,
+}
+
+/// Which backups to keep (restic's `forget` rules). A backup is kept when any
+/// rule keeps it; the newest backup is always kept; no rule keeps everything.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    /// Keep the n newest backups.
+    pub keep_last: Option<u32>,
+    /// Keep the newest backup of each of the n newest hours that have one.
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest backup of each of the n newest days that have one.
+    pub keep_daily: Option<u32>,
+    /// Keep the newest backup of each of the n newest ISO weeks that have one.
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest backup of each of the n newest months that have one.
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest backup of each of the n newest years that have one.
+    pub keep_yearly: Option<u32>,
+    /// Keep every backup started within this duration of the newest one (`30d`, `8w`, `1y`).
+    pub keep_within: Option<String>,
+    /// Remove folders without a manifest (dead runs, half-deleted backups)
+    /// once they are this old (default `24h`).
+    pub incomplete_after: Option<String>,
 }
 
 /// Commands run around a job. Each is an argv list, run without a shell
@@ -169,6 +219,12 @@ pub struct RawDefaults {
     pub notify: Option<Names>,
     /// Encryption every job uses (unless it sets its own).
     pub encryption: Option<RawEncryption>,
+    /// IANA time zone of schedules and retention buckets (default `UTC`).
+    pub timezone: Option<String>,
+    /// Retention every job uses (unless it sets its own).
+    pub retention: Option<RawRetention>,
+    /// Run a missed scheduled backup once when `schedule run` starts.
+    pub catch_up: Option<bool>,
 }
 
 /// Where backups are kept. Which keys apply depends on `type`.
@@ -279,6 +335,16 @@ pub struct RawJob {
     pub hooks: RawHooks,
     /// Encrypts the stored objects; overrides `defaults.encryption`.
     pub encryption: Option<RawEncryption>,
+    /// When `dbkeep schedule run` runs the job: a cron expression
+    /// (`min hour day month weekday`, optional leading seconds; `@daily`, `@hourly`).
+    pub schedule: Option<String>,
+    /// IANA time zone of `schedule` and of retention buckets; overrides `defaults.timezone`.
+    pub timezone: Option<String>,
+    /// With `schedule run`: if no backup exists since the last scheduled time
+    /// (read from the storage's newest manifest), run once at start.
+    pub catch_up: Option<bool>,
+    /// Which backups to keep after a successful backup; overrides `defaults.retention`.
+    pub retention: Option<RawRetention>,
 }
 
 /// Encryption of stored objects.

@@ -259,7 +259,49 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
         }
         config.metrics = Some(m.clone());
     }
+    let sch = &raw.scheduler;
+    if sch.max_concurrent_jobs == Some(0) {
+        problems.push(Problem::new(
+            "scheduler.max_concurrent_jobs",
+            "must be at least 1",
+        ));
+    }
+    config.scheduler = super::Scheduler {
+        max_concurrent_jobs: sch.max_concurrent_jobs.unwrap_or(1).max(1) as usize,
+        shutdown_grace: duration_at(
+            "scheduler.shutdown_grace",
+            sch.shutdown_grace.as_deref(),
+            super::Scheduler::default().shutdown_grace,
+            problems,
+        ),
+    };
+    config.lock = super::LockSettings {
+        stale_after: duration_at(
+            "lock.stale_after",
+            raw.lock.stale_after.as_deref(),
+            super::LockSettings::default().stale_after,
+            problems,
+        ),
+    };
+    if config.lock.stale_after < std::time::Duration::from_secs(30) {
+        problems.push(Problem::new(
+            "lock.stale_after",
+            "must be at least 30s (a live run refreshes its lock every third of it)",
+        ));
+    }
     let d = &raw.defaults;
+    let default_tz = match &d.timezone {
+        Some(t) => crate::schedule::parse_tz(t).unwrap_or_else(|e| {
+            problems.push(Problem::new("defaults.timezone", e));
+            chrono_tz::Tz::UTC
+        }),
+        None => chrono_tz::Tz::UTC,
+    };
+    let default_retention = d
+        .retention
+        .as_ref()
+        .map(|r| check_retention("defaults.retention", r, problems))
+        .unwrap_or_default();
     if let Some(names) = &d.notify {
         for n in &names.0 {
             if !raw.notifiers.contains_key(n) {
@@ -339,6 +381,22 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
             (None, Some(e)) => Some(e.age.clone()),
             (None, None) => None,
         };
+        let schedule = job.schedule.as_deref().and_then(|text| {
+            crate::schedule::Cron::parse(text)
+                .map_err(|e| problems.push(Problem::new(format!("{at}.schedule"), e)))
+                .ok()
+        });
+        let timezone = match &job.timezone {
+            Some(t) => crate::schedule::parse_tz(t).unwrap_or_else(|e| {
+                problems.push(Problem::new(format!("{at}.timezone"), e));
+                chrono_tz::Tz::UTC
+            }),
+            None => default_tz,
+        };
+        let retention = match &job.retention {
+            Some(r) => check_retention(&format!("{at}.retention"), r, problems),
+            None => default_retention.clone(),
+        };
         let Some(source) = check_source(&format!("{at}.source"), &job.source, problems) else {
             continue;
         };
@@ -357,10 +415,61 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
                 notify,
                 hooks: job.hooks.clone(),
                 encryption,
+                schedule,
+                timezone,
+                catch_up: job.catch_up.or(d.catch_up).unwrap_or(false),
+                retention,
             },
         );
     }
     config
+}
+
+/// A duration key: parsed, or a problem and the default.
+fn duration_at(
+    at: &str,
+    text: Option<&str>,
+    default: std::time::Duration,
+    problems: &mut Vec<Problem>,
+) -> std::time::Duration {
+    match text.map(crate::duration::parse) {
+        None => default,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            problems.push(Problem::new(at, e));
+            default
+        }
+    }
+}
+
+fn check_retention(
+    at: &str,
+    r: &super::schema::RawRetention,
+    problems: &mut Vec<Problem>,
+) -> super::Retention {
+    let within = r.keep_within.as_deref().map(|t| {
+        duration_at(
+            &format!("{at}.keep_within"),
+            Some(t),
+            std::time::Duration::ZERO,
+            problems,
+        )
+    });
+    super::Retention {
+        keep_last: r.keep_last.unwrap_or(0),
+        keep_hourly: r.keep_hourly.unwrap_or(0),
+        keep_daily: r.keep_daily.unwrap_or(0),
+        keep_weekly: r.keep_weekly.unwrap_or(0),
+        keep_monthly: r.keep_monthly.unwrap_or(0),
+        keep_yearly: r.keep_yearly.unwrap_or(0),
+        keep_within: within,
+        incomplete_after: duration_at(
+            &format!("{at}.incomplete_after"),
+            r.incomplete_after.as_deref(),
+            crate::retention::INCOMPLETE_AFTER,
+            problems,
+        ),
+    }
 }
 
 fn unknown_storage(name: &str, raw: &RawConfig) -> String {

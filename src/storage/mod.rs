@@ -58,6 +58,15 @@ pub trait Storage: Send + Sync {
         Ok(())
     }
 
+    /// Reads a small object whole, or `None` when there is none at `key`.
+    fn get_if_exists(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let parent = key.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+        if !self.list(parent)?.iter().any(|k| k == key) {
+            return Ok(None);
+        }
+        self.get(key).map(Some)
+    }
+
     /// Reads a small object whole.
     fn get(&self, key: &str) -> Result<Vec<u8>> {
         let mut data = Vec::new();

@@ -283,6 +283,26 @@ impl Storage for S3 {
         }))
     }
 
+    fn get_if_exists(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        check_key(key)?;
+        let result = block_on(async {
+            let out = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await?;
+            Ok::<_, SdkError<_, _>>(out.body.collect().await.map(|b| b.into_bytes()))
+        });
+        match result {
+            Ok(Ok(bytes)) => Ok(Some(bytes.to_vec())),
+            Ok(Err(e)) => anyhow::bail!("{}: {e}", self.what("cannot read", key)),
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 404 => Ok(None),
+            Err(e) => anyhow::bail!("{}: {}", self.what("cannot read", key), explain(&e)),
+        }
+    }
+
     fn create_if_absent(&self, key: &str, data: &[u8]) -> Result<bool> {
         check_key(key)?;
         let data = Bytes::copy_from_slice(data);

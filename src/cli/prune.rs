@@ -1,0 +1,169 @@
+//! `dbkeep prune`: apply the jobs' retention rules to their storages.
+
+use std::path::Path;
+
+use anyhow::Result;
+use chrono::Utc;
+use serde::Serialize;
+
+use super::{job_targets, load_config, print, unknown_job};
+use crate::exit::{self, Exit};
+use crate::manifest::rfc3339;
+use crate::retention::{self, Row};
+
+/// Arguments of `dbkeep prune`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Each backup is shown as kept, with the rules that keep it, or deleted.
+Retention rules follow restic's `forget`; see the README.
+
+Examples:
+  dbkeep prune --dry-run
+  dbkeep prune app
+  dbkeep prune app --json")]
+pub struct Args {
+    /// Jobs to prune (all when none is named).
+    #[arg(value_name = "JOB")]
+    pub jobs: Vec<String>,
+
+    /// Only show what would be deleted.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Wait this long for the job's lock when another run holds it.
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    pub wait_lock: Option<std::time::Duration>,
+}
+
+#[derive(Serialize)]
+struct JobRow<'a> {
+    job: &'a str,
+    #[serde(flatten)]
+    row: &'a Row,
+}
+
+/// Runs `dbkeep prune`.
+pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
+    let config = load_config(config_path)?;
+    let names: Vec<String> = if args.jobs.is_empty() {
+        config.jobs.keys().cloned().collect()
+    } else {
+        args.jobs.clone()
+    };
+    let mut rows: Vec<(String, Row)> = Vec::new();
+    let mut failures = Vec::new();
+    for name in &names {
+        let job = config
+            .jobs
+            .get(name)
+            .ok_or_else(|| unknown_job(&config, name))?;
+        if !job.retention.has_rules() && !args.json {
+            eprintln!(
+                "job `{name}`: no retention rules, so every backup is kept (set `retention:` on the job or in `defaults`)"
+            );
+        }
+        let targets = job_targets(&config, job)?;
+        let options = crate::lock::Options {
+            stale_after: config.lock.stale_after,
+            wait: args.wait_lock,
+        };
+        let outcome = crate::lock::hold(&targets, name, "prune", options, || {
+            let mut found = Vec::new();
+            for t in &targets {
+                match retention::prune(
+                    t,
+                    name,
+                    &job.retention,
+                    job.timezone,
+                    Utc::now(),
+                    args.dry_run,
+                ) {
+                    Ok(r) => found.extend(r),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(found)
+        })
+        .and_then(|r| r);
+        match outcome {
+            Ok(found) => rows.extend(found.into_iter().map(|r| (name.clone(), r))),
+            Err(e) => {
+                let msg = crate::secret::redact(&format!("{e:#}"));
+                eprintln!("error: job `{name}`: {msg}");
+                failures.push(exit::code_of(&e));
+            }
+        }
+    }
+    if args.json {
+        let out: Vec<JobRow> = rows
+            .iter()
+            .map(|(job, row)| JobRow { job, row })
+            .collect();
+        print(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
+    } else {
+        print(&table(&rows, args.dry_run))?;
+    }
+    match failures.as_slice() {
+        [] => Ok(exit::OK),
+        all if all.len() == names.len() && all.iter().all(|c| *c == exit::LOCKED) => {
+            Err(Exit::silent(exit::LOCKED).into())
+        }
+        _ => Err(Exit::silent(exit::FAILED).into()),
+    }
+}
+
+fn table(rows: &[(String, Row)], dry_run: bool) -> String {
+    let mut lines = vec![[
+        "JOB".to_string(),
+        "STORAGE".into(),
+        "ID".into(),
+        "STARTED (UTC)".into(),
+        "ACTION".into(),
+        "WHY".into(),
+    ]];
+    for (job, r) in rows {
+        let action = match (r.action, dry_run) {
+            ("delete", true) => "would delete",
+            (a, _) => a,
+        };
+        let why = if r.action == "delete" && r.incomplete {
+            "incomplete (no manifest)".to_string()
+        } else if r.action == "delete" {
+            "no rule keeps it".to_string()
+        } else {
+            r.reasons.join(", ")
+        };
+        lines.push([
+            job.clone(),
+            r.storage.clone(),
+            r.id.clone(),
+            rfc3339(r.started_at),
+            action.to_string(),
+            why,
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut text = String::new();
+    for l in &lines {
+        let cells: Vec<String> = l
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        text.push_str(cells.join("  ").trim_end());
+        text.push('\n');
+    }
+    let deleted = rows.iter().filter(|(_, r)| r.action == "delete").count();
+    text.push_str(&format!(
+        "{} backups kept, {deleted} {}\n",
+        rows.len() - deleted,
+        if dry_run { "would be deleted" } else { "deleted" }
+    ));
+    text
+}
