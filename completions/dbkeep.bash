@@ -37,8 +37,14 @@ _dbkeep() {
             dbkeep,notify)
                 cmd="dbkeep__subcmd__notify"
                 ;;
+            dbkeep,prune)
+                cmd="dbkeep__subcmd__prune"
+                ;;
             dbkeep,restore)
                 cmd="dbkeep__subcmd__restore"
+                ;;
+            dbkeep,schedule)
+                cmd="dbkeep__subcmd__schedule"
                 ;;
             dbkeep,verify)
                 cmd="dbkeep__subcmd__verify"
@@ -94,8 +100,14 @@ _dbkeep() {
             dbkeep__subcmd__help,notify)
                 cmd="dbkeep__subcmd__help__subcmd__notify"
                 ;;
+            dbkeep__subcmd__help,prune)
+                cmd="dbkeep__subcmd__help__subcmd__prune"
+                ;;
             dbkeep__subcmd__help,restore)
                 cmd="dbkeep__subcmd__help__subcmd__restore"
+                ;;
+            dbkeep__subcmd__help,schedule)
+                cmd="dbkeep__subcmd__help__subcmd__schedule"
                 ;;
             dbkeep__subcmd__help,verify)
                 cmd="dbkeep__subcmd__help__subcmd__verify"
@@ -115,6 +127,15 @@ _dbkeep() {
             dbkeep__subcmd__help__subcmd__notify,test)
                 cmd="dbkeep__subcmd__help__subcmd__notify__subcmd__test"
                 ;;
+            dbkeep__subcmd__help__subcmd__schedule,install)
+                cmd="dbkeep__subcmd__help__subcmd__schedule__subcmd__install"
+                ;;
+            dbkeep__subcmd__help__subcmd__schedule,list)
+                cmd="dbkeep__subcmd__help__subcmd__schedule__subcmd__list"
+                ;;
+            dbkeep__subcmd__help__subcmd__schedule,run)
+                cmd="dbkeep__subcmd__help__subcmd__schedule__subcmd__run"
+                ;;
             dbkeep__subcmd__notify,help)
                 cmd="dbkeep__subcmd__notify__subcmd__help"
                 ;;
@@ -127,6 +148,30 @@ _dbkeep() {
             dbkeep__subcmd__notify__subcmd__help,test)
                 cmd="dbkeep__subcmd__notify__subcmd__help__subcmd__test"
                 ;;
+            dbkeep__subcmd__schedule,help)
+                cmd="dbkeep__subcmd__schedule__subcmd__help"
+                ;;
+            dbkeep__subcmd__schedule,install)
+                cmd="dbkeep__subcmd__schedule__subcmd__install"
+                ;;
+            dbkeep__subcmd__schedule,list)
+                cmd="dbkeep__subcmd__schedule__subcmd__list"
+                ;;
+            dbkeep__subcmd__schedule,run)
+                cmd="dbkeep__subcmd__schedule__subcmd__run"
+                ;;
+            dbkeep__subcmd__schedule__subcmd__help,help)
+                cmd="dbkeep__subcmd__schedule__subcmd__help__subcmd__help"
+                ;;
+            dbkeep__subcmd__schedule__subcmd__help,install)
+                cmd="dbkeep__subcmd__schedule__subcmd__help__subcmd__install"
+                ;;
+            dbkeep__subcmd__schedule__subcmd__help,list)
+                cmd="dbkeep__subcmd__schedule__subcmd__help__subcmd__list"
+                ;;
+            dbkeep__subcmd__schedule__subcmd__help,run)
+                cmd="dbkeep__subcmd__schedule__subcmd__help__subcmd__run"
+                ;;
             *)
                 ;;
         esac
@@ -134,7 +179,7 @@ _dbkeep() {
 
     case "${cmd}" in
         dbkeep)
-            opts="-c -v -q -h -V --config --verbose --quiet --no-progress --log-format --help --version backup restore list verify config notify generate demo help"
+            opts="-c -v -q -h -V --config --verbose --quiet --no-progress --log-format --help --version backup restore list verify prune schedule config notify generate demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -160,7 +205,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__backup)
-            opts="-c -v -q -h --to --job --compression --level --threads --json --config --verbose --quiet --no-progress --log-format --help"
+            opts="-c -v -q -h --to --job --compression --level --threads --json --wait-lock --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -183,6 +228,10 @@ _dbkeep() {
                     return 0
                     ;;
                 --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait-lock)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -484,7 +533,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__help)
-            opts="backup restore list verify config notify generate demo help"
+            opts="backup restore list verify prune schedule config notify generate demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -665,9 +714,79 @@ _dbkeep() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dbkeep__subcmd__help__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dbkeep__subcmd__help__subcmd__restore)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__help__subcmd__schedule)
+            opts="run list install"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__help__subcmd__schedule__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__help__subcmd__schedule__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__help__subcmd__schedule__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -821,6 +940,36 @@ _dbkeep() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dbkeep__subcmd__prune)
+            opts="-n -c -v -q -h --dry-run --json --wait-lock --config --verbose --quiet --no-progress --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --wait-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dbkeep__subcmd__restore)
             opts="-c -v -q -h --job --from --storage --id --before --target --to-database --database --no-globals --no-owner --force --identity --passphrase-file --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -868,6 +1017,204 @@ _dbkeep() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__schedule)
+            opts="-c -v -q -h --config --verbose --quiet --no-progress --log-format --help run list install help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__schedule__subcmd__help)
+            opts="run list install help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__schedule__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__schedule__subcmd__help__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__schedule__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__schedule__subcmd__help__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__schedule__subcmd__install)
+            opts="-c -v -q -h --systemd --cron --user --print --dir --randomized-delay --binary --config --verbose --quiet --no-progress --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --randomized-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__schedule__subcmd__list)
+            opts="-n -c -v -q -h --count --after --json --config --verbose --quiet --no-progress --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__schedule__subcmd__run)
+            opts="-c -v -q -h --config --verbose --quiet --no-progress --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -34,6 +34,8 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand restore 'Restore a backup into a database'
             cand list 'List backups, newest first'
             cand verify 'Re-read a backup and check it against its manifest'
+            cand prune 'Delete old backups by the jobs'' retention rules'
+            cand schedule 'Run jobs on their schedules, list fire times, or install timers'
             cand config 'Check, show or create the config file'
             cand notify 'Send test notifications'
             cand generate 'Write man pages and shell completions (for packagers)'
@@ -46,6 +48,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --compression 'Override the compression'
             cand --level 'Override the compression level'
             cand --threads 'Override the zstd worker threads (0: one per core, at most 4)'
+            cand --wait-lock 'Wait this long for the job''s lock when another run holds it (e.g. `30m`), instead of failing at once with exit code 75'
             cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
             cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
             cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
@@ -116,6 +119,99 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;prune'= {
+            cand --wait-lock 'Wait this long for the job''s lock when another run holds it'
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -n 'Only show what would be deleted'
+            cand --dry-run 'Only show what would be deleted'
+            cand --json 'Print JSON on stdout'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;schedule'= {
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand run 'Run every scheduled job at its times, in the foreground, until SIGTERM (for systemd `Type=simple` and containers). SIGHUP reloads the config'
+            cand list 'Show each scheduled job''s next fire times, in its time zone and in UTC'
+            cand install 'Write a systemd service and timer, or crontab lines, for each scheduled job'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dbkeep;schedule;run'= {
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;schedule;list'= {
+            cand -n 'How many fire times per job'
+            cand --count 'How many fire times per job'
+            cand --after 'Fire times after this time instead of now (RFC 3339 or `YYYY-MM-DD [HH:MM]`, UTC)'
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand --json 'Print JSON on stdout'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;schedule;install'= {
+            cand --dir 'Write into this folder instead of the scheduler''s own'
+            cand --randomized-delay 'systemd: spread starts over up to this long (`RandomizedDelaySec=`)'
+            cand --binary 'The dbkeep binary the units run (default: this one)'
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand --systemd 'Write systemd units'
+            cand --cron 'Write crontab lines'
+            cand --user 'For the current user: systemd user units (~/.config/systemd/user), or lines for the user''s crontab'
+            cand --print 'Print the files instead of writing them'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;schedule;help'= {
+            cand run 'Run every scheduled job at its times, in the foreground, until SIGTERM (for systemd `Type=simple` and containers). SIGHUP reloads the config'
+            cand list 'Show each scheduled job''s next fire times, in its time zone and in UTC'
+            cand install 'Write a systemd service and timer, or crontab lines, for each scheduled job'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dbkeep;schedule;help;run'= {
+        }
+        &'dbkeep;schedule;help;list'= {
+        }
+        &'dbkeep;schedule;help;install'= {
+        }
+        &'dbkeep;schedule;help;help'= {
         }
         &'dbkeep;config'= {
             cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
@@ -267,6 +363,8 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand restore 'Restore a backup into a database'
             cand list 'List backups, newest first'
             cand verify 'Re-read a backup and check it against its manifest'
+            cand prune 'Delete old backups by the jobs'' retention rules'
+            cand schedule 'Run jobs on their schedules, list fire times, or install timers'
             cand config 'Check, show or create the config file'
             cand notify 'Send test notifications'
             cand generate 'Write man pages and shell completions (for packagers)'
@@ -280,6 +378,19 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
         &'dbkeep;help;list'= {
         }
         &'dbkeep;help;verify'= {
+        }
+        &'dbkeep;help;prune'= {
+        }
+        &'dbkeep;help;schedule'= {
+            cand run 'Run every scheduled job at its times, in the foreground, until SIGTERM (for systemd `Type=simple` and containers). SIGHUP reloads the config'
+            cand list 'Show each scheduled job''s next fire times, in its time zone and in UTC'
+            cand install 'Write a systemd service and timer, or crontab lines, for each scheduled job'
+        }
+        &'dbkeep;help;schedule;run'= {
+        }
+        &'dbkeep;help;schedule;list'= {
+        }
+        &'dbkeep;help;schedule;install'= {
         }
         &'dbkeep;help;config'= {
             cand validate 'Check the config: report every problem with its YAML path (exit 78), then check tools, password files and storages (exit 1 on failure)'

@@ -36,6 +36,8 @@ complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "backup" -d 'Back up t
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "restore" -d 'Restore a backup into a database'
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "list" -d 'List backups, newest first'
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "verify" -d 'Re-read a backup and check it against its manifest'
+complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "prune" -d 'Delete old backups by the jobs\' retention rules'
+complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "schedule" -d 'Run jobs on their schedules, list fire times, or install timers'
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "config" -d 'Check, show or create the config file'
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "notify" -d 'Send test notifications'
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "generate" -d 'Write man pages and shell completions (for packagers)'
@@ -48,6 +50,7 @@ gzip\t'gzip, for tools that only know gzip'
 none\t'Store the dump as it is'"
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -l level -d 'Override the compression level' -r
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -l threads -d 'Override the zstd worker threads (0: one per core, at most 4)' -r
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -l wait-lock -d 'Wait this long for the job\'s lock when another run holds it (e.g. `30m`), instead of failing at once with exit code 75' -r
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
 json\t'One JSON object per line'"
@@ -100,6 +103,62 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand verify" -s v -l verbose -d
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand verify" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand verify" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -l wait-lock -d 'Wait this long for the job\'s lock when another run holds it' -r
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
+json\t'One JSON object per line'"
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -s n -l dry-run -d 'Only show what would be deleted'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -l json -d 'Print JSON on stdout'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and not __fish_seen_subcommand_from run list install help" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and not __fish_seen_subcommand_from run list install help" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
+json\t'One JSON object per line'"
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and not __fish_seen_subcommand_from run list install help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and not __fish_seen_subcommand_from run list install help" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and not __fish_seen_subcommand_from run list install help" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and not __fish_seen_subcommand_from run list install help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and not __fish_seen_subcommand_from run list install help" -f -a "run" -d 'Run every scheduled job at its times, in the foreground, until SIGTERM (for systemd `Type=simple` and containers). SIGHUP reloads the config'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and not __fish_seen_subcommand_from run list install help" -f -a "list" -d 'Show each scheduled job\'s next fire times, in its time zone and in UTC'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and not __fish_seen_subcommand_from run list install help" -f -a "install" -d 'Write a systemd service and timer, or crontab lines, for each scheduled job'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and not __fish_seen_subcommand_from run list install help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from run" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from run" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
+json\t'One JSON object per line'"
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from run" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from run" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from run" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from list" -s n -l count -d 'How many fire times per job' -r
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from list" -l after -d 'Fire times after this time instead of now (RFC 3339 or `YYYY-MM-DD [HH:MM]`, UTC)' -r
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from list" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from list" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
+json\t'One JSON object per line'"
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from list" -l json -d 'Print JSON on stdout'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from list" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from install" -l dir -d 'Write into this folder instead of the scheduler\'s own' -r -F
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from install" -l randomized-delay -d 'systemd: spread starts over up to this long (`RandomizedDelaySec=`)' -r
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from install" -l binary -d 'The dbkeep binary the units run (default: this one)' -r -F
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from install" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from install" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
+json\t'One JSON object per line'"
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from install" -l systemd -d 'Write systemd units'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from install" -l cron -d 'Write crontab lines'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from install" -l user -d 'For the current user: systemd user units (~/.config/systemd/user), or lines for the user\'s crontab'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from install" -l print -d 'Print the files instead of writing them'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from install" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from install" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from install" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from install" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "run" -d 'Run every scheduled job at its times, in the foreground, until SIGTERM (for systemd `Type=simple` and containers). SIGHUP reloads the config'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "list" -d 'Show each scheduled job\'s next fire times, in its time zone and in UTC'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "install" -d 'Write a systemd service and timer, or crontab lines, for each scheduled job'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show schema init help" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand config; and not __fish_seen_subcommand_from validate show schema init help" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
 json\t'One JSON object per line'"
@@ -182,15 +241,20 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand demo" -s v -l verbose -d '
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand demo" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand demo" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify config notify generate demo help" -f -a "backup" -d 'Back up the config\'s jobs, or one database URL with `--to DIR`'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify config notify generate demo help" -f -a "restore" -d 'Restore a backup into a database'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify config notify generate demo help" -f -a "list" -d 'List backups, newest first'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify config notify generate demo help" -f -a "verify" -d 'Re-read a backup and check it against its manifest'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify config notify generate demo help" -f -a "config" -d 'Check, show or create the config file'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify config notify generate demo help" -f -a "notify" -d 'Send test notifications'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify config notify generate demo help" -f -a "generate" -d 'Write man pages and shell completions (for packagers)'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify config notify generate demo help" -f -a "demo" -d 'Try dbkeep: create a sample SQLite database, back it up to ./backups, restore it, and compare'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify config notify generate demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify prune schedule config notify generate demo help" -f -a "backup" -d 'Back up the config\'s jobs, or one database URL with `--to DIR`'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify prune schedule config notify generate demo help" -f -a "restore" -d 'Restore a backup into a database'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify prune schedule config notify generate demo help" -f -a "list" -d 'List backups, newest first'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify prune schedule config notify generate demo help" -f -a "verify" -d 'Re-read a backup and check it against its manifest'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify prune schedule config notify generate demo help" -f -a "prune" -d 'Delete old backups by the jobs\' retention rules'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify prune schedule config notify generate demo help" -f -a "schedule" -d 'Run jobs on their schedules, list fire times, or install timers'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify prune schedule config notify generate demo help" -f -a "config" -d 'Check, show or create the config file'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify prune schedule config notify generate demo help" -f -a "notify" -d 'Send test notifications'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify prune schedule config notify generate demo help" -f -a "generate" -d 'Write man pages and shell completions (for packagers)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify prune schedule config notify generate demo help" -f -a "demo" -d 'Try dbkeep: create a sample SQLite database, back it up to ./backups, restore it, and compare'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify prune schedule config notify generate demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "run" -d 'Run every scheduled job at its times, in the foreground, until SIGTERM (for systemd `Type=simple` and containers). SIGHUP reloads the config'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "list" -d 'Show each scheduled job\'s next fire times, in its time zone and in UTC'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "install" -d 'Write a systemd service and timer, or crontab lines, for each scheduled job'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "validate" -d 'Check the config: report every problem with its YAML path (exit 78), then check tools, password files and storages (exit 1 on failure)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective config (file + DBKEEP_* env + defaults), secrets redacted'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "schema" -d 'Print the JSON Schema of the config file (for editors: yaml-language-server)'

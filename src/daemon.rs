@@ -116,7 +116,11 @@ pub fn run(config_path: &Path) -> Result<u8> {
                 .as_ref()
                 .and_then(|c| c.next_after(job.timezone, now));
             if slot.running || slot.queued {
-                tracing::warn!(job = name, due = rfc3339(at), "skipped: the previous run is still going");
+                tracing::warn!(
+                    job = name,
+                    due = rfc3339(at),
+                    "skipped: the previous run is still going"
+                );
                 continue;
             }
             slot.queued = true;

@@ -9,6 +9,7 @@
 //! `DBKEEP_ERROR`. Their output goes to dbkeep's stderr.
 
 use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -93,7 +94,9 @@ fn run_one(stage: Stage, argv: &[String], env: &HookEnv, timeout: Duration) -> R
     let shown = format!("{} hook `{}`", stage.name(), argv.join(" "));
     let stderr = std::io::stderr().as_fd().try_clone_to_owned()?;
     let stdout = std::io::stderr().as_fd().try_clone_to_owned()?;
+    // Its own process group, so a signal stops it with whatever it started.
     let mut child = Command::new(program)
+        .process_group(0)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::from(stdout))
@@ -112,7 +115,16 @@ fn run_one(stage: Stage, argv: &[String], env: &HookEnv, timeout: Duration) -> R
         if let Some(status) = child.try_wait()? {
             break status;
         }
+        if signal::cancelled() {
+            signal::kill_group(child.id(), libc::SIGTERM);
+            let _ = child.wait();
+            signal::untrack(child.id());
+            return Err(
+                anyhow::Error::new(signal::Interrupted).context(format!("{shown} was stopped"))
+            );
+        }
         if started.elapsed() > timeout {
+            signal::kill_group(child.id(), libc::SIGKILL);
             let _ = child.kill();
             let _ = child.wait();
             signal::untrack(child.id());

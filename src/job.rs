@@ -107,12 +107,13 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
         (result, rows, problems)
     };
     let result = match around.lock {
-        Some(options) => crate::lock::hold(targets, name, "backup", options, body)
-            .and_then(|(result, rows, problems)| {
+        Some(options) => crate::lock::hold(targets, name, "backup", options, body).and_then(
+            |(result, rows, problems)| {
                 pruned = rows;
                 warnings.extend(problems);
                 result
-            }),
+            },
+        ),
         None => {
             let (result, rows, problems) = body();
             pruned = rows;

@@ -45,9 +45,7 @@ pub fn decide(policy: &Retention, times: &[DateTime<Utc>], tz: Tz) -> Vec<Vec<St
     type Bucket = fn(DateTime<Tz>) -> i64;
     let buckets: [(&str, u32, Bucket); 5] = [
         ("hourly", policy.keep_hourly, |t| {
-            i64::from(t.year()) * 1_000_000
-                + i64::from(t.ordinal()) * 100
-                + i64::from(t.hour())
+            i64::from(t.year()) * 1_000_000 + i64::from(t.ordinal()) * 100 + i64::from(t.hour())
         }),
         ("daily", policy.keep_daily, |t| {
             i64::from(t.year()) * 1000 + i64::from(t.ordinal())
@@ -148,10 +146,7 @@ fn folders(target: &Target, job: &str) -> Result<Vec<Folder>> {
         let Some((id, _)) = rel.split_once('/') else {
             continue; // the job's lock, and anything else beside the folders
         };
-        by_dir
-            .entry(id.to_string())
-            .or_default()
-            .push(key.clone());
+        by_dir.entry(id.to_string()).or_default().push(key.clone());
     }
     let mut out = Vec::new();
     for (id, keys) in by_dir {
@@ -224,7 +219,11 @@ pub fn prune(
     }
     for folder in &incomplete {
         let Some(started_at) = manifest::id_time(&folder.id) else {
-            tracing::warn!(storage, dir = folder.dir, "a folder without a manifest or a backup id: left alone");
+            tracing::warn!(
+                storage,
+                dir = folder.dir,
+                "a folder without a manifest or a backup id: left alone"
+            );
             continue;
         };
         let age = now.signed_duration_since(started_at).to_std().ok();

@@ -292,7 +292,13 @@ mod tests {
 
     #[test]
     fn refuses_bad_expressions() {
-        for bad in ["", "* * *", "0 3 * * 1-5", "61 * * * *", "0 3 * * Mon 7 8 9"] {
+        for bad in [
+            "",
+            "* * *",
+            "0 3 * * 1-5",
+            "61 * * * *",
+            "0 3 * * Mon 7 8 9",
+        ] {
             assert!(Cron::parse(bad).is_err(), "{bad}");
         }
         assert!(Cron::parse("0 3 * * 1").unwrap_err().contains("names"));

@@ -115,7 +115,10 @@ pub fn install() -> std::io::Result<()> {
         .spawn(move || {
             for signal in signals.forever() {
                 if GRACEFUL.load(Ordering::SeqCst) && !STOPPING.swap(true, Ordering::SeqCst) {
-                    tracing::warn!(signal, "signal received: no new runs; running jobs may finish");
+                    tracing::warn!(
+                        signal,
+                        "signal received: no new runs; running jobs may finish"
+                    );
                     continue;
                 }
                 if CANCELLED.swap(true, Ordering::SeqCst) {

@@ -205,14 +205,6 @@ pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mo
         let report = crate::job::execute(name, job, targets, &around);
         let mut warnings = report.warnings;
         let retention = report.retention;
-        if !args.json {
-            for row in retention.iter().filter(|r| r.action == "delete") {
-                print(&format!(
-                    "{name}: retention deleted backup {} from {}\n",
-                    row.id, row.storage
-                ))?;
-            }
-        }
         let result = match report.result {
             Ok(o) => {
                 let m = &o.manifest;
@@ -237,6 +229,12 @@ pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mo
                         o.seconds,
                         stored_in.join(", ")
                     ))?;
+                    for row in retention.iter().filter(|r| r.action == "delete") {
+                        print(&format!(
+                            "{name}: retention deleted backup {} from {}\n",
+                            row.id, row.storage
+                        ))?;
+                    }
                 }
                 JobResult {
                     job: name.clone(),

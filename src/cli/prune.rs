@@ -99,10 +99,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         }
     }
     if args.json {
-        let out: Vec<JobRow> = rows
-            .iter()
-            .map(|(job, row)| JobRow { job, row })
-            .collect();
+        let out: Vec<JobRow> = rows.iter().map(|(job, row)| JobRow { job, row }).collect();
         print(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
     } else {
         print(&table(&rows, args.dry_run))?;
@@ -147,7 +144,13 @@ fn table(rows: &[(String, Row)], dry_run: bool) -> String {
         ]);
     }
     let widths: Vec<usize> = (0..6)
-        .map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut text = String::new();
     for l in &lines {
@@ -163,7 +166,11 @@ fn table(rows: &[(String, Row)], dry_run: bool) -> String {
     text.push_str(&format!(
         "{} backups kept, {deleted} {}\n",
         rows.len() - deleted,
-        if dry_run { "would be deleted" } else { "deleted" }
+        if dry_run {
+            "would be deleted"
+        } else {
+            "deleted"
+        }
     ));
     text
 }

@@ -233,9 +233,8 @@ fn install(args: InstallArgs, config_path: Option<&Path>) -> Result<u8> {
             ));
         }
     } else {
-        let mut text = String::from(
-            "# dbkeep backup jobs; written by `dbkeep schedule install --cron`.\n",
-        );
+        let mut text =
+            String::from("# dbkeep backup jobs; written by `dbkeep schedule install --cron`.\n");
         if !args.user {
             text.push_str("SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
         }
@@ -247,7 +246,10 @@ fn install(args: InstallArgs, config_path: Option<&Path>) -> Result<u8> {
         for (name, job) in &jobs {
             let Some(cron) = &job.schedule else { continue };
             let fields = cron.crontab().map_err(|e| {
-                Exit::new(exit::CONFIG, format!("jobs.{name}.schedule: {e}; use --systemd"))
+                Exit::new(
+                    exit::CONFIG,
+                    format!("jobs.{name}.schedule: {e}; use --systemd"),
+                )
             })?;
             let tz = job.timezone.name();
             let _ = writeln!(

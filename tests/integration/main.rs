@@ -9,6 +9,8 @@ mod mysql;
 mod notify;
 mod postgres;
 mod redis;
+mod retention;
 mod s3;
+mod schedule;
 mod sqlite;
 mod util;
