@@ -248,7 +248,7 @@ fn failure_messages_never_carry_secrets() {
     let cfg = config(
         dir.path(),
         &format!(
-            "  offsite: {{ type: s3, bucket: b, endpoint: \"http://127.0.0.1:9\", access_key_id: AKIDX, secret_access_key: {storage_key} }}\n\
+            "  offsite: {{ type: s3, bucket: b, endpoint: \"http://127.0.0.1:9\", access_key_id: AKIDX, secret_access_key: {storage_key}, required: false }}\n\
              notifiers:\n  chat: {{ type: slack, url: \"{u}/s\" }}\n  \
              hook: {{ type: webhook, url: \"{u}/h\", bearer_token: {other_secret} }}\n  \
              mail: {{ type: email, smtp_host: 127.0.0.1, smtp_port: {port}, tls: none, from: a@example.com, to: [b@example.com] }}\n\

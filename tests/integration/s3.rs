@@ -556,3 +556,68 @@ fn one_dump_fans_out_to_local_and_s3_and_an_optional_failure_is_partial() {
     ])));
     assert!(out.contains("offsite"), "{out}");
 }
+
+/// The job lock is a conditional create in S3 too: a second run is refused
+/// while the first holds it, and a stale lock left by another host is taken over.
+#[test]
+fn the_job_lock_works_in_s3() {
+    let endpoint = s3_endpoint();
+    let bucket = s3_bucket(&endpoint, "lock");
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 1);
+    let config = dir.path().join("dbkeep.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "storages:\n  offsite: {{ type: s3, bucket: {bucket}, prefix: locked, endpoint: {endpoint}, region: us-east-1, path_style: true }}\n\
+             jobs:\n  app:\n    source: {{ type: sqlite, path: {} }}\n    hooks: {{ before: [[sleep, \"2\"]] }}\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let first = dbkeep_s3()
+        .arg("-c")
+        .arg(&config)
+        .args(["backup", "app"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !s3_keys(&endpoint, &bucket).contains(&"locked/app/lock.json".to_string()) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "no lock appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = run(dbkeep_s3().arg("-c").arg(&config).args(["backup", "app"]));
+    assert_eq!(second.status.code(), Some(75), "{}", text(&second));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains(&format!("pid {}", first.id())),
+        "{}",
+        text(&second)
+    );
+    ok(first.wait_with_output().unwrap());
+    assert!(!s3_keys(&endpoint, &bucket).contains(&"locked/app/lock.json".to_string()));
+
+    // A lock from another host, not refreshed for an hour: taken over.
+    let old = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let lock = format!(
+        r#"{{"job":"app","command":"backup","host":"gone.example","pid":7,"started_at":"{old}","refreshed_at":"{old}","token":"x"}}"#
+    );
+    let (status, body) = http(
+        "PUT",
+        &format!("{endpoint}/{bucket}/locked/app/lock.json"),
+        lock.as_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let out = run(dbkeep_s3().arg("-c").arg(&config).args(["backup", "app"]));
+    ok(out.clone());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("taking over a stale lock"));
+    let manifests = s3_keys(&endpoint, &bucket)
+        .into_iter()
+        .filter(|k| k.ends_with("manifest.json"))
+        .count();
+    assert_eq!(manifests, 2);
+}
