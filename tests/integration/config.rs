@@ -160,7 +160,10 @@ fn example_config_matches_the_json_schema() {
 
     // Every key that the example only shows in comments, set for real.
     let full = "\
-defaults: { storage: [local], compression: gzip, compression_level: 6, compression_threads: 2, temp_dir: /var/tmp, notify: [chat] }
+defaults: { storage: [local], compression: gzip, compression_level: 6, compression_threads: 2, temp_dir: /var/tmp, notify: [chat],
+            timezone: Europe/Berlin, catch_up: true, retention: { keep_last: 2, keep_daily: 7, keep_within: 2d, incomplete_after: 12h } }
+scheduler: { max_concurrent_jobs: 2, shutdown_grace: 90s }
+lock: { stale_after: 10m }
 storages: { local: { type: local, path: /srv/backups, prefix: prod } }
 notifiers:
   chat: { type: slack, url: 'https://hooks.example.com/x', on: [failure] }
@@ -173,7 +176,9 @@ metrics: { textfile: /var/lib/node_exporter/dbkeep.prom, pushgateway: 'http://pg
 jobs:
   pg: { source: { type: postgres, host: db, port: 5432, user: u, password_file: /run/p, databases: all, bin_dir: /usr/lib/postgresql/15/bin },
         encryption: { age: { recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p], identity_file: /k } }, hooks: { before: [[/bin/true]] } }
-  r: { source: { type: redis, host: cache, databases: [0, 3], tls: true, tls_ca_file: /ca.pem } }
+  r: { source: { type: redis, host: cache, databases: [0, 3], tls: true, tls_ca_file: /ca.pem },
+       schedule: '0 */4 * * *', timezone: UTC, catch_up: false,
+       retention: { keep_hourly: 24, keep_weekly: 4, keep_monthly: 12, keep_yearly: 5 } }
 ";
     let out = schema_check(full);
     assert!(out.status.success(), "{}", text(&out));
