@@ -264,7 +264,8 @@ pub struct RawStorage {
     /// s3: server-side encryption, `AES256` or `aws:kms`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sse: Option<String>,
-    /// s3: the KMS key for `sse: aws:kms`.
+    /// s3: the KMS key for `sse: aws:kms`; gcs: a Cloud KMS key name
+    /// (`projects/P/locations/L/keyRings/R/cryptoKeys/K`) for new objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sse_kms_key_id: Option<String>,
     /// s3: access key id (default: the AWS credential chain).
@@ -308,8 +309,9 @@ pub struct RawStorage {
     /// so that 10,000 parts cover 5 TiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub part_size_mib: Option<u64>,
-    /// Cloud: parts uploaded at once (default 4). Memory is part size ×
-    /// (parts in flight + 1).
+    /// s3, azure: parts uploaded at once (default 4). Memory is part size ×
+    /// (parts in flight + 1). Not for gcs, whose chunks go in order (memory:
+    /// chunk size × 2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parallel_parts: Option<u32>,
 }

@@ -789,7 +789,7 @@ fn check_storage(at: &str, s: &RawStorage, problems: &mut Vec<Problem>) -> Optio
     only("storage_class", s.storage_class.is_some(), s3 || gcs);
     only("access_tier", s.access_tier.is_some(), azure);
     only("sse", s.sse.is_some(), s3);
-    only("sse_kms_key_id", s.sse_kms_key_id.is_some(), s3);
+    only("sse_kms_key_id", s.sse_kms_key_id.is_some(), s3 || gcs);
     only("access_key_id", s.access_key_id.is_some(), s3);
     only("secret_access_key", s.secret_access_key.is_some(), s3);
     only(
@@ -810,12 +810,18 @@ fn check_storage(at: &str, s: &RawStorage, problems: &mut Vec<Problem>) -> Optio
         azure,
     );
     only("part_size_mib", s.part_size_mib.is_some(), !local);
-    only("parallel_parts", s.parallel_parts.is_some(), !local);
-    if gcs || azure {
+    only("parallel_parts", s.parallel_parts.is_some(), !local && !gcs);
+    if gcs && s.parallel_parts.is_some() {
+        problems.push(Problem::new(
+            format!("{at}.parallel_parts"),
+            "`parallel_parts` does not apply to `type: gcs`: a resumable upload sends its chunks in order",
+        ));
+    }
+    if azure {
         problems.push(Problem::new(
             format!("{at}.type"),
             format!(
-                "`{name}` storage is not available in this version of dbkeep; use `local` or `s3`"
+                "`{name}` storage is not available in this version of dbkeep; use `local`, `s3` or `gcs`"
             ),
         ));
     }

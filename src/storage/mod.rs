@@ -4,10 +4,12 @@
 //! [`ObjectWriter`] that only becomes visible on [`ObjectWriter::commit`];
 //! dropping or aborting it leaves nothing behind.
 
+#[cfg(feature = "gcs")]
+mod gcs;
 mod local;
 pub mod location;
 pub mod retry;
-#[cfg(feature = "s3")]
+#[cfg(any(feature = "s3", feature = "gcs"))]
 pub mod runtime;
 #[cfg(feature = "s3")]
 mod s3;
@@ -101,13 +103,14 @@ pub fn open(name: &str, config: &StorageConfig) -> Result<Box<dyn Storage>> {
         StorageKind::S3 => anyhow::bail!(
             "storage `{name}`: this dbkeep was built without S3 support (enable the cargo feature `s3`)"
         ),
-        StorageKind::Gcs | StorageKind::Azure => anyhow::bail!(
-            "storage `{name}`: {} storage is not available in this version of dbkeep; use `local` or `s3`",
-            if config.kind() == StorageKind::Gcs {
-                "`gcs`"
-            } else {
-                "`azure`"
-            }
+        #[cfg(feature = "gcs")]
+        StorageKind::Gcs => Ok(Box::new(gcs::Gcs::new(name, s)?)),
+        #[cfg(not(feature = "gcs"))]
+        StorageKind::Gcs => anyhow::bail!(
+            "storage `{name}`: this dbkeep was built without GCS support (enable the cargo feature `gcs`)"
+        ),
+        StorageKind::Azure => anyhow::bail!(
+            "storage `{name}`: `azure` storage is not available in this version of dbkeep; use `local`, `s3` or `gcs`"
         ),
     }
 }

@@ -1,0 +1,1174 @@
+//! Google Cloud Storage, over its JSON API.
+//!
+//! Uploads are resumable upload sessions: the stream is cut into chunks of
+//! `part_size_mib` (default 16 MiB, always a multiple of 256 KiB) and sent
+//! one after another, because a session takes its bytes in order. One chunk
+//! is being sent while the next one fills, so memory is chunk size × 2:
+//! 32 MiB by default. `parallel_parts` does not apply and is refused.
+//!
+//! Each request is retried on transient errors (5xx, 429, 408, timeouts,
+//! connection resets) with exponential backoff and jitter. Before a chunk is
+//! sent again, the session is asked how much it kept (`Content-Range:
+//! bytes */*`) and the upload resumes from there. A permanent failure cancels
+//! the session (DELETE on its URI), so no object is created. An object
+//! smaller than one chunk goes up in one multipart request. Downloads stream
+//! and resume with a `Range` request after an interruption.
+//!
+//! Credentials: `credentials_file` (a service-account or authorized-user JSON
+//! key), else Application Default Credentials: `GOOGLE_APPLICATION_CREDENTIALS`,
+//! gcloud's `application_default_credentials.json`, then the metadata server
+//! on Google Cloud. The endpoint is `endpoint`, else `STORAGE_EMULATOR_HOST`,
+//! else `https://storage.googleapis.com`. Requests to an emulator
+//! (`STORAGE_EMULATOR_HOST`) or to a plain `http://` endpoint carry no
+//! credentials unless `credentials_file` is set. Tokens and keys never
+//! appear in messages.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use bytes::Bytes;
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
+
+use super::retry::Backoff;
+use super::{ObjectWriter, Storage, check_key};
+use crate::config::StorageSettings;
+use crate::secret::Secret;
+
+/// Default chunk size.
+const DEFAULT_CHUNK_MIB: u64 = 16;
+/// Chunks of a resumable session are multiples of this.
+const CHUNK_QUANTUM: usize = 256 << 10;
+/// The public endpoint.
+const GOOGLE_ENDPOINT: &str = "https://storage.googleapis.com";
+/// Google's OAuth token endpoint.
+const TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+/// Read and write access to objects.
+const SCOPE: &str = "https://www.googleapis.com/auth/devstorage.read_write";
+
+/// A GCS bucket.
+pub struct Gcs {
+    name: String,
+    inner: Arc<Inner>,
+    chunk: usize,
+}
+
+/// What every request needs; shared with upload threads.
+struct Inner {
+    bucket: String,
+    base: String,
+    http: Client,
+    auth: Auth,
+    storage_class: Option<String>,
+    kms_key: Option<String>,
+    backoff: Backoff,
+    label: String,
+}
+
+/// Percent-encodes everything but unreserved characters (so `/` too).
+fn enc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A reqwest error as text: the cause chain, without the URL.
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "cannot connect".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    let mut last = String::new();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !part.is_empty() && !last.contains(&part) && !part.contains("http") {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        last = part;
+        source = s.source();
+    }
+    crate::notify::clean(&text)
+}
+
+/// The message of an error response: the service's own words, short.
+fn answer(response: Response) -> String {
+    let status = response.status();
+    let body = response.text().unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| body.chars().take(200).collect());
+    let message = message.trim();
+    if message.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        crate::notify::clean(&format!("HTTP {status}: {message}"))
+    }
+}
+
+fn transient_status(status: StatusCode) -> bool {
+    status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+}
+
+/// What a request came to.
+enum Outcome {
+    Done(Response),
+    /// Worth another try: the reason.
+    Transient(String),
+    /// Not worth another try.
+    Failed(Response),
+}
+
+fn outcome(result: reqwest::Result<Response>) -> Outcome {
+    match result {
+        Ok(r) if transient_status(r.status()) => Outcome::Transient(answer(r)),
+        Ok(r) if r.status().is_success() || r.status().as_u16() == 308 => Outcome::Done(r),
+        Ok(r) => Outcome::Failed(r),
+        Err(e) => Outcome::Transient(describe(&e)),
+    }
+}
+
+impl Gcs {
+    /// Connects to the bucket a storage entry names.
+    pub fn new(name: &str, s: &StorageSettings) -> Result<Gcs> {
+        let bucket = s
+            .bucket
+            .clone()
+            .with_context(|| format!("storage `{name}` needs `bucket`"))?;
+        if s.parallel_parts.is_some() {
+            anyhow::bail!(
+                "storage `{name}`: `parallel_parts` does not apply to `gcs`: a resumable upload sends its chunks in order"
+            );
+        }
+        let emulator = std::env::var("STORAGE_EMULATOR_HOST")
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        let (base, anonymous) = match (&s.endpoint, &emulator) {
+            (Some(e), _) => (e.clone(), e.starts_with("http://")),
+            (None, Some(host)) if host.contains("://") => (host.clone(), true),
+            (None, Some(host)) => (format!("http://{host}"), true),
+            (None, None) => (GOOGLE_ENDPOINT.to_string(), false),
+        };
+        let base = base.trim_end_matches('/').to_string();
+        let auth = match &s.credentials_file {
+            Some(path) => Auth::from_file(path)
+                .with_context(|| format!("storage `{name}`: bad `credentials_file`"))?,
+            None if anonymous => Auth::None,
+            None => Auth::default_credentials()
+                .with_context(|| format!("storage `{name}`: no Google credentials"))?,
+        };
+        let http = Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(300))
+            .user_agent(concat!("dbkeep/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let mib = s.part_size_mib.unwrap_or(DEFAULT_CHUNK_MIB).max(1);
+        let chunk = ((mib << 20) as usize).div_ceil(CHUNK_QUANTUM) * CHUNK_QUANTUM;
+        Ok(Gcs {
+            name: name.to_string(),
+            chunk,
+            inner: Arc::new(Inner {
+                label: format!("storage `{name}` (gs://{bucket}"),
+                bucket,
+                base,
+                http,
+                auth,
+                storage_class: s.storage_class.clone(),
+                kms_key: s.sse_kms_key_id.clone(),
+                backoff: Backoff::default(),
+            }),
+        })
+    }
+}
+
+impl Inner {
+    /// `storage `x` (gs://bucket/key): action`.
+    fn what(&self, action: &str, key: &str) -> String {
+        format!("{}/{key}): {action}", self.label)
+    }
+
+    fn object_url(&self, key: &str) -> String {
+        format!(
+            "{}/storage/v1/b/{}/o/{}",
+            self.base,
+            enc(&self.bucket),
+            enc(key)
+        )
+    }
+
+    /// A request with credentials.
+    fn request(&self, method: reqwest::Method, url: &str) -> Result<RequestBuilder> {
+        let r = self.http.request(method, url);
+        Ok(match self.auth.token(&self.http)? {
+            Some(token) => r.bearer_auth(token.expose()),
+            None => r,
+        })
+    }
+
+    /// Sends the request `make` builds until it succeeds, fails for good, or
+    /// runs out of attempts. A 404 is returned as `Ok` for the caller to judge.
+    fn send(&self, what: &str, make: impl Fn() -> Result<RequestBuilder>) -> Result<Response> {
+        let mut attempt = 1;
+        loop {
+            match outcome(make()?.send()) {
+                Outcome::Done(r) => return Ok(r),
+                Outcome::Failed(r) if r.status() == StatusCode::NOT_FOUND => return Ok(r),
+                Outcome::Failed(r) => anyhow::bail!("{what}: {}", self.refused(r)),
+                Outcome::Transient(why) if attempt < self.backoff.attempts => {
+                    tracing::debug!(what, attempt, error = %why, "transient GCS error, retrying");
+                    std::thread::sleep(self.backoff.pause(attempt));
+                    attempt += 1;
+                }
+                Outcome::Transient(why) => {
+                    anyhow::bail!("{what}: {why} (after {attempt} attempts)")
+                }
+            }
+        }
+    }
+
+    /// The reason for a refusal, with a hint for the usual causes.
+    fn refused(&self, r: Response) -> String {
+        let status = r.status();
+        let text = answer(r);
+        match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                format!("{text} (check the credentials and their access to the bucket)")
+            }
+            _ => text,
+        }
+    }
+
+    fn bucket_missing(&self, r: Response) -> String {
+        format!(
+            "the bucket `{}` does not exist ({})",
+            self.bucket,
+            answer(r)
+        )
+    }
+
+    /// The JSON metadata of new objects.
+    fn metadata(&self, key: &str) -> serde_json::Value {
+        let mut m = serde_json::json!({ "name": key });
+        if let Some(c) = &self.storage_class {
+            m["storageClass"] = c.clone().into();
+        }
+        if let Some(k) = &self.kms_key {
+            m["kmsKeyName"] = k.clone().into();
+        }
+        m
+    }
+
+    /// Writes a small object in one multipart request. With `if_absent`, only
+    /// when there is no object at `key` (false when there was one).
+    fn upload_small(&self, key: &str, data: &[u8], if_absent: bool) -> Result<bool> {
+        let what = self.what(
+            if if_absent {
+                "cannot create"
+            } else {
+                "cannot write"
+            },
+            key,
+        );
+        let mut boundary = format!("dbkeep-{:016x}", nonce());
+        while data
+            .windows(boundary.len())
+            .any(|w| w == boundary.as_bytes())
+        {
+            boundary = format!("dbkeep-{:016x}", nonce());
+        }
+        let mut body = format!(
+            "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{}\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n",
+            self.metadata(key)
+        )
+        .into_bytes();
+        body.extend_from_slice(data);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let body = Bytes::from(body);
+        let mut url = format!(
+            "{}/upload/storage/v1/b/{}/o?uploadType=multipart",
+            self.base,
+            enc(&self.bucket)
+        );
+        if if_absent {
+            url.push_str("&ifGenerationMatch=0");
+        }
+        let make = || {
+            Ok(self
+                .request(reqwest::Method::POST, &url)?
+                .header(
+                    CONTENT_TYPE,
+                    format!("multipart/related; boundary={boundary}"),
+                )
+                .body(body.clone()))
+        };
+        let response = if if_absent {
+            // Not retried once it may have reached the server: a second try
+            // would find its own object and report someone else's.
+            let mut attempt = 1;
+            loop {
+                match make()?.send() {
+                    Err(e) if e.is_connect() && attempt < self.backoff.attempts => {
+                        std::thread::sleep(self.backoff.pause(attempt));
+                        attempt += 1;
+                    }
+                    Err(e) => anyhow::bail!("{what}: {}", describe(&e)),
+                    Ok(r) => break r,
+                }
+            }
+        } else {
+            self.send(&what, make)?
+        };
+        match response.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::PRECONDITION_FAILED if if_absent => Ok(false),
+            StatusCode::NOT_FOUND => anyhow::bail!("{what}: {}", self.bucket_missing(response)),
+            _ => anyhow::bail!("{what}: {}", self.refused(response)),
+        }
+    }
+
+    /// Opens a resumable upload session; returns its URI.
+    fn start_session(&self, key: &str) -> Result<String> {
+        let what = self.what("cannot start the upload", key);
+        let url = format!(
+            "{}/upload/storage/v1/b/{}/o?uploadType=resumable&name={}",
+            self.base,
+            enc(&self.bucket),
+            enc(key)
+        );
+        let metadata = self.metadata(key).to_string();
+        let r = self.send(&what, || {
+            Ok(self
+                .request(reqwest::Method::POST, &url)?
+                .header(CONTENT_TYPE, "application/json; charset=UTF-8")
+                .body(metadata.clone()))
+        })?;
+        if r.status() == StatusCode::NOT_FOUND {
+            anyhow::bail!("{what}: {}", self.bucket_missing(r));
+        }
+        let uri = r
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .with_context(|| format!("{what}: the server gave no session URI"))?;
+        crate::secret::register(&uri);
+        Ok(uri)
+    }
+
+    /// Asks a session how many bytes it holds; `None` when it is complete.
+    fn persisted(&self, session: &str) -> std::result::Result<Option<u64>, Outcome> {
+        let r = self
+            .request(reqwest::Method::PUT, session)
+            .map_err(|e| Outcome::Transient(format!("{e:#}")))?
+            .header(CONTENT_RANGE, "bytes */*")
+            .header(CONTENT_LENGTH, "0")
+            .send();
+        match outcome(r) {
+            Outcome::Done(r) if r.status().as_u16() == 308 => Ok(Some(kept(&r))),
+            Outcome::Done(_) => Ok(None),
+            other => Err(other),
+        }
+    }
+
+    /// Sends the chunk that starts at `offset`; `total` is the object's size
+    /// when this is the last chunk.
+    fn send_chunk(
+        &self,
+        session: &str,
+        what: &str,
+        offset: u64,
+        data: Bytes,
+        total: Option<u64>,
+    ) -> Result<()> {
+        let end = offset + data.len() as u64;
+        let mut pos = offset;
+        let mut attempt = 1;
+        let mut ask = false;
+        loop {
+            if ask {
+                match self.persisted(session) {
+                    Ok(Some(kept)) => {
+                        if kept < offset || kept > end {
+                            anyhow::bail!(
+                                "{what}: the upload session holds {kept} bytes, expected {offset} to {end}"
+                            );
+                        }
+                        tracing::debug!(kept, "GCS upload resumes from the session's offset");
+                        pos = kept;
+                        ask = false;
+                    }
+                    Ok(None) if total == Some(end) => return Ok(()),
+                    Ok(None) => anyhow::bail!("{what}: the server ended the upload session early"),
+                    Err(Outcome::Failed(r)) => anyhow::bail!("{what}: {}", self.refused(r)),
+                    Err(Outcome::Transient(why)) if attempt < self.backoff.attempts => {
+                        tracing::debug!(attempt, error = %why, "cannot query the GCS upload session, retrying");
+                        std::thread::sleep(self.backoff.pause(attempt));
+                        attempt += 1;
+                        continue;
+                    }
+                    Err(Outcome::Transient(why)) => {
+                        anyhow::bail!("{what}: {why} (after {attempt} attempts)")
+                    }
+                    Err(Outcome::Done(_)) => unreachable!(),
+                }
+                if pos == end && total.is_none() {
+                    return Ok(());
+                }
+            }
+            let body = data.slice((pos - offset) as usize..);
+            let range = match total {
+                Some(t) if body.is_empty() => format!("bytes */{t}"),
+                Some(t) => format!("bytes {pos}-{}/{t}", end - 1),
+                None => format!("bytes {pos}-{}/*", end - 1),
+            };
+            let r = self
+                .request(reqwest::Method::PUT, session)?
+                .header(CONTENT_RANGE, range)
+                .header(CONTENT_LENGTH, body.len().to_string())
+                .body(body)
+                .send();
+            match outcome(r) {
+                Outcome::Done(r) if r.status().as_u16() == 308 => {
+                    let kept = kept(&r);
+                    if kept == end && total.is_none() {
+                        return Ok(());
+                    }
+                    if kept <= pos || kept > end {
+                        anyhow::bail!(
+                            "{what}: the upload session holds {kept} bytes after a chunk that ends at {end}"
+                        );
+                    }
+                    // Part of the chunk was kept: send the rest.
+                    pos = kept;
+                    attempt = 1;
+                }
+                Outcome::Done(_) if total.is_some() => return Ok(()),
+                Outcome::Done(_) => {
+                    anyhow::bail!("{what}: the server ended the upload session early")
+                }
+                Outcome::Failed(r) => anyhow::bail!("{what}: {}", self.refused(r)),
+                Outcome::Transient(why) if attempt < self.backoff.attempts => {
+                    tracing::debug!(what, attempt, offset = pos, error = %why, "transient GCS error on a chunk, retrying");
+                    std::thread::sleep(self.backoff.pause(attempt));
+                    attempt += 1;
+                    ask = true;
+                }
+                Outcome::Transient(why) => {
+                    anyhow::bail!("{what}: {why} (after {attempt} attempts)")
+                }
+            }
+        }
+    }
+
+    /// Cancels a session, so it leaves no object behind.
+    fn cancel(&self, session: &str) {
+        let result = self
+            .request(reqwest::Method::DELETE, session)
+            .and_then(|r| Ok(r.header(CONTENT_LENGTH, "0").send()?));
+        match result {
+            // 499 is GCS's answer to a cancelled session.
+            Ok(r)
+                if r.status().is_success()
+                    || r.status().as_u16() == 499
+                    || r.status() == StatusCode::NOT_FOUND => {}
+            Ok(r) => {
+                tracing::warn!(error = %answer(r), "cannot cancel the GCS upload session; it expires within a week")
+            }
+            Err(e) => {
+                tracing::warn!(error = %crate::notify::clean(&format!("{e:#}")), "cannot cancel the GCS upload session; it expires within a week")
+            }
+        }
+    }
+
+    /// Starts reading `key` at `offset`.
+    fn get(&self, key: &str, offset: u64) -> Result<Response, Outcome> {
+        let url = format!("{}?alt=media", self.object_url(key));
+        let mut r = self
+            .request(reqwest::Method::GET, &url)
+            .map_err(|e| Outcome::Transient(format!("{e:#}")))?;
+        if offset > 0 {
+            r = r.header(RANGE, format!("bytes={offset}-"));
+        }
+        match outcome(r.send()) {
+            Outcome::Done(r) => Ok(r),
+            other => Err(other),
+        }
+    }
+}
+
+/// The bytes a session holds, from a 308's `Range: bytes=0-N`.
+fn kept(r: &Response) -> u64 {
+    r.headers()
+        .get(RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit('-').next())
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .map(|n| n + 1)
+        .unwrap_or(0)
+}
+
+/// A number unlikely to repeat.
+fn nonce() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    (nanos ^ u64::from(std::process::id()).rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+impl Storage for Gcs {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn location(&self) -> String {
+        format!("gs://{}", self.inner.bucket)
+    }
+
+    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
+        check_key(key)?;
+        Ok(Box::new(GcsWriter {
+            inner: self.inner.clone(),
+            key: key.to_string(),
+            chunk: self.chunk,
+            buf: Vec::new(),
+            sender: None,
+            worker: None,
+            finished: false,
+        }))
+    }
+
+    fn open(&self, key: &str) -> Result<Box<dyn Read + Send>> {
+        check_key(key)?;
+        let inner = &self.inner;
+        let what = inner.what("cannot read", key);
+        let url = inner.object_url(key);
+        let r = inner.send(&what, || inner.request(reqwest::Method::GET, &url))?;
+        if r.status() == StatusCode::NOT_FOUND {
+            anyhow::bail!("{what}: {}", answer(r));
+        }
+        let meta: serde_json::Value = r.json().with_context(|| what.clone())?;
+        let size = meta["size"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .with_context(|| format!("{what}: the server gave no object size"))?;
+        Ok(Box::new(Download {
+            inner: self.inner.clone(),
+            key: key.to_string(),
+            what: inner.what("download", key),
+            size,
+            offset: 0,
+            body: None,
+            attempt: 1,
+        }))
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let inner = &self.inner;
+        let prefix = prefix.trim_matches('/');
+        let prefix = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        let what = inner.what("cannot list", &prefix);
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = format!(
+                "{}/storage/v1/b/{}/o?prefix={}",
+                inner.base,
+                enc(&inner.bucket),
+                enc(&prefix)
+            );
+            if let Some(t) = &token {
+                url.push_str(&format!("&pageToken={}", enc(t)));
+            }
+            let r = inner.send(&what, || inner.request(reqwest::Method::GET, &url))?;
+            if r.status() == StatusCode::NOT_FOUND {
+                anyhow::bail!("{what}: {}", inner.bucket_missing(r));
+            }
+            let page: serde_json::Value = r.json().with_context(|| what.clone())?;
+            if let Some(items) = page["items"].as_array() {
+                keys.extend(
+                    items
+                        .iter()
+                        .filter_map(|o| o["name"].as_str().map(str::to_string)),
+                );
+            }
+            match page["nextPageToken"].as_str() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        check_key(key)?;
+        let inner = &self.inner;
+        let url = inner.object_url(key);
+        inner.send(&inner.what("cannot delete", key), || {
+            inner.request(reqwest::Method::DELETE, &url)
+        })?;
+        Ok(())
+    }
+
+    fn create_if_absent(&self, key: &str, data: &[u8]) -> Result<bool> {
+        check_key(key)?;
+        self.inner.upload_small(key, data, true)
+    }
+
+    fn put(&self, key: &str, data: &[u8]) -> Result<()> {
+        check_key(key)?;
+        self.inner.upload_small(key, data, false)?;
+        Ok(())
+    }
+
+    fn get_if_exists(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        check_key(key)?;
+        let inner = &self.inner;
+        let what = inner.what("cannot read", key);
+        let url = format!("{}?alt=media", inner.object_url(key));
+        let r = inner.send(&what, || inner.request(reqwest::Method::GET, &url))?;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let bytes = r
+            .bytes()
+            .map_err(|e| anyhow::anyhow!("{what}: {}", describe(&e)))?;
+        Ok(Some(bytes.to_vec()))
+    }
+}
+
+/// A streamed download that resumes where it was cut.
+struct Download {
+    inner: Arc<Inner>,
+    key: String,
+    what: String,
+    size: u64,
+    offset: u64,
+    body: Option<Response>,
+    attempt: u32,
+}
+
+impl Download {
+    fn retry_or_fail(&mut self, why: String) -> io::Result<()> {
+        self.body = None;
+        if self.attempt >= self.inner.backoff.attempts {
+            return Err(io::Error::other(format!(
+                "{}: {why} (after {} attempts)",
+                self.what, self.attempt
+            )));
+        }
+        tracing::debug!(offset = self.offset, error = %why, "GCS download interrupted, resuming");
+        std::thread::sleep(self.inner.backoff.pause(self.attempt));
+        self.attempt += 1;
+        Ok(())
+    }
+}
+
+impl Read for Download {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.offset >= self.size {
+                return Ok(0);
+            }
+            let Some(body) = self.body.as_mut() else {
+                match self.inner.get(&self.key, self.offset) {
+                    Ok(r) => self.body = Some(r),
+                    Err(Outcome::Transient(why)) => self.retry_or_fail(why)?,
+                    Err(Outcome::Failed(r)) => {
+                        return Err(io::Error::other(format!("{}: {}", self.what, answer(r))));
+                    }
+                    Err(Outcome::Done(_)) => unreachable!(),
+                }
+                continue;
+            };
+            match body.read(buf) {
+                Ok(0) => self.retry_or_fail(format!(
+                    "the connection ended at byte {} of {}",
+                    self.offset, self.size
+                ))?,
+                Ok(n) => {
+                    self.offset += n as u64;
+                    self.attempt = 1;
+                    return Ok(n);
+                }
+                Err(e) => self.retry_or_fail(crate::notify::clean(&e.to_string()))?,
+            }
+        }
+    }
+}
+
+/// What the writer hands its upload thread.
+enum Chunk {
+    More(Bytes),
+    Last(Bytes),
+}
+
+/// A resumable upload in progress: the writer fills a chunk while a thread
+/// sends the previous one.
+struct GcsWriter {
+    inner: Arc<Inner>,
+    key: String,
+    chunk: usize,
+    buf: Vec<u8>,
+    sender: Option<SyncSender<Chunk>>,
+    worker: Option<std::thread::JoinHandle<Result<()>>>,
+    finished: bool,
+}
+
+/// The upload thread: one session, its chunks in order. A sender that goes
+/// away without a last chunk, or any failure, cancels the session.
+fn upload(inner: Arc<Inner>, key: String, rx: Receiver<Chunk>) -> Result<()> {
+    let what = inner.what("upload", &key);
+    let session = inner.start_session(&key)?;
+    let mut offset = 0u64;
+    let result = (|| loop {
+        match rx.recv() {
+            Ok(Chunk::More(data)) => {
+                let len = data.len() as u64;
+                inner.send_chunk(&session, &what, offset, data, None)?;
+                offset += len;
+            }
+            Ok(Chunk::Last(data)) => {
+                let total = offset + data.len() as u64;
+                return inner.send_chunk(&session, &what, offset, data, Some(total));
+            }
+            Err(_) => anyhow::bail!("{what}: abandoned"),
+        }
+    })();
+    if result.is_err() {
+        inner.cancel(&session);
+    }
+    result
+}
+
+impl GcsWriter {
+    /// Hands a chunk to the upload thread, starting it with the first one.
+    fn hand_over(&mut self, chunk: Chunk) -> Result<()> {
+        if self.sender.is_none() {
+            // Rendezvous: the writer waits while the thread is still busy
+            // with the previous chunk, so at most two chunks exist.
+            let (tx, rx) = sync_channel(0);
+            let (inner, key) = (self.inner.clone(), self.key.clone());
+            self.worker = Some(
+                std::thread::Builder::new()
+                    .name("dbkeep-gcs".into())
+                    .spawn(move || upload(inner, key, rx))?,
+            );
+            self.sender = Some(tx);
+        }
+        let sent = self.sender.as_ref().map(|tx| tx.send(chunk).is_ok());
+        if sent != Some(true) {
+            return Err(self.join().err().unwrap_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: the upload stopped",
+                    self.inner.what("upload", &self.key)
+                )
+            }));
+        }
+        Ok(())
+    }
+
+    /// Waits for the upload thread and returns its result.
+    fn join(&mut self) -> Result<()> {
+        self.sender = None;
+        match self.worker.take() {
+            Some(w) => w
+                .join()
+                .map_err(|_| anyhow::anyhow!("the GCS upload thread panicked"))?,
+            None => Ok(()),
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let rest = std::mem::take(&mut self.buf);
+        if self.worker.is_none() {
+            // Smaller than one chunk: one request.
+            self.inner.upload_small(&self.key, &rest, false)?;
+            return Ok(());
+        }
+        self.hand_over(Chunk::Last(Bytes::from(rest)))?;
+        self.join()
+    }
+}
+
+impl Write for GcsWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            if self.buf.capacity() < self.chunk {
+                self.buf.reserve_exact(self.chunk - self.buf.len());
+            }
+            let take = (self.chunk - self.buf.len()).min(rest.len());
+            self.buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buf.len() >= self.chunk {
+                let full = Bytes::from(std::mem::take(&mut self.buf));
+                self.hand_over(Chunk::More(full))
+                    .map_err(|e| io::Error::other(format!("{e:#}")))?;
+            }
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ObjectWriter for GcsWriter {
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.finished = true;
+        self.finish()
+    }
+
+    fn abort(mut self: Box<Self>) {
+        self.finished = true;
+        let _ = self.join();
+    }
+}
+
+impl Drop for GcsWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            // The thread sees the sender go and cancels the session.
+            let _ = self.join();
+        }
+    }
+}
+
+// ------------------------------------------------------------- credentials
+
+/// Where access tokens come from.
+enum Auth {
+    /// No credentials (emulators).
+    None,
+    /// A service account's key: signed JWTs traded for tokens.
+    ServiceAccount {
+        email: String,
+        key: ring::signature::RsaKeyPair,
+        token_uri: String,
+        cache: TokenCache,
+    },
+    /// A user's refresh token (`gcloud auth application-default login`).
+    User {
+        client_id: String,
+        client_secret: Secret,
+        refresh_token: Secret,
+        token_uri: String,
+        cache: TokenCache,
+    },
+    /// The metadata server of a Google Cloud machine.
+    Metadata { url: String, cache: TokenCache },
+}
+
+type TokenCache = Mutex<Option<(Secret, Instant)>>;
+
+impl Auth {
+    /// Application Default Credentials.
+    fn default_credentials() -> Result<Auth> {
+        if let Some(path) =
+            std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").filter(|p| !p.is_empty())
+        {
+            return Auth::from_file(Path::new(&path))
+                .context("GOOGLE_APPLICATION_CREDENTIALS names an unusable file");
+        }
+        let gcloud = std::env::var_os("CLOUDSDK_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| dirs::config_dir().map(|d| d.join("gcloud")));
+        if let Some(file) = gcloud
+            .map(|d| d.join("application_default_credentials.json"))
+            .filter(|f| f.is_file())
+        {
+            return Auth::from_file(&file);
+        }
+        let host = std::env::var("GCE_METADATA_HOST")
+            .unwrap_or_else(|_| "metadata.google.internal".to_string());
+        Ok(Auth::Metadata {
+            url: format!(
+                "http://{host}/computeMetadata/v1/instance/service-accounts/default/token"
+            ),
+            cache: Mutex::new(None),
+        })
+    }
+
+    /// A JSON key file. Its contents never reach a message.
+    fn from_file(path: &Path) -> Result<Auth> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not JSON (line {}, column {})",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })?;
+        let field = |name: &str| -> Result<String> {
+            json[name]
+                .as_str()
+                .map(str::to_string)
+                .with_context(|| format!("{} has no `{name}`", path.display()))
+        };
+        let token_uri = json["token_uri"].as_str().unwrap_or(TOKEN_URI).to_string();
+        match json["type"].as_str() {
+            Some("service_account") => {
+                let pem = Secret::new(field("private_key")?);
+                let der = pem_body(pem.expose()).with_context(|| {
+                    format!("{}: `private_key` is not a PEM key", path.display())
+                })?;
+                let key = ring::signature::RsaKeyPair::from_pkcs8(&der).map_err(|_| {
+                    anyhow::anyhow!("{}: `private_key` is not an RSA PKCS#8 key", path.display())
+                })?;
+                Ok(Auth::ServiceAccount {
+                    email: field("client_email")?,
+                    key,
+                    token_uri,
+                    cache: Mutex::new(None),
+                })
+            }
+            Some("authorized_user") => Ok(Auth::User {
+                client_id: field("client_id")?,
+                client_secret: Secret::new(field("client_secret")?),
+                refresh_token: Secret::new(field("refresh_token")?),
+                token_uri,
+                cache: Mutex::new(None),
+            }),
+            other => anyhow::bail!(
+                "{}: credentials of type `{}` are not supported; use a service-account or authorized-user key",
+                path.display(),
+                other.unwrap_or("none")
+            ),
+        }
+    }
+
+    /// A valid access token (`None` without credentials), fetched when the
+    /// cached one is missing or has less than five minutes left.
+    fn token(&self, http: &Client) -> Result<Option<Secret>> {
+        let cache = match self {
+            Auth::None => return Ok(None),
+            Auth::ServiceAccount { cache, .. }
+            | Auth::User { cache, .. }
+            | Auth::Metadata { cache, .. } => cache,
+        };
+        let mut cached = cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((token, until)) = cached.as_ref()
+            && Instant::now() + Duration::from_secs(300) < *until
+        {
+            return Ok(Some(token.clone()));
+        }
+        let backoff = Backoff::default();
+        let mut attempt = 1;
+        let (token, lifetime) = loop {
+            match self.fetch(http) {
+                Ok(t) => break t,
+                Err((why, true)) if attempt < backoff.attempts => {
+                    tracing::debug!(attempt, error = %why, "cannot get a Google access token, retrying");
+                    std::thread::sleep(backoff.pause(attempt));
+                    attempt += 1;
+                }
+                Err((why, _)) => anyhow::bail!("cannot get a Google access token: {why}"),
+            }
+        };
+        *cached = Some((token.clone(), Instant::now() + lifetime));
+        Ok(Some(token))
+    }
+
+    /// One token request: the token and its lifetime, or the reason and
+    /// whether it is worth another try.
+    fn fetch(&self, http: &Client) -> std::result::Result<(Secret, Duration), (String, bool)> {
+        let request = match self {
+            Auth::None => unreachable!(),
+            Auth::ServiceAccount {
+                email,
+                key,
+                token_uri,
+                ..
+            } => {
+                let jwt = sign_jwt(email, key, token_uri).map_err(|e| (e, false))?;
+                http.post(token_uri).form_body(&[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                    ("assertion", jwt.expose()),
+                ])
+            }
+            Auth::User {
+                client_id,
+                client_secret,
+                refresh_token,
+                token_uri,
+                ..
+            } => http.post(token_uri).form_body(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", client_id.as_str()),
+                ("client_secret", client_secret.expose()),
+                ("refresh_token", refresh_token.expose()),
+            ]),
+            Auth::Metadata { url, .. } => http
+                .get(url)
+                .header("Metadata-Flavor", "Google")
+                .timeout(Duration::from_secs(5)),
+        };
+        let response = match request.send() {
+            Ok(r) => r,
+            Err(e) if matches!(self, Auth::Metadata { .. }) => {
+                return Err((
+                    format!(
+                        "no credentials were found (set `credentials_file` or GOOGLE_APPLICATION_CREDENTIALS), and the metadata server did not answer: {}",
+                        describe(&e)
+                    ),
+                    false,
+                ));
+            }
+            Err(e) => return Err((describe(&e), true)),
+        };
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().unwrap_or_default();
+            let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let reason = match (json["error"].as_str(), json["error_description"].as_str()) {
+                (Some(e), Some(d)) => format!("{e}: {d}"),
+                (Some(e), None) => e.to_string(),
+                _ => body.chars().take(200).collect(),
+            };
+            return Err((
+                crate::notify::clean(&format!(
+                    "the token endpoint answered HTTP {status}: {}",
+                    reason.trim()
+                )),
+                transient_status(status),
+            ));
+        }
+        let json: serde_json::Value = response
+            .json()
+            .map_err(|_| ("the token endpoint's answer is not JSON".to_string(), true))?;
+        let token = json["access_token"]
+            .as_str()
+            .ok_or(("the token endpoint gave no access token".to_string(), false))?;
+        let lifetime = json["expires_in"].as_u64().unwrap_or(3600);
+        Ok((Secret::new(token), Duration::from_secs(lifetime)))
+    }
+}
+
+/// A form-encoded body, built by hand (reqwest's `form` is not enabled).
+trait FormBody {
+    fn form_body(self, pairs: &[(&str, &str)]) -> Self;
+}
+
+impl FormBody for RequestBuilder {
+    fn form_body(self, pairs: &[(&str, &str)]) -> RequestBuilder {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        self.header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+    }
+}
+
+/// The DER bytes inside a PEM block.
+fn pem_body(pem: &str) -> Option<Vec<u8>> {
+    let b64: String = pem
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    STANDARD.decode(b64).ok().filter(|d| !d.is_empty())
+}
+
+/// A JWT for the OAuth 2.0 JWT bearer grant, signed RS256.
+fn sign_jwt(
+    email: &str,
+    key: &ring::signature::RsaKeyPair,
+    token_uri: &str,
+) -> std::result::Result<Secret, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+    let claims = URL_SAFE_NO_PAD.encode(
+        serde_json::json!({
+            "iss": email,
+            "scope": SCOPE,
+            "aud": token_uri,
+            "iat": now,
+            "exp": now + 3600,
+        })
+        .to_string(),
+    );
+    let input = format!("{header}.{claims}");
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| "cannot sign the token request with the service-account key".to_string())?;
+    Ok(Secret::new(format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_encoded_whole() {
+        assert_eq!(enc("a/b c+d.zst"), "a%2Fb%20c%2Bd.zst");
+    }
+
+    #[test]
+    fn chunks_are_multiples_of_256_kib() {
+        let s = StorageSettings {
+            bucket: Some("b".into()),
+            endpoint: Some("http://127.0.0.1:1".into()),
+            part_size_mib: Some(5),
+            ..Default::default()
+        };
+        let g = Gcs::new("g", &s).unwrap();
+        assert_eq!(g.chunk % CHUNK_QUANTUM, 0);
+        assert_eq!(g.chunk, 5 << 20);
+        assert!(matches!(g.inner.auth, Auth::None));
+    }
+
+    #[test]
+    fn parallel_parts_is_refused() {
+        let s = StorageSettings {
+            bucket: Some("b".into()),
+            endpoint: Some("http://127.0.0.1:1".into()),
+            parallel_parts: Some(4),
+            ..Default::default()
+        };
+        let e = Gcs::new("g", &s).err().unwrap().to_string();
+        assert!(e.contains("parallel_parts"), "{e}");
+    }
+}
