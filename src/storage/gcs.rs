@@ -230,7 +230,7 @@ impl Inner {
     fn send(&self, what: &str, make: impl Fn() -> Result<RequestBuilder>) -> Result<Response> {
         let mut attempt = 1;
         loop {
-            match outcome(make()?.send()) {
+            match outcome(make().with_context(|| what.to_string())?.send()) {
                 Outcome::Done(r) => return Ok(r),
                 Outcome::Failed(r) if r.status() == StatusCode::NOT_FOUND => return Ok(r),
                 Outcome::Failed(r) => anyhow::bail!("{what}: {}", self.refused(r)),
@@ -1148,6 +1148,7 @@ mod tests {
 
     #[test]
     fn chunks_are_multiples_of_256_kib() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let s = StorageSettings {
             bucket: Some("b".into()),
             endpoint: Some("http://127.0.0.1:1".into()),
@@ -1162,6 +1163,7 @@ mod tests {
 
     #[test]
     fn parallel_parts_is_refused() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let s = StorageSettings {
             bucket: Some("b".into()),
             endpoint: Some("http://127.0.0.1:1".into()),

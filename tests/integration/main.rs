@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod encryption;
 mod failures;
+mod gcs;
 mod mysql;
 mod notify;
 mod postgres;

@@ -132,7 +132,10 @@ fn handle(client: TcpStream, upstream: &str, fault: Fault, left: &AtomicI64, par
     let _ = (&client).write_all(&response);
 }
 
-fn sqlite_with_random_data(dir: &std::path::Path, megabytes: usize) -> std::path::PathBuf {
+pub(crate) fn sqlite_with_random_data(
+    dir: &std::path::Path,
+    megabytes: usize,
+) -> std::path::PathBuf {
     let path = dir.join("big.db");
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(&format!(
