@@ -132,18 +132,20 @@ fn transient_status(status: StatusCode) -> bool {
 
 /// What a request came to.
 enum Outcome {
-    Done(Response),
+    Done(Box<Response>),
     /// Worth another try: the reason.
     Transient(String),
     /// Not worth another try.
-    Failed(Response),
+    Failed(Box<Response>),
 }
 
 fn outcome(result: reqwest::Result<Response>) -> Outcome {
     match result {
         Ok(r) if transient_status(r.status()) => Outcome::Transient(answer(r)),
-        Ok(r) if r.status().is_success() || r.status().as_u16() == 308 => Outcome::Done(r),
-        Ok(r) => Outcome::Failed(r),
+        Ok(r) if r.status().is_success() || r.status().as_u16() == 308 => {
+            Outcome::Done(Box::new(r))
+        }
+        Ok(r) => Outcome::Failed(Box::new(r)),
         Err(e) => Outcome::Transient(describe(&e)),
     }
 }
@@ -231,9 +233,9 @@ impl Inner {
         let mut attempt = 1;
         loop {
             match outcome(make().with_context(|| what.to_string())?.send()) {
-                Outcome::Done(r) => return Ok(r),
-                Outcome::Failed(r) if r.status() == StatusCode::NOT_FOUND => return Ok(r),
-                Outcome::Failed(r) => anyhow::bail!("{what}: {}", self.refused(r)),
+                Outcome::Done(r) => return Ok(*r),
+                Outcome::Failed(r) if r.status() == StatusCode::NOT_FOUND => return Ok(*r),
+                Outcome::Failed(r) => anyhow::bail!("{what}: {}", self.refused(*r)),
                 Outcome::Transient(why) if attempt < self.backoff.attempts => {
                     tracing::debug!(what, attempt, error = %why, "transient GCS error, retrying");
                     std::thread::sleep(self.backoff.pause(attempt));
@@ -322,17 +324,27 @@ impl Inner {
                 .body(body.clone()))
         };
         let response = if if_absent {
-            // Not retried once it may have reached the server: a second try
-            // would find its own object and report someone else's.
             let mut attempt = 1;
             loop {
-                match make()?.send() {
-                    Err(e) if e.is_connect() && attempt < self.backoff.attempts => {
+                match outcome(make().with_context(|| what.clone())?.send()) {
+                    Outcome::Done(r) => break *r,
+                    Outcome::Failed(r)
+                        if r.status() == StatusCode::PRECONDITION_FAILED && attempt > 1 =>
+                    {
+                        // An earlier attempt may have landed without its
+                        // answer: the object is ours if it holds our bytes.
+                        let there = self.get_small(key)?;
+                        return Ok(there.as_deref() == Some(data));
+                    }
+                    Outcome::Failed(r) => break *r,
+                    Outcome::Transient(why) if attempt < self.backoff.attempts => {
+                        tracing::debug!(what, attempt, error = %why, "transient GCS error, retrying");
                         std::thread::sleep(self.backoff.pause(attempt));
                         attempt += 1;
                     }
-                    Err(e) => anyhow::bail!("{what}: {}", describe(&e)),
-                    Ok(r) => break r,
+                    Outcome::Transient(why) => {
+                        anyhow::bail!("{what}: {why} (after {attempt} attempts)")
+                    }
                 }
             }
         } else {
@@ -344,6 +356,20 @@ impl Inner {
             StatusCode::NOT_FOUND => anyhow::bail!("{what}: {}", self.bucket_missing(response)),
             _ => anyhow::bail!("{what}: {}", self.refused(response)),
         }
+    }
+
+    /// Reads a small object whole, or `None` when there is none.
+    fn get_small(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let what = self.what("cannot read", key);
+        let url = format!("{}?alt=media", self.object_url(key));
+        let r = self.send(&what, || self.request(reqwest::Method::GET, &url))?;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let bytes = r
+            .bytes()
+            .map_err(|e| anyhow::anyhow!("{what}: {}", describe(&e)))?;
+        Ok(Some(bytes.to_vec()))
     }
 
     /// Opens a resumable upload session; returns its URI.
@@ -419,7 +445,7 @@ impl Inner {
                     }
                     Ok(None) if total == Some(end) => return Ok(()),
                     Ok(None) => anyhow::bail!("{what}: the server ended the upload session early"),
-                    Err(Outcome::Failed(r)) => anyhow::bail!("{what}: {}", self.refused(r)),
+                    Err(Outcome::Failed(r)) => anyhow::bail!("{what}: {}", self.refused(*r)),
                     Err(Outcome::Transient(why)) if attempt < self.backoff.attempts => {
                         tracing::debug!(attempt, error = %why, "cannot query the GCS upload session, retrying");
                         std::thread::sleep(self.backoff.pause(attempt));
@@ -466,7 +492,7 @@ impl Inner {
                 Outcome::Done(_) => {
                     anyhow::bail!("{what}: the server ended the upload session early")
                 }
-                Outcome::Failed(r) => anyhow::bail!("{what}: {}", self.refused(r)),
+                Outcome::Failed(r) => anyhow::bail!("{what}: {}", self.refused(*r)),
                 Outcome::Transient(why) if attempt < self.backoff.attempts => {
                     tracing::debug!(what, attempt, offset = pos, error = %why, "transient GCS error on a chunk, retrying");
                     std::thread::sleep(self.backoff.pause(attempt));
@@ -510,7 +536,10 @@ impl Inner {
             r = r.header(RANGE, format!("bytes={offset}-"));
         }
         match outcome(r.send()) {
-            Outcome::Done(r) => Ok(r),
+            Outcome::Done(r) if offset > 0 && r.status() != StatusCode::PARTIAL_CONTENT => Err(
+                Outcome::Transient("the server ignored the range request".to_string()),
+            ),
+            Outcome::Done(r) => Ok(*r),
             other => Err(other),
         }
     }
@@ -554,6 +583,8 @@ impl Storage for Gcs {
             buf: Vec::new(),
             sender: None,
             worker: None,
+            started: false,
+            broken: false,
             finished: false,
         }))
     }
@@ -648,17 +679,7 @@ impl Storage for Gcs {
 
     fn get_if_exists(&self, key: &str) -> Result<Option<Vec<u8>>> {
         check_key(key)?;
-        let inner = &self.inner;
-        let what = inner.what("cannot read", key);
-        let url = format!("{}?alt=media", inner.object_url(key));
-        let r = inner.send(&what, || inner.request(reqwest::Method::GET, &url))?;
-        if r.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let bytes = r
-            .bytes()
-            .map_err(|e| anyhow::anyhow!("{what}: {}", describe(&e)))?;
-        Ok(Some(bytes.to_vec()))
+        self.inner.get_small(key)
     }
 }
 
@@ -703,7 +724,7 @@ impl Read for Download {
                     Ok(r) => self.body = Some(r),
                     Err(Outcome::Transient(why)) => self.retry_or_fail(why)?,
                     Err(Outcome::Failed(r)) => {
-                        return Err(io::Error::other(format!("{}: {}", self.what, answer(r))));
+                        return Err(io::Error::other(format!("{}: {}", self.what, answer(*r))));
                     }
                     Err(Outcome::Done(_)) => unreachable!(),
                 }
@@ -740,6 +761,10 @@ struct GcsWriter {
     buf: Vec<u8>,
     sender: Option<SyncSender<Chunk>>,
     worker: Option<std::thread::JoinHandle<Result<()>>>,
+    /// Whether the upload thread was started.
+    started: bool,
+    /// Whether a write failed: nothing may be committed after that.
+    broken: bool,
     finished: bool,
 }
 
@@ -783,6 +808,7 @@ impl GcsWriter {
                     .spawn(move || upload(inner, key, rx))?,
             );
             self.sender = Some(tx);
+            self.started = true;
         }
         let sent = self.sender.as_ref().map(|tx| tx.send(chunk).is_ok());
         if sent != Some(true) {
@@ -808,8 +834,14 @@ impl GcsWriter {
     }
 
     fn finish(&mut self) -> Result<()> {
+        if self.broken {
+            anyhow::bail!(
+                "{}: a write failed, so nothing is committed",
+                self.inner.what("upload", &self.key)
+            );
+        }
         let rest = std::mem::take(&mut self.buf);
-        if self.worker.is_none() {
+        if !self.started {
             // Smaller than one chunk: one request.
             self.inner.upload_small(&self.key, &rest, false)?;
             return Ok(());
@@ -821,6 +853,9 @@ impl GcsWriter {
 
 impl Write for GcsWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.broken {
+            return Err(io::Error::other("the upload already failed"));
+        }
         let mut rest = data;
         while !rest.is_empty() {
             if self.buf.capacity() < self.chunk {
@@ -831,8 +866,10 @@ impl Write for GcsWriter {
             rest = &rest[take..];
             if self.buf.len() >= self.chunk {
                 let full = Bytes::from(std::mem::take(&mut self.buf));
-                self.hand_over(Chunk::More(full))
-                    .map_err(|e| io::Error::other(format!("{e:#}")))?;
+                if let Err(e) = self.hand_over(Chunk::More(full)) {
+                    self.broken = true;
+                    return Err(io::Error::other(format!("{e:#}")));
+                }
             }
         }
         Ok(data.len())

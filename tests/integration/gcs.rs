@@ -51,7 +51,7 @@ fn gcs_keys(endpoint: &str, bucket: &str) -> Vec<String> {
         head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
         "{answer}"
     );
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
     let mut keys: Vec<String> = v["items"]
         .as_array()
         .map(|items| {
@@ -94,6 +94,9 @@ enum Fault {
     ResetAfterForward,
     /// Forward object downloads, but cut the response halfway through.
     CutDownload,
+    /// Forward a conditional create (`ifGenerationMatch=0`), then cut the
+    /// connection before the answer.
+    ResetAfterCreate,
 }
 
 /// An HTTP proxy between dbkeep and fake-gcs-server that injects `fault`
@@ -109,6 +112,7 @@ struct GcsProxy {
     cancels: Arc<AtomicUsize>,
     queries: Arc<AtomicUsize>,
     authorization: Arc<Mutex<Vec<String>>>,
+    left: Arc<AtomicI64>,
 }
 
 #[derive(Clone)]
@@ -144,6 +148,7 @@ impl GcsProxy {
             cancels: state.cancels.clone(),
             queries: state.queries.clone(),
             authorization: state.authorization.clone(),
+            left: state.left.clone(),
         };
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
@@ -244,6 +249,9 @@ fn proxy_one(client: TcpStream, st: &ProxyState) {
     let faulted = match st.fault {
         Fault::None => false,
         Fault::CutDownload => is_download,
+        Fault::ResetAfterCreate => {
+            request_line.starts_with("POST ") && request_line.contains("ifGenerationMatch=0")
+        }
         _ => is_chunk,
     } && st.left.fetch_sub(1, Ordering::SeqCst) > 0;
     if faulted {
@@ -296,7 +304,7 @@ fn proxy_one(client: TcpStream, st: &ProxyState) {
             kept.insert(id, u64::MAX);
         }
     }
-    if faulted && st.fault == Fault::ResetAfterForward {
+    if faulted && matches!(st.fault, Fault::ResetAfterForward | Fault::ResetAfterCreate) {
         reset(&client);
         return;
     }
@@ -477,8 +485,12 @@ fn a_reset_connection_mid_chunk_is_retried() {
 
 #[test]
 fn a_500_on_a_chunk_is_retried() {
-    let (out, endpoint, bucket, _proxy) = backup_through(Fault::Status500, 1);
+    let (out, endpoint, bucket, proxy) = backup_through(Fault::Status500, 1);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        proxy.left.load(Ordering::SeqCst) <= 0,
+        "the fault was injected"
+    );
     ok(run(dbkeep_gcs().args([
         "verify",
         "--from",
@@ -879,4 +891,29 @@ fn storage_emulator_host_is_honoured() {
         .env("STORAGE_EMULATOR_HOST", &endpoint)
         .args(["list", "--from", &url])));
     assert!(listed.contains("big"), "{listed}");
+}
+
+#[test]
+fn a_lock_created_but_unanswered_is_recognised_as_ours() {
+    let endpoint = gcs_endpoint();
+    let bucket = gcs_bucket(&endpoint, "lockcut");
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 1);
+    // The lock object is created, but its answer is lost: the retry finds
+    // an object, and it holds this run's own lock.
+    let proxy = GcsProxy::start(&endpoint, Fault::ResetAfterCreate, 1);
+    let out = run(dbkeep_gcs()
+        .args(["backup", "--to", &gcs_url(&proxy.url, &bucket, "l")])
+        .arg(&db));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        proxy.left.load(Ordering::SeqCst) <= 0,
+        "the fault was injected"
+    );
+    let keys = gcs_keys(&endpoint, &bucket);
+    assert!(
+        keys.iter().any(|k| k.ends_with("manifest.json")),
+        "{keys:?}"
+    );
+    assert!(!keys.iter().any(|k| k.ends_with("lock.json")), "{keys:?}");
 }
