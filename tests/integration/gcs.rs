@@ -917,3 +917,53 @@ fn a_lock_created_but_unanswered_is_recognised_as_ours() {
     );
     assert!(!keys.iter().any(|k| k.ends_with("lock.json")), "{keys:?}");
 }
+
+#[test]
+fn retention_and_prune_delete_old_backups_in_gcs() {
+    let endpoint = gcs_endpoint();
+    let bucket = gcs_bucket(&endpoint, "keep");
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 1);
+    let config = dir.path().join("dbkeep.yaml");
+    let write = |retention: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "storages:\n  offsite: {{ type: gcs, bucket: {bucket}, prefix: r, endpoint: \"{endpoint}\" }}\n\
+                 jobs:\n  app:\n    source: {{ type: sqlite, path: {} }}\n{retention}",
+                db.display()
+            ),
+        )
+        .unwrap();
+    };
+    write("");
+    for _ in 0..3 {
+        ok(run(dbkeep_gcs()
+            .arg("-c")
+            .arg(&config)
+            .args(["backup", "app"])));
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let manifests = |keys: &[String]| keys.iter().filter(|k| k.ends_with("manifest.json")).count();
+    assert_eq!(manifests(&gcs_keys(&endpoint, &bucket)), 3);
+    write("    retention: { keep_last: 1 }\n");
+    let out = ok(run(dbkeep_gcs()
+        .arg("-c")
+        .arg(&config)
+        .args(["prune", "app"])));
+    assert!(out.contains("1 backups kept, 2 deleted"), "{out}");
+    let keys = gcs_keys(&endpoint, &bucket);
+    assert_eq!(manifests(&keys), 1, "{keys:?}");
+    // Only the kept backup's objects are left (its data and its manifest).
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let listed = ok(run(dbkeep_gcs()
+        .arg("-c")
+        .arg(&config)
+        .args(["list", "app", "--json"])));
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    ok(run(dbkeep_gcs()
+        .arg("-c")
+        .arg(&config)
+        .args(["verify", "app"])));
+}
