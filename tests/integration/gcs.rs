@@ -694,6 +694,11 @@ fn a_service_account_key_is_used_and_never_shown() {
         "{}",
         requests[0]
     );
+    let assertion = requests[0]
+        .split('&')
+        .find_map(|p| p.strip_prefix("assertion="))
+        .unwrap();
+    check_jwt(dir.path(), assertion, &token_uri);
     let auth = proxy.authorization.lock().unwrap().clone();
     assert!(!auth.is_empty());
     assert!(
@@ -966,4 +971,62 @@ fn retention_and_prune_delete_old_backups_in_gcs() {
         .arg("-c")
         .arg(&config)
         .args(["verify", "app"])));
+}
+
+/// Checks a JWT's RS256 signature against the key in `dir` with openssl,
+/// and its claims.
+fn check_jwt(dir: &std::path::Path, jwt: &str, token_uri: &str) {
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3, "{jwt}");
+    let decode = |part: &str, name: &str| -> std::path::PathBuf {
+        let mut b64 = part.replace('-', "+").replace('_', "/");
+        while b64.len() % 4 != 0 {
+            b64.push('=');
+        }
+        let encoded = dir.join(format!("{name}.b64"));
+        std::fs::write(&encoded, b64).unwrap();
+        let out_path = dir.join(name);
+        let out = Command::new("openssl")
+            .args(["base64", "-d", "-A", "-in"])
+            .arg(&encoded)
+            .arg("-out")
+            .arg(&out_path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        out_path
+    };
+    let claims: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(decode(parts[1], "claims.json")).unwrap()).unwrap();
+    assert_eq!(claims["iss"], "backup@test.iam.gserviceaccount.com");
+    assert_eq!(claims["aud"], token_uri);
+    assert_eq!(
+        claims["scope"],
+        "https://www.googleapis.com/auth/devstorage.read_write"
+    );
+    let signature = decode(parts[2], "signature.bin");
+    let input = dir.join("signed.txt");
+    std::fs::write(&input, format!("{}.{}", parts[0], parts[1])).unwrap();
+    let public = dir.join("public.pem");
+    let out = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(&public)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(&public)
+        .arg("-signature")
+        .arg(&signature)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Verified OK"),
+        "{}",
+        text(&out)
+    );
 }
