@@ -1030,3 +1030,79 @@ fn check_jwt(dir: &std::path::Path, jwt: &str, token_uri: &str) {
         text(&out)
     );
 }
+
+#[test]
+fn application_default_credentials_are_used_when_the_config_is_silent() {
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 1);
+    let (token_uri, requests) = token_server(
+        "400 Bad Request",
+        r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
+    );
+    // No endpoint: the real one, which is never reached because the token
+    // request fails first.
+    let backup = |env: &[(&str, &std::path::Path)]| {
+        let mut cmd = dbkeep_gcs();
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        run(cmd
+            .args(["backup", "--to", "gs://dbkeep-adc-test/x"])
+            .arg(&db))
+    };
+
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "{").unwrap();
+    let out = backup(&[("GOOGLE_APPLICATION_CREDENTIALS", &garbage)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("GOOGLE_APPLICATION_CREDENTIALS"),
+        "{}",
+        text(&out)
+    );
+
+    let (key, _) = service_account_key(dir.path(), &token_uri);
+    let out = backup(&[("GOOGLE_APPLICATION_CREDENTIALS", &key)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid_grant: Token has been expired"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.contains("jwt-bearer"))
+    );
+
+    // gcloud's file, from `gcloud auth application-default login`.
+    let gcloud = dir.path().join("gcloud");
+    std::fs::create_dir(&gcloud).unwrap();
+    std::fs::write(
+        gcloud.join("application_default_credentials.json"),
+        serde_json::json!({
+            "type": "authorized_user",
+            "client_id": "cid.apps.googleusercontent.com",
+            "client_secret": "client-secret-value-77",
+            "refresh_token": "1//refresh-token-value-99",
+            "token_uri": token_uri,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = backup(&[("CLOUDSDK_CONFIG", &gcloud)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("invalid_grant"), "{all}");
+    assert!(!all.contains("client-secret-value-77") && !all.contains("refresh-token-value-99"));
+    assert!(
+        requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.contains("grant_type=refresh_token")
+                && r.contains("refresh_token=1%2F%2Frefresh-token-value-99"))
+    );
+}
