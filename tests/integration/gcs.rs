@@ -980,7 +980,7 @@ fn check_jwt(dir: &std::path::Path, jwt: &str, token_uri: &str) {
     assert_eq!(parts.len(), 3, "{jwt}");
     let decode = |part: &str, name: &str| -> std::path::PathBuf {
         let mut b64 = part.replace('-', "+").replace('_', "/");
-        while b64.len() % 4 != 0 {
+        while !b64.len().is_multiple_of(4) {
             b64.push('=');
         }
         let encoded = dir.join(format!("{name}.b64"));
