@@ -1051,6 +1051,17 @@ fn application_default_credentials_are_used_when_the_config_is_silent() {
             .arg(&db))
     };
 
+    // Nothing at all: the metadata server (here a closed port) is the last resort.
+    let started = Instant::now();
+    let out = backup(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no credentials were found"),
+        "{}",
+        text(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+
     let garbage = dir.path().join("garbage.json");
     std::fs::write(&garbage, "{").unwrap();
     let out = backup(&[("GOOGLE_APPLICATION_CREDENTIALS", &garbage)]);
