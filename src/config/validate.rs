@@ -997,12 +997,6 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
             not_for("tls", s.tls.is_some() && !(mongo || redis));
             not_for("tls_ca_file", s.tls_ca_file.is_some() && !(mongo || redis));
             not_for("bin_dir", s.bin_dir.is_some() && redis);
-            if mongo {
-                problems.push(Problem::new(
-                    format!("{at}.type"),
-                    "`mongodb` sources are not available in this version of dbkeep",
-                ));
-            }
             if s.password.is_some() && s.password_file.is_some() {
                 problems.push(Problem::new(
                     format!("{at}.password"),

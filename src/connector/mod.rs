@@ -5,6 +5,8 @@
 //! dump tool's stdout; SQLite copies the live file with the online backup API.
 
 mod marker;
+pub mod mongo_archive;
+mod mongodb;
 mod mysql;
 pub mod pg_archive;
 mod postgres;
@@ -174,9 +176,7 @@ pub fn connect(source: &Source, temp_dir: Option<PathBuf>) -> Result<Box<dyn Con
             Engine::Postgres => Box::new(postgres::Postgres::new(s.clone())?),
             Engine::Mysql | Engine::Mariadb => Box::new(mysql::Mysql::new(s.clone())?),
             Engine::Sqlite => anyhow::bail!("a sqlite source needs `path`"),
-            Engine::Mongodb => {
-                anyhow::bail!("`mongodb` sources are not available in this version of dbkeep")
-            }
+            Engine::Mongodb => Box::new(mongodb::Mongodb::new(s.clone())?),
             Engine::Redis => Box::new(redis::Redis::new(s.clone())?),
         },
         Source::Sqlite(s) => Box::new(sqlite::Sqlite::new(s.path.clone(), temp_dir)),
@@ -188,6 +188,7 @@ pub fn connect(source: &Source, temp_dir: Option<PathBuf>) -> Result<Box<dyn Con
 pub fn content_check(format: DumpFormat) -> Option<(Box<dyn DumpCheck>, &'static str)> {
     match format {
         DumpFormat::RedisKeys => Some((redis::stream_check(), "redis key stream structure")),
+        DumpFormat::MongoArchive => Some((mongodb::stream_check(), "mongodump archive structure")),
         _ => None,
     }
 }

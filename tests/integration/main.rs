@@ -6,6 +6,7 @@ mod config;
 mod encryption;
 mod failures;
 mod gcs;
+mod mongodb;
 mod mysql;
 mod notify;
 mod postgres;
