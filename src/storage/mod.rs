@@ -4,6 +4,8 @@
 //! [`ObjectWriter`] that only becomes visible on [`ObjectWriter::commit`];
 //! dropping or aborting it leaves nothing behind.
 
+#[cfg(feature = "azure")]
+mod azure;
 #[cfg(feature = "gcs")]
 mod gcs;
 mod local;
@@ -109,8 +111,11 @@ pub fn open(name: &str, config: &StorageConfig) -> Result<Box<dyn Storage>> {
         StorageKind::Gcs => anyhow::bail!(
             "storage `{name}`: this dbkeep was built without GCS support (enable the cargo feature `gcs`)"
         ),
+        #[cfg(feature = "azure")]
+        StorageKind::Azure => Ok(Box::new(azure::Azure::new(name, s)?)),
+        #[cfg(not(feature = "azure"))]
         StorageKind::Azure => anyhow::bail!(
-            "storage `{name}`: `azure` storage is not available in this version of dbkeep; use `local`, `s3` or `gcs`"
+            "storage `{name}`: this dbkeep was built without Azure support (enable the cargo feature `azure`)"
         ),
     }
 }

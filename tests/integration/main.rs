@@ -1,6 +1,7 @@
 //! Integration tests: the real dbkeep binary against real PostgreSQL, MariaDB
 //! and SQLite, with stand-in tools only where a failure must be injected.
 
+mod azure;
 mod cli;
 mod config;
 mod encryption;
