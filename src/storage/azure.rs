@@ -42,6 +42,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use sha2::Sha256;
 
+use super::resume::{self, Refused};
 use super::retry::Backoff;
 use super::{ObjectWriter, Storage, check_key};
 use crate::config::StorageSettings;
@@ -707,15 +708,19 @@ impl Storage for Azure {
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.parse::<u64>().ok())
             .with_context(|| format!("{what}: the server gave no blob size"))?;
-        Ok(Box::new(Download {
-            inner: self.inner.clone(),
-            key: key.to_string(),
-            what: inner.what("download", key),
+        let (fetcher, key) = (self.inner.clone(), key.to_string());
+        Ok(Box::new(resume::Download::new(
+            "Azure",
+            inner.what("download", &key),
             size,
-            offset: 0,
-            body: None,
-            attempt: 1,
-        }))
+            inner.backoff,
+            move |offset| match fetcher.get(&key, offset) {
+                Ok(r) => Ok(r),
+                Err(Outcome::Transient(why)) => Err(Refused::Transient(why)),
+                Err(Outcome::Failed(r)) => Err(Refused::Failed(fetcher.refused(*r))),
+                Err(Outcome::Done(_)) => unreachable!(),
+            },
+        )))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
@@ -785,73 +790,6 @@ impl Storage for Azure {
     fn get_if_exists(&self, key: &str) -> Result<Option<Vec<u8>>> {
         check_key(key)?;
         self.inner.get_small(key)
-    }
-}
-
-/// A streamed download that resumes where it was cut.
-struct Download {
-    inner: Arc<Inner>,
-    key: String,
-    what: String,
-    size: u64,
-    offset: u64,
-    body: Option<Response>,
-    attempt: u32,
-}
-
-impl Download {
-    fn retry_or_fail(&mut self, why: String) -> io::Result<()> {
-        self.body = None;
-        if self.attempt >= self.inner.backoff.attempts {
-            return Err(io::Error::other(format!(
-                "{}: {why} (after {} attempts)",
-                self.what, self.attempt
-            )));
-        }
-        tracing::debug!(offset = self.offset, error = %why, "Azure download interrupted, resuming");
-        std::thread::sleep(self.inner.backoff.pause(self.attempt));
-        self.attempt += 1;
-        Ok(())
-    }
-}
-
-impl Read for Download {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            if self.offset >= self.size {
-                return Ok(0);
-            }
-            let Some(body) = self.body.as_mut() else {
-                match self.inner.get(&self.key, self.offset) {
-                    Ok(r) => self.body = Some(r),
-                    Err(Outcome::Transient(why)) => self.retry_or_fail(why)?,
-                    Err(Outcome::Failed(r)) => {
-                        return Err(io::Error::other(format!(
-                            "{}: {}",
-                            self.what,
-                            self.inner.refused(*r)
-                        )));
-                    }
-                    Err(Outcome::Done(_)) => unreachable!(),
-                }
-                continue;
-            };
-            match body.read(buf) {
-                Ok(0) => self.retry_or_fail(format!(
-                    "the connection ended at byte {} of {}",
-                    self.offset, self.size
-                ))?,
-                Ok(n) => {
-                    self.offset += n as u64;
-                    self.attempt = 1;
-                    return Ok(n);
-                }
-                Err(e) => self.retry_or_fail(crate::notify::clean(&e.to_string()))?,
-            }
-        }
     }
 }
 

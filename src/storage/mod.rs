@@ -10,6 +10,8 @@ mod azure;
 mod gcs;
 mod local;
 pub mod location;
+#[cfg(any(feature = "gcs", feature = "azure"))]
+mod resume;
 pub mod retry;
 #[cfg(any(feature = "s3", feature = "gcs"))]
 pub mod runtime;
