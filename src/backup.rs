@@ -93,9 +93,15 @@ pub fn run(name: &str, job: &Job, targets: &[Target], counters: &Arc<Counters>) 
         .map(Sealing::from_config)
         .transpose()
         .context("cannot set up encryption")?;
+    let signing = job
+        .signing
+        .as_ref()
+        .map(manifest::SigningKey::load)
+        .transpose()?;
     let mut conn = connector::connect(&job.source, job.temp_dir.clone())?;
     let info = conn.probe()?;
     let items = conn.plan()?;
+    connector::check_plan(&items)?;
     if items.iter().all(|i| i.database.is_none()) {
         anyhow::bail!("there is no database to back up");
     }
@@ -141,7 +147,7 @@ pub fn run(name: &str, job: &Job, targets: &[Target], counters: &Arc<Counters>) 
     }
     signal::check()?;
     let finished_at = Utc::now();
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         format: manifest::FORMAT,
         id: id.clone(),
         job: name.to_string(),
@@ -160,7 +166,11 @@ pub fn run(name: &str, job: &Job, targets: &[Target], counters: &Arc<Counters>) 
         artifacts,
         dbkeep_version: env!("CARGO_PKG_VERSION").to_string(),
         hostname: manifest::hostname(),
+        authentication: None,
     };
+    if let Some(key) = &signing {
+        manifest.sign(key);
+    }
     // The manifest goes last, and only where every object arrived.
     for (i, t) in targets.iter().enumerate() {
         if !alive[i] {

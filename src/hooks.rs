@@ -7,6 +7,10 @@
 //! `DBKEEP_STATUS` (`running`, `success`, `failure`), `DBKEEP_BACKUP_ID`,
 //! `DBKEEP_SIZE` (bytes stored), `DBKEEP_DURATION` (seconds) and
 //! `DBKEEP_ERROR`. Their output goes to dbkeep's stderr.
+//!
+//! Hooks do not inherit dbkeep's environment, which may hold database
+//! passwords, cloud keys and the age passphrase: they get [`ALLOWED_ENV`],
+//! the job variables above, the names listed in `pass_env`, and `env`.
 
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
@@ -20,6 +24,17 @@ use crate::signal;
 
 /// Seconds a hook may run when the config does not say.
 pub const DEFAULT_TIMEOUT: u64 = 300;
+
+/// The variables of dbkeep's environment that every hook inherits (`LC_*` too).
+pub const ALLOWED_ENV: [&str; 8] = [
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TZ", "TMPDIR",
+];
+
+fn inherited(name: &str, hooks: &Hooks) -> bool {
+    ALLOWED_ENV.contains(&name)
+        || name.starts_with("LC_")
+        || hooks.pass_env.iter().any(|p| p == name)
+}
 
 /// What hooks are told about the job.
 #[derive(Debug, Clone, Default)]
@@ -75,7 +90,7 @@ impl Stage {
 pub fn run(stage: Stage, hooks: &Hooks, env: &HookEnv) -> Result<()> {
     let timeout = Duration::from_secs(hooks.timeout.unwrap_or(DEFAULT_TIMEOUT));
     for argv in stage.list(hooks) {
-        run_one(stage, argv, env, timeout)?;
+        run_one(stage, argv, hooks, env, timeout)?;
     }
     Ok(())
 }
@@ -87,7 +102,13 @@ pub fn run_logged(stage: Stage, hooks: &Hooks, env: &HookEnv) {
     }
 }
 
-fn run_one(stage: Stage, argv: &[String], env: &HookEnv, timeout: Duration) -> Result<()> {
+fn run_one(
+    stage: Stage,
+    argv: &[String],
+    hooks: &Hooks,
+    env: &HookEnv,
+    timeout: Duration,
+) -> Result<()> {
     let Some((program, args)) = argv.split_first() else {
         return Ok(());
     };
@@ -95,7 +116,17 @@ fn run_one(stage: Stage, argv: &[String], env: &HookEnv, timeout: Duration) -> R
     let stderr = std::io::stderr().as_fd().try_clone_to_owned()?;
     let stdout = std::io::stderr().as_fd().try_clone_to_owned()?;
     // Its own process group, so a signal stops it with whatever it started.
-    let mut child = Command::new(program)
+    let mut cmd = Command::new(program);
+    cmd.env_clear();
+    for (k, v) in std::env::vars_os() {
+        if k.to_str().is_some_and(|k| inherited(k, hooks)) {
+            cmd.env(k, v);
+        }
+    }
+    for (k, v) in &hooks.env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
         .process_group(0)
         .args(args)
         .stdin(Stdio::null())

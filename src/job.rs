@@ -80,18 +80,27 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
         if let Ok(o) = &result
             && job.retention.has_rules()
         {
+            let key = job
+                .signing
+                .as_ref()
+                .map(crate::manifest::SigningKey::load)
+                .transpose();
             for t in targets {
                 if o.failed_storages.iter().any(|(s, _)| s == t.storage.name()) {
                     continue;
                 }
-                match crate::retention::prune(
-                    t,
-                    name,
-                    &job.retention,
-                    job.timezone,
-                    Utc::now(),
-                    false,
-                ) {
+                let how = key.as_ref().map(|key| crate::retention::Pruning {
+                    now: Utc::now(),
+                    dry_run: false,
+                    force: false,
+                    protect: Some(&o.manifest.id),
+                    key: key.as_ref(),
+                });
+                let pruned = match how {
+                    Ok(how) => crate::retention::prune(t, name, &job.retention, job.timezone, how),
+                    Err(e) => Err(anyhow::anyhow!("{e:#}")),
+                };
+                match pruned {
                     Ok(r) => rows.extend(r),
                     Err(e) => {
                         let why = notify::clean(&format!("{e:#}"));

@@ -34,4 +34,5 @@ pub mod schedule;
 pub mod secret;
 pub mod signal;
 pub mod storage;
+pub mod util;
 pub mod verify;

@@ -58,6 +58,168 @@ pub struct Manifest {
     pub dbkeep_version: String,
     /// The host that ran the backup.
     pub hostname: String,
+    /// HMAC-SHA256 over the manifest without this field, when the config has
+    /// a `signing` key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<Authentication>,
+}
+
+/// A manifest's signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authentication {
+    /// Always `hmac-sha256`.
+    pub algorithm: String,
+    /// The MAC, hex.
+    pub mac: String,
+}
+
+/// The largest manifest dbkeep reads.
+pub const MAX_MANIFEST: usize = 64 << 20;
+
+/// Parses a manifest read from a storage (untrusted), refusing oversized input.
+pub fn parse(bytes: &[u8]) -> Result<Manifest> {
+    anyhow::ensure!(
+        bytes.len() <= MAX_MANIFEST,
+        "the manifest is {} bytes, over the {} MiB that dbkeep reads",
+        bytes.len(),
+        MAX_MANIFEST >> 20
+    );
+    serde_json::from_slice(bytes).context("not a dbkeep manifest")
+}
+
+/// Whether `name` can be a file name inside a backup folder.
+fn plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with(['.', '-'])
+        && !name.contains('/')
+        && !name.chars().any(char::is_control)
+}
+
+impl Manifest {
+    /// Structural checks on a manifest read back from a storage, `dir_id` being
+    /// the folder it was found in: the id, job and file names must be what
+    /// dbkeep writes. Err says what is wrong.
+    pub fn validate(&self, dir_id: &str) -> std::result::Result<(), String> {
+        if self.format > FORMAT {
+            return Err(format!(
+                "written by a newer dbkeep (manifest format {})",
+                self.format
+            ));
+        }
+        if self.id != dir_id {
+            return Err(format!(
+                "its id `{}` is not its folder's name `{}`",
+                crate::util::printable(&self.id),
+                crate::util::printable(dir_id)
+            ));
+        }
+        if id_time(&self.id).is_none() || !plain_file_name(&self.id) {
+            return Err("its id is not a dbkeep backup id".to_string());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for a in &self.artifacts {
+            if !plain_file_name(&a.name) || a.name == MANIFEST {
+                return Err(format!(
+                    "artifact name `{}` is not a plain file name",
+                    crate::util::printable(&a.name)
+                ));
+            }
+            if !names.insert(a.name.as_str()) {
+                return Err(format!("artifact `{}` is listed twice", a.name));
+            }
+            if a.sha256.len() != 64 || !a.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("artifact `{}` has no valid sha256", a.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes a signature covers: the manifest without its signature.
+    fn signed_bytes(&self) -> Vec<u8> {
+        let mut plain = self.clone();
+        plain.authentication = None;
+        serde_json::to_vec(&plain).unwrap_or_default()
+    }
+
+    /// Signs the manifest with `key`.
+    pub fn sign(&mut self, key: &SigningKey) {
+        self.authentication = Some(Authentication {
+            algorithm: "hmac-sha256".to_string(),
+            mac: hex::encode(key.mac(&self.signed_bytes())),
+        });
+    }
+
+    /// Checks the signature against `key`; Err says why it is not authentic.
+    pub fn check_signature(&self, key: &SigningKey) -> std::result::Result<(), String> {
+        let Some(auth) = &self.authentication else {
+            return Err("it is not signed, and the config has a `signing` key".to_string());
+        };
+        if auth.algorithm != "hmac-sha256" {
+            return Err(format!(
+                "its signature algorithm `{}` is not hmac-sha256",
+                crate::util::printable(&auth.algorithm)
+            ));
+        }
+        let Ok(mac) = hex::decode(&auth.mac) else {
+            return Err("its signature is not hex".to_string());
+        };
+        if key.verify(&self.signed_bytes(), &mac) {
+            Ok(())
+        } else {
+            Err(
+                "its signature does not match: it was altered, or signed with another key"
+                    .to_string(),
+            )
+        }
+    }
+}
+
+/// The HMAC-SHA256 key that signs manifests.
+pub struct SigningKey(crate::secret::Secret);
+
+impl SigningKey {
+    /// Loads the key the config's `signing` section names.
+    pub fn load(config: &crate::config::RawSigning) -> Result<SigningKey> {
+        let key = match (&config.key, &config.key_file) {
+            (Some(k), _) => k.clone(),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!(
+                        "cannot read the signing key file {} (`signing.key_file`)",
+                        path.display()
+                    )
+                })?;
+                crate::secret::Secret::new(text.trim_end_matches(['\n', '\r']))
+            }
+            (None, None) => anyhow::bail!("`signing` needs `key_file` or `key`"),
+        };
+        anyhow::ensure!(
+            key.expose().len() >= 32,
+            "the signing key is too short: use at least 32 characters (e.g. `openssl rand -hex 32`)"
+        );
+        Ok(SigningKey(key))
+    }
+
+    fn hmac(&self) -> hmac::Hmac<sha2::Sha256> {
+        use hmac::Mac;
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(self.0.expose().as_bytes())
+            .expect("HMAC takes keys of any length")
+    }
+
+    fn mac(&self, data: &[u8]) -> Vec<u8> {
+        use hmac::Mac;
+        let mut m = self.hmac();
+        m.update(data);
+        m.finalize().into_bytes().to_vec()
+    }
+
+    fn verify(&self, data: &[u8], mac: &[u8]) -> bool {
+        use hmac::Mac;
+        let mut m = self.hmac();
+        m.update(data);
+        m.verify_slice(mac).is_ok()
+    }
 }
 
 /// One data object of a backup.
@@ -184,7 +346,22 @@ pub fn write(storage: &dyn Storage, dir: &str, manifest: &Manifest) -> Result<()
 }
 
 /// Every backup of `job` (all jobs when `None`) in a storage, newest first.
+///
+/// Manifests are untrusted: one that does not parse, fails
+/// [`Manifest::validate`], names another job, or (with `key`) is not signed
+/// by it is left out with a warning.
 pub fn list(storage: &dyn Storage, prefix: &str, job: Option<&str>) -> Result<Vec<Entry>> {
+    Ok(scan(storage, prefix, job, None)?.0)
+}
+
+/// [`list`], with the manifests left out and why.
+pub fn scan(
+    storage: &dyn Storage,
+    prefix: &str,
+    job: Option<&str>,
+    key_for_check: Option<&SigningKey>,
+) -> Result<(Vec<Entry>, Vec<(String, String)>)> {
+    let mut skipped = Vec::new();
     let base = match job {
         Some(job) => join_key(&[prefix, job]),
         None => prefix.trim_matches('/').to_string(),
@@ -214,17 +391,27 @@ pub fn list(storage: &dyn Storage, prefix: &str, job: Option<&str>) -> Result<Ve
         let bytes = storage
             .get(&key)
             .with_context(|| format!("cannot read {key}"))?;
-        match serde_json::from_slice::<Manifest>(&bytes) {
-            Ok(m) if m.format <= FORMAT => entries.push(Entry {
+        let dir_id = dir.rsplit('/').next().unwrap_or(dir);
+        let checked = parse(&bytes)
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|m| m.validate(dir_id).map(|()| m))
+            .and_then(|m| match (job, key_for_check) {
+                (Some(j), _) if m.job != j => Err(format!(
+                    "it names job `{}`, not `{j}`",
+                    crate::util::printable(&m.job)
+                )),
+                (_, Some(k)) => m.check_signature(k).map(|()| m),
+                _ => Ok(m),
+            });
+        match checked {
+            Ok(m) => entries.push(Entry {
                 manifest: m,
                 dir: dir.to_string(),
             }),
-            Ok(m) => tracing::warn!(
-                key,
-                format = m.format,
-                "skipping a manifest written by a newer dbkeep"
-            ),
-            Err(e) => tracing::warn!(key, error = %e, "skipping an unreadable manifest"),
+            Err(why) => {
+                tracing::warn!(key = %crate::util::printable(&key), problem = %why, "skipping a manifest");
+                skipped.push((key.clone(), why));
+            }
         }
     }
     entries.sort_by(|a, b| {
@@ -233,7 +420,7 @@ pub fn list(storage: &dyn Storage, prefix: &str, job: Option<&str>) -> Result<Ve
             .cmp(&a.manifest.started_at)
             .then_with(|| b.manifest.id.cmp(&a.manifest.id))
     });
-    Ok(entries)
+    Ok((entries, skipped))
 }
 
 /// Parses `--before` times: RFC 3339, `YYYY-MM-DD HH:MM[:SS]` or `YYYY-MM-DD` (UTC).
@@ -262,8 +449,32 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>> {
     )
 }
 
+/// How far a manifest's time may lie ahead of this host's clock, and how much
+/// `keep_within` allows for clocks that disagree.
+pub const SKEW: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Why a manifest is not ranked by the rules, if it is suspect (see the
+/// module docs).
+pub fn suspect(m: &Manifest, now: DateTime<Utc>) -> Option<String> {
+    let skew = chrono::Duration::from_std(SKEW).unwrap_or_default();
+    if m.started_at > now + skew {
+        return Some(format!(
+            "suspect: dated {} in the future",
+            rfc3339(m.started_at)
+        ));
+    }
+    match id_time(&m.id) {
+        Some(t) if (m.started_at - t).num_seconds().abs() <= 2 => None,
+        _ => Some(format!(
+            "suspect: its start time {} disagrees with its id",
+            rfc3339(m.started_at)
+        )),
+    }
+}
+
 /// Picks a backup: by id (or unique id prefix), else the newest started
-/// before `before`, else the newest.
+/// before `before`, else the newest. Without an id, a [`suspect`] backup
+/// (dated in the future, say) is never picked: it is named in a warning.
 pub fn select(entries: &[Entry], id: Option<&str>, before: Option<DateTime<Utc>>) -> Result<Entry> {
     if let Some(id) = id {
         let hits: Vec<&Entry> = entries
@@ -276,10 +487,26 @@ pub fn select(entries: &[Entry], id: Option<&str>, before: Option<DateTime<Utc>>
             _ => anyhow::bail!("id `{id}` matches {} backups; give more of it", hits.len()),
         };
     }
+    let now = Utc::now();
+    let entries: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| match suspect(&e.manifest, now) {
+            Some(why) => {
+                tracing::warn!(
+                    id = %crate::util::printable(&e.manifest.id),
+                    problem = %why,
+                    "not choosing this backup; name it with `--id` to restore it anyway"
+                );
+                false
+            }
+            None => true,
+        })
+        .collect();
     if let Some(before) = before {
         return entries
             .iter()
             .find(|e| e.manifest.started_at < before)
+            .copied()
             .cloned()
             .ok_or_else(|| {
                 anyhow::anyhow!(
@@ -290,8 +517,9 @@ pub fn select(entries: &[Entry], id: Option<&str>, before: Option<DateTime<Utc>>
     }
     entries
         .first()
+        .copied()
         .cloned()
-        .ok_or_else(|| anyhow::anyhow!("there are no backups yet"))
+        .ok_or_else(|| anyhow::anyhow!("there are no usable backups (see the warnings above)"))
 }
 
 /// This machine's host name.

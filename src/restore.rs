@@ -16,6 +16,7 @@ use crate::crypt::Keys;
 use crate::manifest::{Artifact, ArtifactKind, Entry, join_key};
 use crate::pipeline::{self, Expected};
 use crate::storage::Storage;
+use crate::util::printable;
 
 /// What to restore, and where.
 pub struct Plan<'a> {
@@ -46,6 +47,20 @@ fn expected(a: &Artifact) -> Expected {
     Expected {
         size: a.stored_size,
         sha256: a.sha256.clone(),
+        raw_size: a.raw_size,
+    }
+}
+
+/// Feeds a restore pre-check from `unpack`.
+struct CheckSink<'a>(&'a mut dyn pipeline::DumpCheck);
+
+impl std::io::Write for CheckSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -64,6 +79,7 @@ pub fn compatible(from: Engine, to: Engine) -> bool {
 /// Restores `plan` through `conn`.
 pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
     let m = &plan.entry.manifest;
+    crate::connector::check_artifacts(m)?;
     let mut chosen: Vec<&Artifact> = m
         .artifacts
         .iter()
@@ -123,6 +139,24 @@ pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
             .storage
             .open(&key)
             .with_context(|| format!("cannot read {key}"))?;
+        if let Some(mut check) = crate::connector::restore_precheck(a.format) {
+            // The whole content must pass before any of it reaches the tool.
+            let keys = m.encryption.is_some().then_some(plan.keys);
+            let mut sink = CheckSink(&mut *check);
+            pipeline::unpack(
+                &mut reader,
+                &key,
+                m.compression,
+                keys,
+                &expected(a),
+                &mut sink,
+                0,
+            )?;
+            check
+                .finish()
+                .map_err(|why| anyhow::anyhow!("refusing to restore {key}: {why}"))?;
+            continue;
+        }
         pipeline::check_object(&mut reader, &key, &expected(a))?;
         if m.encryption.is_some() {
             let reader = plan
@@ -141,33 +175,41 @@ pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
             .or_else(|| a.database.clone())
             .unwrap_or_default()
     };
-    let mut states = Vec::new();
-    let mut refused = Vec::new();
-    for a in chosen.iter().filter(|a| a.kind == ArtifactKind::Database) {
-        let db = target_of(a);
-        let state = conn.inspect(&db)?;
-        if let TargetState::NonEmpty(what) = &state {
-            refused.push(format!("`{db}` holds {what}"));
+    // A first look at every target, so that nothing is restored when one of
+    // them would be refused.
+    if !plan.options.force {
+        let mut refused = Vec::new();
+        for a in chosen.iter().filter(|a| a.kind == ArtifactKind::Database) {
+            let db = target_of(a);
+            if let TargetState::NonEmpty(what) = conn.inspect(&db)? {
+                refused.push(format!("`{}` holds {what}", printable(&db)));
+            }
         }
-        states.push((db, state));
-    }
-    if !refused.is_empty() && !plan.options.force {
-        anyhow::bail!(
-            "refusing to restore into a non-empty target: {}; restore into a new database with `--to-database NAME`, \
-             or pass `--force` to restore over it",
-            refused.join("; ")
-        );
+        if !refused.is_empty() {
+            anyhow::bail!("{}", refusal(&refused.join("; ")));
+        }
     }
 
-    // 3. Stream.
+    // 3. Stream. Whether a database may be dropped after a failure is
+    // decided by the connector's own create, right before its restore: a
+    // database that appeared since the first look is not ours to drop.
     let mut restored = Vec::new();
     for a in &chosen {
         let key = join_key(&[&plan.entry.dir, &a.name]);
         let db = target_of(a);
-        let created = states
-            .iter()
-            .any(|(d, s)| *d == db && *s == TargetState::Missing);
-        tracing::info!(key, database = db, "restoring");
+        let created = if a.kind == ArtifactKind::Database {
+            let created = conn.create(&db)?;
+            if !created
+                && !plan.options.force
+                && let TargetState::NonEmpty(what) = conn.inspect(&db)?
+            {
+                anyhow::bail!("{}", refusal(&format!("`{}` holds {what}", printable(&db))));
+            }
+            created
+        } else {
+            false
+        };
+        tracing::info!(key, database = %printable(&db), created, "restoring");
         let result = restore_one(plan, conn, a, &key, &db);
         if let Err(e) = result {
             if created
@@ -181,6 +223,13 @@ pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
         restored.push((a.name.clone(), db));
     }
     Ok(Restored { items: restored })
+}
+
+fn refusal(what: &str) -> String {
+    format!(
+        "refusing to restore into a non-empty target: {what}; restore into a new database with `--to-database NAME`, \
+         or pass `--force` to restore over it"
+    )
 }
 
 fn restore_one(
@@ -211,16 +260,7 @@ fn restore_one(
         &mut sink,
         hold,
     ) {
-        Ok(size) => {
-            if size != a.raw_size {
-                sink.abort();
-                anyhow::bail!(
-                    "{key} decompressed to {size} bytes, the manifest says {}",
-                    a.raw_size
-                );
-            }
-            sink.finish()
-        }
+        Ok(_) => sink.finish(),
         Err(e) if e.downcast_ref::<pipeline::SinkError>().is_some() => {
             // The tool stopped reading: its own error says why.
             match sink.finish() {

@@ -9,11 +9,22 @@
 //!   that have a backup, and likewise `keep_daily`, `keep_weekly`,
 //!   `keep_monthly`, `keep_yearly`;
 //! - `keep_within: 30d` keeps every backup started less than 30 days before
-//!   the newest one.
+//!   now (the clock of the host that prunes, with [`SKEW`] to spare).
 //!
 //! A backup is kept when any rule keeps it. Hours, days or weeks without a
 //! backup do not use up a counter. The newest backup is always kept, whatever
 //! the rules say; with no rule at all, every backup is kept.
+//!
+//! # Odd manifests
+//!
+//! Manifests are read from the storage and are not trusted. One dated in the
+//! future (by more than [`SKEW`]), whose time disagrees with its backup id,
+//! that fails to parse, or (with a `signing` key) that is not signed, is
+//! *suspect*: it is kept, reported, and left out of the ranking, so it can
+//! neither push real backups out of `keep_last` nor move `keep_within`.
+//! The backup the current run just made is never deleted, and a prune that
+//! would delete more than half of a job's backups stops and asks for
+//! `dbkeep prune --force`.
 //!
 //! # Deleting
 //!
@@ -32,14 +43,21 @@ use serde::Serialize;
 
 use crate::backup::Target;
 use crate::config::Retention;
-use crate::manifest::{self, MANIFEST, Manifest};
+use crate::manifest::{self, MANIFEST, Manifest, SigningKey};
+
+pub use crate::manifest::{SKEW, suspect};
 
 /// Why a backup is kept.
-pub fn decide(policy: &Retention, times: &[DateTime<Utc>], tz: Tz) -> Vec<Vec<String>> {
+pub fn decide(
+    policy: &Retention,
+    times: &[DateTime<Utc>],
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Vec<Vec<String>> {
     let mut reasons = vec![Vec::new(); times.len()];
-    let Some(newest) = times.iter().max().copied() else {
+    if times.is_empty() {
         return reasons;
-    };
+    }
     let mut order: Vec<usize> = (0..times.len()).collect();
     order.sort_by(|a, b| times[*b].cmp(&times[*a]).then(b.cmp(a)));
     type Bucket = fn(DateTime<Tz>) -> i64;
@@ -79,7 +97,7 @@ pub fn decide(policy: &Retention, times: &[DateTime<Utc>], tz: Tz) -> Vec<Vec<St
             }
         }
         if let Some(within) = policy.keep_within
-            && newest.signed_duration_since(t).to_std().unwrap_or_default() < within
+            && now.signed_duration_since(t).to_std().unwrap_or_default() < within + SKEW
         {
             reasons[i].push(format!("within {}", crate::duration::format(within)));
         }
@@ -123,9 +141,11 @@ struct Folder {
     id: String,
     keys: Vec<String>,
     manifest: Option<Manifest>,
+    /// Why its manifest could not be used, when it has one.
+    problem: Option<String>,
 }
 
-fn folders(target: &Target, job: &str) -> Result<Vec<Folder>> {
+fn folders(target: &Target, job: &str, key: Option<&SigningKey>) -> Result<Vec<Folder>> {
     let base = manifest::join_key(&[&target.prefix, job]);
     let keys = target.storage.list(&base).with_context(|| {
         format!(
@@ -152,16 +172,25 @@ fn folders(target: &Target, job: &str) -> Result<Vec<Folder>> {
     for (id, keys) in by_dir {
         let dir = manifest::join_key(&[&base, &id]);
         let manifest_key = manifest::join_key(&[&dir, MANIFEST]);
+        let mut problem = None;
         let manifest = if keys.contains(&manifest_key) {
             let bytes = target
                 .storage
                 .get(&manifest_key)
                 .with_context(|| format!("cannot read {manifest_key}"))?;
-            match serde_json::from_slice::<Manifest>(&bytes) {
+            let checked = manifest::parse(&bytes)
+                .map_err(|e| format!("{e:#}"))
+                .and_then(|m| m.validate(&id).map(|()| m))
+                .and_then(|m| match key {
+                    Some(k) => m.check_signature(k).map(|()| m),
+                    None => Ok(m),
+                });
+            match checked {
                 Ok(m) => Some(m),
-                Err(e) => {
-                    tracing::warn!(key = manifest_key, error = %e, "unreadable manifest: the backup is kept");
-                    continue;
+                Err(why) => {
+                    tracing::warn!(key = %crate::util::printable(&manifest_key), problem = %why, "odd manifest: the backup is kept");
+                    problem = Some(format!("suspect: {why}"));
+                    None
                 }
             }
         } else {
@@ -172,9 +201,25 @@ fn folders(target: &Target, job: &str) -> Result<Vec<Folder>> {
             id,
             keys,
             manifest,
+            problem,
         });
     }
     Ok(out)
+}
+
+/// How one prune runs.
+#[derive(Clone, Copy)]
+pub struct Pruning<'a> {
+    /// This host's clock.
+    pub now: DateTime<Utc>,
+    /// Only say what would be deleted.
+    pub dry_run: bool,
+    /// Delete even when that is more than half of the job's backups.
+    pub force: bool,
+    /// The backup the current run made: never deleted.
+    pub protect: Option<&'a str>,
+    /// Trust only manifests signed with this key.
+    pub key: Option<&'a SigningKey>,
 }
 
 /// Applies `policy` to job `job`'s backups in `target`; deletes unless `dry_run`.
@@ -183,26 +228,60 @@ pub fn prune(
     job: &str,
     policy: &Retention,
     tz: Tz,
-    now: DateTime<Utc>,
-    dry_run: bool,
+    how: Pruning<'_>,
 ) -> Result<Vec<Row>> {
     let storage = target.storage.name().to_string();
-    let found = folders(target, job)?;
-    let (complete, incomplete): (Vec<Folder>, Vec<Folder>) =
-        found.into_iter().partition(|f| f.manifest.is_some());
-    let times: Vec<DateTime<Utc>> = complete
+    let now = how.now;
+    let found = folders(target, job, how.key)?;
+    let mut rows = Vec::new();
+    let mut ranked = Vec::new();
+    let mut incomplete = Vec::new();
+    for folder in found {
+        let why = match (&folder.manifest, &folder.problem) {
+            (_, Some(p)) => Some(p.clone()),
+            (Some(m), None) => suspect(m, now),
+            (None, None) => {
+                incomplete.push(folder);
+                continue;
+            }
+        };
+        match why {
+            Some(why) => {
+                tracing::warn!(storage, id = %crate::util::printable(&folder.id), problem = %why, "backup left out of retention");
+                rows.push(Row {
+                    storage: storage.clone(),
+                    id: folder.id.clone(),
+                    started_at: folder
+                        .manifest
+                        .as_ref()
+                        .map(|m| m.started_at)
+                        .or_else(|| manifest::id_time(&folder.id))
+                        .unwrap_or_default(),
+                    action: "keep",
+                    reasons: vec![why],
+                    incomplete: false,
+                    done: false,
+                });
+            }
+            None => ranked.push(folder),
+        }
+    }
+    let times: Vec<DateTime<Utc>> = ranked
         .iter()
         .filter_map(|f| f.manifest.as_ref().map(|m| m.started_at))
         .collect();
-    let reasons = decide(policy, &times, tz);
-    let mut rows = Vec::new();
+    let reasons = decide(policy, &times, tz, now);
     let mut deletions = Vec::new();
-    for (folder, reasons) in complete.iter().zip(reasons) {
+    let total = rows.len() + ranked.len();
+    for (folder, mut reasons) in ranked.iter().zip(reasons) {
         let started_at = folder
             .manifest
             .as_ref()
             .map(|m| m.started_at)
             .unwrap_or_default();
+        if how.protect == Some(folder.id.as_str()) && reasons.is_empty() {
+            reasons.push("made by this run".to_string());
+        }
         let keep = !reasons.is_empty();
         if !keep {
             deletions.push((folder, rows.len()));
@@ -216,6 +295,15 @@ pub fn prune(
             incomplete: false,
             done: false,
         });
+    }
+    if !how.force && !how.dry_run && deletions.len() * 2 > total {
+        return Err(TooMany {
+            job: job.to_string(),
+            storage: storage.clone(),
+            delete: deletions.len(),
+            total,
+        }
+        .into());
     }
     for folder in &incomplete {
         let Some(started_at) = manifest::id_time(&folder.id) else {
@@ -248,7 +336,7 @@ pub fn prune(
             done: false,
         });
     }
-    if !dry_run {
+    if !how.dry_run {
         for (folder, row) in deletions {
             delete_folder(target, folder)?;
             rows[row].done = true;
@@ -257,6 +345,23 @@ pub fn prune(
     }
     rows.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
     Ok(rows)
+}
+
+/// A prune would delete more than half of a job's backups.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "retention would delete {delete} of the {total} backups of job `{job}` in storage `{storage}`, more than half, \
+     so nothing was deleted; check with `dbkeep prune --dry-run {job}`, then run `dbkeep prune --force {job}`"
+)]
+pub struct TooMany {
+    /// The job.
+    pub job: String,
+    /// The storage.
+    pub storage: String,
+    /// How many would go.
+    pub delete: usize,
+    /// How many there are.
+    pub total: usize,
 }
 
 /// Deletes the manifest first, then the data.
@@ -292,7 +397,7 @@ mod tests {
     }
 
     fn kept(policy: &Retention, times: &[DateTime<Utc>]) -> Vec<usize> {
-        decide(policy, times, Tz::UTC)
+        decide(policy, times, Tz::UTC, times[0])
             .iter()
             .enumerate()
             .filter(|(_, r)| !r.is_empty())
@@ -329,7 +434,7 @@ mod tests {
             keep_within: Some(Duration::from_secs(1)),
             ..Retention::default()
         };
-        let r = decide(&p, &times, Tz::UTC);
+        let r = decide(&p, &times, Tz::UTC, times[0]);
         assert!(r[0].iter().any(|x| x.starts_with("within")));
         assert!(r[1].is_empty());
         assert_eq!(kept(&Retention::default(), &times), vec![0, 1]);
@@ -345,7 +450,7 @@ mod tests {
         };
         assert_eq!(kept(&p, &times), vec![0, 1]);
         let tokyo: Tz = "Asia/Tokyo".parse().unwrap();
-        let r = decide(&p, &times, tokyo);
+        let r = decide(&p, &times, tokyo, times[0]);
         assert!(r[1].is_empty(), "same Tokyo day: {r:?}");
     }
 }

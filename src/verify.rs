@@ -33,10 +33,26 @@ pub struct Checked {
     pub checks: Vec<String>,
 }
 
+/// Where verify finds its tools and puts its temp files (the job's
+/// `bin_dir` and `temp_dir`; PATH and the system temp folder when unset).
+#[derive(Debug, Clone, Default)]
+pub struct Tools {
+    /// The folder of pg_restore.
+    pub bin_dir: Option<std::path::PathBuf>,
+    /// The folder for the SQLite copy.
+    pub temp_dir: Option<std::path::PathBuf>,
+}
+
 /// Verifies every object of a backup. An encrypted backup without keys is
 /// checked for size and sha256 only (the sha256 covers the encrypted bytes).
-pub fn run(entry: &Entry, storage: &dyn Storage, keys: &Keys) -> Result<Vec<Checked>> {
+pub fn run(
+    entry: &Entry,
+    storage: &dyn Storage,
+    keys: &Keys,
+    tools: &Tools,
+) -> Result<Vec<Checked>> {
     let m = &entry.manifest;
+    crate::connector::check_artifacts(m)?;
     let mut out = Vec::new();
     for a in &m.artifacts {
         let key = join_key(&[&entry.dir, &a.name]);
@@ -47,6 +63,7 @@ pub fn run(entry: &Entry, storage: &dyn Storage, keys: &Keys) -> Result<Vec<Chec
             let expected = Expected {
                 size: a.stored_size,
                 sha256: a.sha256.clone(),
+                raw_size: a.raw_size,
             };
             pipeline::check_object(&mut reader, &key, &expected)?;
             out.push(Checked {
@@ -64,10 +81,11 @@ pub fn run(entry: &Entry, storage: &dyn Storage, keys: &Keys) -> Result<Vec<Chec
         let mut reader = storage
             .open(&key)
             .with_context(|| format!("cannot read {key}"))?;
-        let mut sink = Sink::new(a)?;
+        let mut sink = Sink::new(a, tools)?;
         let expected = Expected {
             size: a.stored_size,
             sha256: a.sha256.clone(),
+            raw_size: a.raw_size,
         };
         let raw = pipeline::unpack(
             &mut reader,
@@ -78,12 +96,6 @@ pub fn run(entry: &Entry, storage: &dyn Storage, keys: &Keys) -> Result<Vec<Chec
             &mut sink,
             0,
         )?;
-        if raw != a.raw_size {
-            anyhow::bail!(
-                "{key} decompressed to {raw} bytes, the manifest says {}",
-                a.raw_size
-            );
-        }
         let mut checks = vec![
             "size".to_string(),
             "sha256".to_string(),
@@ -107,16 +119,19 @@ pub fn run(entry: &Entry, storage: &dyn Storage, keys: &Keys) -> Result<Vec<Chec
 struct Sink {
     check: Option<Box<dyn DumpCheck>>,
     check_name: &'static str,
+    /// A check the restore runs first (the psql script check).
+    precheck: Option<Box<dyn DumpCheck>>,
     lister: Option<ChildWriter>,
     listed: bool,
     sqlite: Option<tempfile::NamedTempFile>,
 }
 
 impl Sink {
-    fn new(a: &Artifact) -> Result<Sink> {
+    fn new(a: &Artifact, tools: &Tools) -> Result<Sink> {
         let mut sink = Sink {
             check: None,
             check_name: "",
+            precheck: crate::connector::restore_precheck(a.format),
             lister: None,
             listed: false,
             sqlite: None,
@@ -125,10 +140,11 @@ impl Sink {
             DumpFormat::PgCustom => {
                 sink.check = Some(Box::new(Archive(Some(PgArchiveCheck::new()))));
                 sink.check_name = "pg_dump archive structure";
-                match find_tool(&["pg_restore"], None) {
+                match find_tool(&["pg_restore"], tools.bin_dir.as_deref()) {
                     Ok(path) => sink.lister = Some(Tool::new(&path).arg("--list").spawn_writer()?),
-                    Err(_) => tracing::warn!(
-                        "`pg_restore` not found on PATH; skipping `pg_restore --list`"
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        "skipping `pg_restore --list`"
                     ),
                 }
             }
@@ -149,11 +165,12 @@ impl Sink {
                 sink.check_name = "dump end line";
             }
             DumpFormat::SqliteDb => {
-                sink.sqlite = Some(
-                    tempfile::Builder::new()
-                        .prefix(".dbkeep-verify-")
-                        .tempfile()?,
-                );
+                let mut b = tempfile::Builder::new();
+                b.prefix(".dbkeep-verify-");
+                sink.sqlite = Some(match &tools.temp_dir {
+                    Some(dir) => b.tempfile_in(dir),
+                    None => b.tempfile(),
+                }?);
             }
             DumpFormat::MongoArchive | DumpFormat::RedisKeys => {
                 if let Some((check, name)) = crate::connector::content_check(a.format) {
@@ -167,6 +184,10 @@ impl Sink {
 
     fn finish(self) -> Result<Vec<String>> {
         let mut done = Vec::new();
+        if let Some(mut check) = self.precheck {
+            check.finish().map_err(|e| anyhow::anyhow!(e))?;
+            done.push("no client-side commands".to_string());
+        }
         if let Some(mut check) = self.check {
             check.finish().map_err(|e| anyhow::anyhow!(e))?;
             done.push(self.check_name.to_string());
@@ -191,6 +212,9 @@ impl Sink {
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if let Some(c) = &mut self.check {
+            c.update(buf);
+        }
+        if let Some(c) = &mut self.precheck {
             c.update(buf);
         }
         if let Some(l) = &mut self.lister

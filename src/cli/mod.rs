@@ -213,6 +213,91 @@ fn unknown_job(config: &Config, name: &str) -> anyhow::Error {
     .into()
 }
 
+/// The backups of a job in `target`, for `restore` and `verify`: with the
+/// job's `signing` key, only authentic manifests; `id` (when given) must
+/// name one of them.
+fn backups_of(
+    target: &Target,
+    job_name: Option<&str>,
+    job: Option<&Job>,
+) -> Result<(Vec<crate::manifest::Entry>, Vec<(String, String)>)> {
+    let key = job
+        .and_then(|j| j.signing.as_ref())
+        .map(crate::manifest::SigningKey::load)
+        .transpose()?;
+    crate::manifest::scan(&*target.storage, &target.prefix, job_name, key.as_ref())
+}
+
+/// Picks a backup like [`crate::manifest::select`]; when `--id` names one
+/// whose manifest was left out, says why.
+fn pick(
+    entries: &[crate::manifest::Entry],
+    skipped: &[(String, String)],
+    id: Option<&str>,
+    before: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<crate::manifest::Entry> {
+    crate::manifest::select(entries, id, before).map_err(|e| {
+        let why = id.and_then(|id| {
+            skipped
+                .iter()
+                .find(|(key, _)| key.split('/').any(|seg| seg.starts_with(id)))
+        });
+        match why {
+            Some((key, why)) => anyhow::anyhow!(
+                "refusing backup `{}`: its manifest {} {why}",
+                crate::util::printable(id.unwrap_or_default()),
+                crate::util::printable(key)
+            ),
+            None => e,
+        }
+    })
+}
+
+/// What a backup must be before `restore` or `verify` uses it for `job`:
+/// artifacts dbkeep writes, encrypted when the job encrypts, and holding the
+/// job's databases (unless `--database` picks one).
+fn admit(
+    entry: &crate::manifest::Entry,
+    job: Option<(&str, &Job)>,
+    database: Option<&str>,
+) -> Result<()> {
+    let m = &entry.manifest;
+    crate::connector::check_artifacts(m)?;
+    let Some((name, job)) = job else {
+        return Ok(());
+    };
+    let id = crate::util::printable(&m.id);
+    if job.encryption.is_some() && m.encryption.is_none() {
+        anyhow::bail!(
+            "refusing backup {id}: job `{name}` encrypts its backups, but this one is not encrypted; it was not \
+             written by this job's dbkeep (restore it with `--from` if you trust it)"
+        );
+    }
+    if let crate::config::Source::Server(s) = &job.source
+        && let crate::config::Databases::List(list) = &s.databases
+        && database.is_none()
+    {
+        let mut want = list.clone();
+        let mut have = m.databases.clone();
+        want.sort();
+        have.sort();
+        if want != have {
+            let shown: Vec<String> = m
+                .databases
+                .iter()
+                .map(|d| crate::util::printable(d))
+                .collect();
+            anyhow::bail!(
+                "refusing backup {id}: it holds the databases {}, but job `{name}` backs up {}; choose one with \
+                 `--database NAME` if you mean it",
+                shown.join(", "),
+                list.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Keys for encrypted backups, shared by `restore` and `verify`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct KeyArgs {
@@ -246,14 +331,25 @@ impl KeyArgs {
     }
 }
 
-/// Writes results to stdout; a closed pipe (`| head`) ends the process quietly.
+/// Set once stdout turned out to be a closed pipe.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes results to stdout. A closed pipe (`| head`) stops the printing, not
+/// the work: every job still runs, and the exit code stays the real one.
 fn print(text: &str) -> Result<()> {
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     let mut out = std::io::stdout().lock();
     let r = out
         .write_all(crate::secret::redact(text).as_bytes())
         .and_then(|()| out.flush());
     match r {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
         other => Ok(other?),
     }
 }

@@ -20,7 +20,8 @@ Retention rules follow restic's `forget`; see the README.
 Examples:
   dbkeep prune --dry-run
   dbkeep prune app
-  dbkeep prune app --json")]
+  dbkeep prune app --json
+  dbkeep prune app --force      when the rules delete more than half of the backups")]
 pub struct Args {
     /// Jobs to prune (all when none is named).
     #[arg(value_name = "JOB")]
@@ -29,6 +30,12 @@ pub struct Args {
     /// Only show what would be deleted.
     #[arg(long, short = 'n')]
     pub dry_run: bool,
+
+    /// Delete even when the rules would delete more than half of a job's
+    /// backups (otherwise such a prune stops, in case a clock or a manifest
+    /// is wrong).
+    #[arg(long)]
+    pub force: bool,
 
     /// Print JSON on stdout.
     #[arg(long)]
@@ -71,17 +78,22 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
             stale_after: config.lock.stale_after,
             wait: args.wait_lock,
         };
+        let key = job
+            .signing
+            .as_ref()
+            .map(crate::manifest::SigningKey::load)
+            .transpose()?;
         let outcome = crate::lock::hold(&targets, name, "prune", options, || {
             let mut found = Vec::new();
             for t in &targets {
-                match retention::prune(
-                    t,
-                    name,
-                    &job.retention,
-                    job.timezone,
-                    Utc::now(),
-                    args.dry_run,
-                ) {
+                let how = retention::Pruning {
+                    now: Utc::now(),
+                    dry_run: args.dry_run,
+                    force: args.force,
+                    protect: None,
+                    key: key.as_ref(),
+                };
+                match retention::prune(t, name, &job.retention, job.timezone, how) {
                     Ok(r) => found.extend(r),
                     Err(e) => return Err(e),
                 }

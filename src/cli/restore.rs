@@ -82,6 +82,7 @@ pub struct Args {
 pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     let job = args.job.clone().or(args.job_flag.clone());
     let mut job_encryption = None;
+    let mut job_config = None;
     let (target, storage, source): (Option<Source>, Target, Option<Source>) =
         if let Some(from) = &args.from {
             let Some(t) = &args.target else {
@@ -113,11 +114,12 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
                 .transpose()
                 .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
             job_encryption = config.jobs[job_name].encryption.clone();
+            job_config = Some(config.jobs[job_name].clone());
             (target, storage, Some(config.jobs[job_name].source.clone()))
         };
     let keys = args.keys.load(job_encryption.as_ref())?;
 
-    let mut entries = manifest::list(&*storage.storage, &storage.prefix, job.as_deref())?;
+    let (mut entries, skipped) = super::backups_of(&storage, job.as_deref(), job_config.as_ref())?;
     if job.is_none() {
         let mut jobs: Vec<&str> = entries.iter().map(|e| e.manifest.job.as_str()).collect();
         jobs.sort();
@@ -134,7 +136,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
             .into());
         }
     }
-    if entries.is_empty() {
+    if entries.is_empty() && args.id.is_none() {
         anyhow::bail!(
             "no backups{} in storage `{}` ({})",
             job.as_deref()
@@ -150,9 +152,14 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         .map(manifest::parse_time)
         .transpose()
         .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
-    let entry = manifest::select(&entries, args.id.as_deref(), before)?;
+    let entry = super::pick(&entries, &skipped, args.id.as_deref(), before)?;
     entries.clear();
     let m = &entry.manifest;
+    super::admit(
+        &entry,
+        job.as_deref().zip(job_config.as_ref()),
+        args.database.as_deref(),
+    )?;
 
     // The target: --target, else the job's own source.
     let mut to_database = args.to_database.clone();

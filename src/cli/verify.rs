@@ -6,7 +6,6 @@ use anyhow::Result;
 
 use super::{job_storage, load_config, location, print};
 use crate::exit::{self, Exit};
-use crate::manifest;
 
 /// Arguments of `dbkeep verify`.
 #[derive(Debug, clap::Args)]
@@ -52,6 +51,7 @@ pub struct Args {
 pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     let job = args.job.clone().or(args.job_flag.clone());
     let mut job_encryption = None;
+    let mut job_config = None;
     let target = match &args.from {
         Some(from) => location(from)?,
         None => {
@@ -64,12 +64,13 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
             };
             let config = load_config(config_path)?;
             job_encryption = config.jobs.get(job).and_then(|j| j.encryption.clone());
+            job_config = config.jobs.get(job).cloned();
             job_storage(&config, job, args.storage.as_deref())?
         }
     };
     let keys = args.keys.load(job_encryption.as_ref())?;
-    let entries = manifest::list(&*target.storage, &target.prefix, job.as_deref())?;
-    if entries.is_empty() {
+    let (entries, skipped) = super::backups_of(&target, job.as_deref(), job_config.as_ref())?;
+    if entries.is_empty() && args.id.is_none() {
         anyhow::bail!(
             "no backups{} in storage `{}` ({})",
             job.as_deref()
@@ -79,12 +80,20 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
             target.storage.location()
         );
     }
-    let entry = manifest::select(&entries, args.id.as_deref(), None)?;
-    let checked = crate::verify::run(&entry, &*target.storage, &keys)?;
+    let entry = super::pick(&entries, &skipped, args.id.as_deref(), None)?;
+    super::admit(&entry, job.as_deref().zip(job_config.as_ref()), None)?;
+    let tools = crate::verify::Tools {
+        bin_dir: job_config.as_ref().and_then(|j| match &j.source {
+            crate::config::Source::Server(s) => s.bin_dir.clone(),
+            crate::config::Source::Sqlite(_) => None,
+        }),
+        temp_dir: job_config.as_ref().and_then(|j| j.temp_dir.clone()),
+    };
+    let checked = crate::verify::run(&entry, &*target.storage, &keys, &tools)?;
     if args.json {
         let out = serde_json::json!({
-            "id": entry.manifest.id,
-            "job": entry.manifest.job,
+            "id": crate::util::printable(&entry.manifest.id),
+            "job": crate::util::printable(&entry.manifest.job),
             "status": "ok",
             "objects": checked,
         });
@@ -96,7 +105,8 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         }
         text.push_str(&format!(
             "backup {} of job `{}` is intact\n",
-            entry.manifest.id, entry.manifest.job
+            crate::util::printable(&entry.manifest.id),
+            crate::util::printable(&entry.manifest.job)
         ));
         print(&text)?;
     }

@@ -21,7 +21,7 @@ use serde::Serialize;
 pub use schema::RawStorage as StorageSettings;
 pub use schema::{
     Compression, Databases, Engine, NotifierKind, NotifyOn, RawAge as AgeConfig, RawHooks as Hooks,
-    RawMetrics as Metrics, SmtpTls, StorageKind,
+    RawMetrics as Metrics, RawSigning, SmtpTls, StorageKind,
 };
 pub use validate::{Problem, is_plain_name};
 
@@ -292,6 +292,9 @@ pub struct Job {
     pub catch_up: bool,
     /// Which backups to keep.
     pub retention: Retention,
+    /// The manifest signing key (the config's top-level `signing`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing: Option<RawSigning>,
 }
 
 fn serialize_cron<S: serde::Serializer>(
@@ -325,6 +328,7 @@ impl Job {
             timezone: chrono_tz::Tz::UTC,
             catch_up: false,
             retention: Retention::default(),
+            signing: None,
         }
     }
 }

@@ -41,6 +41,21 @@ pub struct RawConfig {
     /// The per-job lock that keeps two runs of a job apart.
     #[serde(default)]
     pub lock: RawLock,
+    /// Authenticate every manifest with HMAC-SHA256, so that whoever can
+    /// write a storage cannot forge or alter a backup record unnoticed.
+    pub signing: Option<RawSigning>,
+}
+
+/// The key that authenticates manifests (HMAC-SHA256). With it set, backups
+/// are signed, and `list`, `restore`, `verify` and `prune` trust only
+/// manifests that carry a valid signature.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSigning {
+    /// The key itself (at least 32 characters; prefer `key_file`).
+    pub key: Option<Secret>,
+    /// A file whose content (trailing newline removed) is the key.
+    pub key_file: Option<PathBuf>,
 }
 
 /// Settings of the `dbkeep schedule run` daemon.
@@ -107,6 +122,15 @@ pub struct RawHooks {
     /// Seconds a hook may run before it is stopped (default 300).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
+    /// Names of variables of dbkeep's own environment to pass to these hooks.
+    /// Hooks otherwise see only `PATH`, `HOME`, `USER`, `LOGNAME`, `SHELL`,
+    /// `LANG`, `LC_*`, `TZ`, `TMPDIR` and the `DBKEEP_*` job variables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pass_env: Vec<String>,
+    /// Variables to set for these hooks (plain values, shown by `config show`:
+    /// pass secrets with `pass_env` instead).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 /// Metrics output.

@@ -235,6 +235,23 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
             config.notifiers.insert(name.clone(), v);
         }
     }
+    if let Some(sig) = &raw.signing {
+        match (&sig.key, &sig.key_file) {
+            (Some(_), Some(_)) => problems.push(Problem::new(
+                "signing",
+                "give `key` or `key_file`, not both",
+            )),
+            (None, None) => problems.push(Problem::new(
+                "signing",
+                "missing required key: set `key_file: PATH` (or `key`)",
+            )),
+            (Some(k), None) if k.expose().len() < 32 => problems.push(Problem::new(
+                "signing.key",
+                "the key is too short: use at least 32 characters (e.g. `openssl rand -hex 32`)",
+            )),
+            _ => {}
+        }
+    }
     check_hooks("hooks", &raw.hooks, problems);
     config.hooks = raw.hooks.clone();
     if let Some(m) = &raw.metrics {
@@ -419,6 +436,7 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
                 timezone,
                 catch_up: job.catch_up.or(d.catch_up).unwrap_or(false),
                 retention,
+                signing: raw.signing.clone(),
             },
         );
     }
@@ -543,6 +561,27 @@ fn check_hooks(at: &str, hooks: &RawHooks, problems: &mut Vec<Problem>) {
             format!("{at}.timeout"),
             "a timeout of 0 seconds would stop every hook at once",
         ));
+    }
+    let env_name = |n: &str| {
+        !n.is_empty()
+            && !n.starts_with(|c: char| c.is_ascii_digit())
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    for (i, name) in hooks.pass_env.iter().enumerate() {
+        if !env_name(name) {
+            problems.push(Problem::new(
+                format!("{at}.pass_env[{i}]"),
+                format!("`{name}` is not a variable name: use letters, digits and `_`"),
+            ));
+        }
+    }
+    for name in hooks.env.keys() {
+        if !env_name(name) {
+            problems.push(Problem::new(
+                format!("{at}.env.{name}"),
+                format!("`{name}` is not a variable name: use letters, digits and `_`"),
+            ));
+        }
     }
 }
 
@@ -1053,6 +1092,13 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
                         problems.push(Problem::new(
                             at_db.clone(),
                             format!("`{db}` is not a usable database name"),
+                        ));
+                    } else if db.starts_with('-') {
+                        problems.push(Problem::new(
+                            at_db.clone(),
+                            format!(
+                                "database name `{db}` starts with `-`, which dump tools could read as an option; rename the database"
+                            ),
                         ));
                     } else if redis && db.parse::<u32>().is_err() {
                         problems.push(Problem::new(

@@ -59,12 +59,29 @@ impl DumpItem {
     }
 }
 
+/// Refuses a plan whose database names a tool could read as an option.
+///
+/// Names reach the tools after `--` or as `--flag=NAME` anyway; refusing them
+/// here keeps a tenant's `--all-databases` database from even looking like one.
+pub fn check_plan(items: &[DumpItem]) -> Result<()> {
+    for db in items.iter().filter_map(|i| i.database.as_deref()) {
+        if db.starts_with('-') {
+            anyhow::bail!(
+                "refusing to back up database `{}`: its name starts with `-`, which dump tools could read as an option; \
+                 rename it, or list the databases to back up instead of `databases: all`",
+                crate::util::printable(db)
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A database name made safe as a file name (names stay readable; odd bytes
-/// become `_` followed by their hex).
+/// become `_` followed by their hex, and so does a leading `-`).
 fn file_safe(name: &str) -> String {
     let mut out = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_') {
+    for (i, b) in name.bytes().enumerate() {
+        if b.is_ascii_alphanumeric() || b == b'_' || (b == b'-' && i > 0) {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("_{b:02x}"));
@@ -159,6 +176,15 @@ pub trait Connector {
         opts: RestoreOptions,
     ) -> Result<Box<dyn RestoreSink>>;
 
+    /// Creates `database` for a restore, without checking first whether it
+    /// exists: true when this call created it, false when it was there
+    /// already (then the caller looks at what it holds). Engines whose
+    /// restore creates the target by writing to it return false.
+    fn create(&mut self, database: &str) -> Result<bool> {
+        let _ = database;
+        Ok(false)
+    }
+
     /// Removes a database that this restore created, after a failure.
     fn drop_created(&mut self, database: &str) -> Result<()>;
 
@@ -181,6 +207,50 @@ pub fn connect(source: &Source, temp_dir: Option<PathBuf>) -> Result<Box<dyn Con
         },
         Source::Sqlite(s) => Box::new(sqlite::Sqlite::new(s.path.clone(), temp_dir)),
     })
+}
+
+/// The dump format an engine writes for each kind of artifact; `None` for a
+/// kind the engine never writes. Restore and verify refuse any other pairing,
+/// so a crafted manifest cannot, say, replay a "database" through psql.
+pub fn expected_format(engine: Engine, kind: ArtifactKind) -> Option<DumpFormat> {
+    match (engine, kind) {
+        (Engine::Postgres, ArtifactKind::Database) => Some(DumpFormat::PgCustom),
+        (Engine::Postgres, ArtifactKind::Globals) => Some(DumpFormat::PgSql),
+        (Engine::Mysql | Engine::Mariadb, ArtifactKind::Database) => Some(DumpFormat::MysqlSql),
+        (Engine::Sqlite, ArtifactKind::Database) => Some(DumpFormat::SqliteDb),
+        (Engine::Mongodb, ArtifactKind::Database) => Some(DumpFormat::MongoArchive),
+        (Engine::Redis, ArtifactKind::Database) => Some(DumpFormat::RedisKeys),
+        (_, ArtifactKind::Globals) => None,
+    }
+}
+
+/// Checks every artifact of `m` against [`expected_format`].
+pub fn check_artifacts(m: &crate::manifest::Manifest) -> Result<()> {
+    for a in &m.artifacts {
+        let ok = expected_format(m.engine, a.kind) == Some(a.format)
+            && (a.kind == ArtifactKind::Database) == a.database.is_some();
+        if !ok {
+            anyhow::bail!(
+                "backup {}: artifact `{}` claims to be a {:?} {:?} of a {} backup, which dbkeep never writes; \
+                 the manifest is damaged or crafted, so the backup is refused",
+                crate::util::printable(&m.id),
+                crate::util::printable(&a.name),
+                a.kind,
+                a.format,
+                m.engine
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A check that must pass on the whole decompressed artifact *before* a
+/// restore sends any of it to a tool (the psql script check).
+pub fn restore_precheck(format: DumpFormat) -> Option<Box<dyn DumpCheck>> {
+    match format {
+        DumpFormat::PgSql => Some(Box::new(postgres::ScriptCheck::default())),
+        _ => None,
+    }
 }
 
 /// The structural check `verify` runs on a decompressed stream of `format`,
@@ -214,5 +284,6 @@ mod tests {
         assert_eq!(item("app").base_name(), "app.pgdump");
         assert_eq!(item("a/b c").base_name(), "a_2fb_20c.pgdump");
         assert_eq!(item("..").base_name(), "_2e_2e.pgdump");
+        assert_eq!(item("--all").base_name(), "_2d-all.pgdump");
     }
 }

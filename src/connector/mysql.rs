@@ -4,7 +4,6 @@
 //! can be restored under another name. The password reaches the tools in a
 //! 0600 `--defaults-extra-file`, never on the command line.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -18,6 +17,7 @@ use super::{
 use crate::config::{Databases, Engine, ServerSource};
 use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::pipeline::DumpCheck;
+use crate::secret::Secret;
 
 /// The last line mariadb-dump and mysqldump write.
 const DUMP_END: &str = "-- Dump completed";
@@ -28,13 +28,19 @@ const SYSTEM_SCHEMAS: [&str; 4] = ["information_schema", "performance_schema", "
 /// A MariaDB or MySQL server.
 pub struct Mysql {
     source: ServerSource,
-    /// Holds the password; removed when the connector is dropped.
-    defaults_file: Option<tempfile::NamedTempFile>,
+    password: Option<Secret>,
+    /// The restore client's flag that turns off its client-side commands.
+    no_commands: Option<&'static str>,
 }
 
-/// Quotes a string literal.
+/// Quotes a string literal as a hex literal, which reads the same under
+/// every `sql_mode` (`NO_BACKSLASH_ESCAPES` included).
 fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+    if s.is_empty() {
+        "''".to_string()
+    } else {
+        format!("convert(X'{}' using utf8mb4)", hex::encode(s.as_bytes()))
+    }
 }
 
 /// Quotes an identifier.
@@ -60,29 +66,13 @@ fn option_value(s: &str) -> String {
 }
 
 impl Mysql {
-    /// A connector for `source`; writes the 0600 option file when there is a password.
+    /// A connector for `source`.
     pub fn new(source: ServerSource) -> Result<Mysql> {
-        let defaults_file = match source.password()? {
-            None => None,
-            Some(password) => {
-                // tempfile creates files with mode 0600.
-                let mut file = tempfile::Builder::new()
-                    .prefix("dbkeep-my-")
-                    .suffix(".cnf")
-                    .tempfile()
-                    .context("cannot create the temp option file for the password")?;
-                writeln!(
-                    file,
-                    "[client]\npassword={}",
-                    option_value(password.expose())
-                )?;
-                file.flush()?;
-                Some(file)
-            }
-        };
+        let password = source.password()?;
         Ok(Mysql {
             source,
-            defaults_file,
+            password,
+            no_commands: None,
         })
     }
 
@@ -101,11 +91,15 @@ impl Mysql {
 
     fn tool(&self, dump: bool) -> Result<Tool> {
         let mut t = Tool::new(&self.tool_path(dump)?);
-        // The option file must be the first argument.
-        if let Some(f) = &self.defaults_file {
-            let mut arg = std::ffi::OsString::from("--defaults-extra-file=");
-            arg.push(f.path());
-            t = t.arg(arg);
+        // The password travels in an option file on an unnamed pipe, which
+        // must be the first argument.
+        match &self.password {
+            Some(password) => {
+                let content = format!("[client]\npassword={}\n", option_value(password.expose()));
+                let (tool, path) = t.secret_fd(content.as_bytes())?;
+                t = tool.arg(format!("--defaults-extra-file={path}"));
+            }
+            None => t = t.inherit("MYSQL_PWD"),
         }
         if let Some(h) = &self.source.host {
             t = t.arg(format!("--host={h}"));
@@ -120,6 +114,33 @@ impl Mysql {
             t = t.arg("--connect-timeout=15");
         }
         Ok(t)
+    }
+
+    /// The flag that stops the restore client from running client-side
+    /// commands (`\\!`, `system`, `source`) found in a dump: MariaDB's
+    /// `--sandbox`, MySQL's `--commands=OFF`. A client with neither cannot
+    /// restore safely, so the restore is refused.
+    fn client_commands_off(&mut self) -> Result<&'static str> {
+        let path = self.tool_path(false)?;
+        let help = Tool::new(&path)
+            .arg("--help")
+            .output()
+            .with_context(|| format!("cannot ask `{}` which options it has", path.display()))?;
+        let flag = if help.contains("--sandbox") {
+            "--sandbox"
+        } else if help.contains("--commands") {
+            "--commands=OFF"
+        } else {
+            anyhow::bail!(
+                "`{}` can run client-side commands from a dump and has no option to turn them off; \
+                 restoring through it would let a backup run commands on this host. Install a client \
+                 with `--sandbox` (MariaDB 10.5.25, 10.6.18, 10.11.8, 11.0.6 or newer) or `--commands` \
+                 (MySQL 8.0.43, 8.4.6 or newer) and point `bin_dir` at it",
+                path.display()
+            );
+        };
+        self.no_commands = Some(flag);
+        Ok(flag)
     }
 
     /// Runs one statement and returns its rows (tab-separated columns).
@@ -202,6 +223,7 @@ impl Connector for Mysql {
                 "--events",
                 "--hex-blob",
                 "--default-character-set=utf8mb4",
+                "--",
             ])
             .arg(db)
             .spawn_reader()?;
@@ -212,7 +234,7 @@ impl Connector for Mysql {
     }
 
     fn probe_restore(&mut self, _dumped_with: Option<&str>) -> Result<()> {
-        self.tool_path(false)?;
+        self.client_commands_off()?;
         self.query("select 1")?;
         Ok(())
     }
@@ -248,16 +270,25 @@ impl Connector for Mysql {
                 artifact.format
             );
         }
-        if self.inspect(database)? == TargetState::Missing {
-            self.query(&format!("create database {}", ident(database)))
-                .with_context(|| format!("cannot create database `{database}`"))?;
-        }
+        let no_commands = match self.no_commands {
+            Some(flag) => flag,
+            None => self.client_commands_off()?,
+        };
         let child = self
             .tool(false)?
-            .args(["--batch", "--default-character-set=utf8mb4"])
+            .args([no_commands, "--batch", "--default-character-set=utf8mb4"])
             .arg(format!("--database={database}"))
             .spawn_writer()?;
         Ok(Box::new(ToolSink { child }))
+    }
+
+    fn create(&mut self, database: &str) -> Result<bool> {
+        match self.query(&format!("create database {}", ident(database))) {
+            Ok(_) => Ok(true),
+            // ER_DB_CREATE_EXISTS
+            Err(e) if format!("{e:#}").contains("1007") => Ok(false),
+            Err(e) => Err(e.context(format!("cannot create database `{database}`"))),
+        }
     }
 
     fn drop_created(&mut self, database: &str) -> Result<()> {
@@ -273,7 +304,7 @@ mod tests {
     #[test]
     fn option_file_values_are_escaped() {
         assert_eq!(option_value(r#"p@ss$word"x\y"#), r#""p@ss$word\"x\\y""#);
-        assert_eq!(literal("a'b\\"), r"'a\'b\\'");
+        assert_eq!(literal("a'b\\"), "convert(X'61275c' using utf8mb4)");
         assert_eq!(ident("a`b"), "`a``b`");
     }
 }

@@ -79,9 +79,10 @@ impl Postgres {
         if let Some(u) = &self.source.user {
             t = t.arg("--username").arg(u);
         }
-        if let Some(p) = &self.password {
-            t = t.env("PGPASSWORD", p.expose());
-        }
+        t = match &self.password {
+            Some(p) => t.env("PGPASSWORD", p.expose()),
+            None => t.inherit("PGPASSWORD"),
+        };
         if std::env::var_os("PGCONNECT_TIMEOUT").is_none() {
             t = t.env("PGCONNECT_TIMEOUT", "15");
         }
@@ -165,6 +166,101 @@ impl Postgres {
             );
         }
         Ok(())
+    }
+}
+
+/// Refuses a psql script that holds a meta-command other than the
+/// `\\restrict KEY` / `\\unrestrict KEY` lines current pg_dumpall writes.
+///
+/// psql runs a meta-command wherever a backslash stands outside a quoted
+/// string, mid-line too (`select 1 \\! cmd`), and `\\!` runs a shell command
+/// on the restoring host. Rather than re-implement psql's lexer, any line
+/// that holds a backslash anywhere fails the check: pg_dumpall writes none
+/// (role passwords are SCRAM or md5 hashes).
+pub struct ScriptCheck {
+    line: u64,
+    /// The current line, kept while it starts with a backslash (capped).
+    meta: Vec<u8>,
+    at_start: bool,
+    capturing: bool,
+    error: Option<String>,
+}
+
+impl Default for ScriptCheck {
+    fn default() -> ScriptCheck {
+        ScriptCheck {
+            line: 1,
+            meta: Vec::new(),
+            at_start: true,
+            capturing: false,
+            error: None,
+        }
+    }
+}
+
+impl ScriptCheck {
+    fn refuse(&mut self, what: &str) {
+        if self.error.is_none() {
+            self.error = Some(format!(
+                "line {} of the psql script holds a client-side command ({what}); a backup must not run commands \
+                 on the restoring host, so dbkeep refuses it",
+                self.line
+            ));
+        }
+    }
+
+    fn end_line(&mut self) {
+        if self.capturing {
+            let text = String::from_utf8_lossy(&self.meta).into_owned();
+            let mut words = text.split_whitespace();
+            let allowed = matches!(words.next(), Some("\\restrict" | "\\unrestrict"))
+                && words
+                    .next()
+                    .is_some_and(|k| k.bytes().all(|b| b.is_ascii_alphanumeric()))
+                && words.next().is_none();
+            if !allowed {
+                let shown: String = crate::util::printable(&text).chars().take(60).collect();
+                self.refuse(&format!("`{shown}`"));
+            }
+        }
+        self.line += 1;
+        self.meta.clear();
+        self.at_start = true;
+        self.capturing = false;
+    }
+}
+
+impl DumpCheck for ScriptCheck {
+    fn update(&mut self, bytes: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        for &b in bytes {
+            match b {
+                b'\n' => self.end_line(),
+                b'\\' if self.at_start => {
+                    self.capturing = true;
+                    self.meta.push(b);
+                }
+                _ if self.capturing => {
+                    if self.meta.len() < 256 {
+                        self.meta.push(b);
+                    } else {
+                        self.refuse("an overlong meta-command line");
+                    }
+                }
+                b'\\' => self.refuse("a backslash command inside a line"),
+                _ => {}
+            }
+            self.at_start = b == b'\n';
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        if self.error.is_none() && !self.at_start {
+            self.end_line();
+        }
+        self.error.take().map_or(Ok(()), Err)
     }
 }
 
@@ -316,13 +412,6 @@ impl Connector for Postgres {
                 Ok(Box::new(GlobalsSink { child }))
             }
             DumpFormat::PgCustom => {
-                if self.inspect(database)? == TargetState::Missing {
-                    self.query(
-                        "postgres",
-                        &format!("create database {} template template0", ident(database)),
-                    )
-                    .with_context(|| format!("cannot create database `{database}`"))?;
-                }
                 let mut tool = self
                     .tool("pg_restore")?
                     .args(["--single-transaction", "--exit-on-error", "--dbname"])
@@ -338,6 +427,17 @@ impl Connector for Postgres {
                 }))
             }
             other => anyhow::bail!("a PostgreSQL target cannot restore a {other:?} artifact"),
+        }
+    }
+
+    fn create(&mut self, database: &str) -> Result<bool> {
+        match self.query(
+            "postgres",
+            &format!("create database {} template template0", ident(database)),
+        ) {
+            Ok(_) => Ok(true),
+            Err(e) if format!("{e:#}").contains("already exists") => Ok(false),
+            Err(e) => Err(e.context(format!("cannot create database `{database}`"))),
         }
     }
 
@@ -419,6 +519,37 @@ mod tests {
         assert_eq!(literal("o'k"), "'o''k'");
         assert_eq!(ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(conninfo("x' host='evil"), "dbname='x\\' host=\\'evil'");
+    }
+
+    fn script(text: &str) -> Result<(), String> {
+        let mut c = ScriptCheck::default();
+        for chunk in text.as_bytes().chunks(3) {
+            c.update(chunk);
+        }
+        c.finish()
+    }
+
+    #[test]
+    fn psql_scripts_with_client_commands_are_refused() {
+        let ok = "--\n\\restrict Abc123\nCREATE ROLE a;\n\n\\unrestrict Abc123\n";
+        assert_eq!(script(ok), Ok(()));
+        assert_eq!(script("CREATE ROLE a;\n\\unrestrict K"), Ok(()));
+        for bad in [
+            "CREATE ROLE a;\n\\! touch /tmp/x\n",
+            "select 1 \\! touch /tmp/x\n",
+            "\\restrict K\n\\unrestrict K\n\\copy t from program 'x'\n",
+            "\\restrict K extra\n",
+            "\\i /etc/passwd",
+            " \\! id\n",
+        ] {
+            let e = script(bad).unwrap_err();
+            assert!(e.contains("client-side command"), "{bad}: {e}");
+        }
+        assert!(
+            script("a;\nb;\n\\! x\n")
+                .unwrap_err()
+                .starts_with("line 3 ")
+        );
     }
 
     #[test]

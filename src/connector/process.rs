@@ -105,10 +105,26 @@ fn is_executable(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Variables of dbkeep's environment that no tool inherits.
+pub fn withheld(name: &str) -> bool {
+    const PREFIXES: [&str; 5] = ["DBKEEP_", "AWS_", "AZURE_", "GOOGLE_", "GCS_"];
+    const NAMES: [&str; 6] = [
+        "PGPASSWORD",
+        "MYSQL_PWD",
+        "REDISCLI_AUTH",
+        "STORAGE_EMULATOR_HOST",
+        "MONGODB_URI",
+        "GCE_METADATA_HOST",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p)) || NAMES.contains(&name)
+}
+
 /// A command under construction.
 pub struct Tool {
     cmd: Command,
     name: String,
+    /// Read ends of secret pipes, open until the child has its copies.
+    secret_fds: Vec<std::os::fd::OwnedFd>,
 }
 
 impl Tool {
@@ -120,10 +136,60 @@ impl Tool {
             .unwrap_or_default();
         let mut cmd = Command::new(program);
         cmd.stdin(Stdio::null());
+        // A tool gets no secret it does not need: none of dbkeep's own
+        // variables, no cloud credentials, no other engine's password. A
+        // connector passes its own secret with `env`, or `inherit`s one.
+        for (k, _) in std::env::vars_os() {
+            if k.to_str().is_some_and(withheld) {
+                cmd.env_remove(k);
+            }
+        }
         // Its own process group: a terminal's Ctrl-C reaches dbkeep alone,
         // which then stops the tool and everything it started.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        Tool { cmd, name }
+        Tool {
+            cmd,
+            name,
+            secret_fds: Vec::new(),
+        }
+    }
+
+    /// Hands `content` (a password file, a connection string) to the child
+    /// through an unnamed pipe, and returns the `/dev/fd/N` path it reads it
+    /// at. Nothing is written to disk, so nothing is left behind by a kill.
+    pub fn secret_fd(mut self, content: &[u8]) -> Result<(Tool, String)> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        use std::os::unix::process::CommandExt;
+        // A pipe buffer holds at least 4 KiB; the content is written before
+        // the child starts, so it must fit.
+        anyhow::ensure!(
+            content.len() <= 4096,
+            "a secret for `{}` is too long to pass through a pipe",
+            self.name
+        );
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: pipe2 fills two descriptors, which are owned right after.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error()).context("cannot create a pipe for a secret");
+        }
+        // SAFETY: both descriptors were just created and belong to nobody else.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        std::fs::File::from(write)
+            .write_all(content)
+            .context("cannot write a secret to its pipe")?;
+        let raw = read.as_raw_fd();
+        // SAFETY: only async-signal-safe fcntl runs between fork and exec; it
+        // lets this one descriptor (close-on-exec everywhere else) reach the tool.
+        unsafe {
+            self.cmd.pre_exec(move || {
+                if libc::fcntl(raw, libc::F_SETFD, 0) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        self.secret_fds.push(read);
+        Ok((self, format!("/dev/fd/{raw}")))
     }
 
     /// The tool's name.
@@ -140,6 +206,15 @@ impl Tool {
     /// Adds arguments.
     pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Tool {
         self.cmd.args(args);
+        self
+    }
+
+    /// Passes `key` from dbkeep's environment although it is withheld by
+    /// default (a user's own `PGPASSWORD` for pg_dump).
+    pub fn inherit(mut self, key: &str) -> Tool {
+        if let Some(v) = std::env::var_os(key) {
+            self.cmd.env(key, v);
+        }
         self
     }
 

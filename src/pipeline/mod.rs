@@ -268,6 +268,10 @@ pub struct Expected {
     pub size: u64,
     /// sha256 of the stored bytes.
     pub sha256: String,
+    /// Bytes the object decompresses to: decompression stops as soon as it
+    /// would produce more (a decompression bomb), and fails when it ends
+    /// with fewer.
+    pub raw_size: u64,
 }
 
 /// A stored object that does not match its manifest.
@@ -356,6 +360,13 @@ pub fn unpack(
             }
         };
         total += n as u64;
+        if total > expected.raw_size {
+            anyhow::bail!(
+                "{key} decompresses to more than the {} bytes its manifest records: stopped; the backup is \
+                 corrupt or crafted",
+                expected.raw_size
+            );
+        }
         held.extend_from_slice(&buf[..n]);
         if held.len() > hold_back {
             let release = held.len() - hold_back;
@@ -368,6 +379,12 @@ pub fn unpack(
     io::copy(&mut hashing, &mut io::sink()).with_context(|| format!("cannot read {key}"))?;
     let (_, size, sha) = hashing.into_parts();
     compare(key, expected, size, &sha)?;
+    if total != expected.raw_size {
+        anyhow::bail!(
+            "{key} decompressed to {total} bytes, the manifest says {}",
+            expected.raw_size
+        );
+    }
     write_sink(sink, &held)?;
     Ok(total)
 }
@@ -435,6 +452,7 @@ mod tests {
         let expected = Expected {
             size: staged.stored_size,
             sha256: staged.sha256.clone(),
+            raw_size: staged.raw_size,
         };
         let mut restored = Vec::new();
         let n = unpack(
@@ -506,6 +524,7 @@ mod tests {
         let expected = Expected {
             size: staged.stored_size,
             sha256: staged.sha256,
+            raw_size: staged.raw_size,
         };
         let short = &stored[..stored.len() - 3];
         let err = check_object(&mut &short[..], "k", &expected).unwrap_err();

@@ -1,0 +1,32 @@
+//! Small leaf helpers that import nothing else from dbkeep.
+
+/// `text` with control characters escaped (`\n`, `\x1b`, `\u{85}`), for
+/// printing values read from outside (manifest fields, database names)
+/// without letting them move the cursor, recolour a terminal or forge lines.
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("app"), "app");
+        assert_eq!(printable("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(printable("x\ny"), "x\\ny");
+        assert_eq!(printable("ünï"), "ünï");
+    }
+}
