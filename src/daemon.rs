@@ -110,7 +110,11 @@ pub fn run(config_path: &Path) -> Result<u8> {
             if at > now {
                 continue;
             }
-            let job = &config.jobs[name];
+            // A job the reloaded config removed may still be running.
+            let Some(job) = config.jobs.get(name) else {
+                slot.next = None;
+                continue;
+            };
             slot.next = job
                 .schedule
                 .as_ref()
@@ -226,18 +230,26 @@ fn plan(config: &Config, slots: &mut BTreeMap<String, Slot>, now: DateTime<Utc>)
 
 /// Whether a scheduled run was missed: no backup since the last fire time.
 fn missed(config: &Config, name: &str, now: DateTime<Utc>) -> bool {
-    let job = &config.jobs[name];
+    let Some(job) = config.jobs.get(name) else {
+        return false;
+    };
     let Some(cron) = &job.schedule else {
         return false;
     };
     let mut newest: Option<DateTime<Utc>> = None;
     for storage in &job.storage {
-        let sc = &config.storages[storage];
+        let Some(sc) = config.storages.get(storage) else {
+            continue;
+        };
         let found = crate::storage::open(storage, sc)
             .and_then(|s| manifest::list(&*s, &sc.prefix, Some(name)));
         match found {
             Ok(entries) => {
-                if let Some(e) = entries.first() {
+                // A manifest dated in the future must not hide a missed run.
+                if let Some(e) = entries
+                    .iter()
+                    .find(|e| manifest::suspect(&e.manifest, now).is_none())
+                {
                     newest = newest.max(Some(e.manifest.started_at));
                 }
             }
@@ -292,7 +304,19 @@ fn start(config: &Arc<Config>, name: &str, done: mpsc::Sender<Done>) {
             let done = done.clone();
             let name = name.clone();
             move || {
-                let ok = run_job(&config, &name, &config.jobs[&name]);
+                // A panic in a run is a failed run, never a scheduler that
+                // waits forever for it to report.
+                let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    crate::util::debug_panic("job-thread");
+                    config
+                        .jobs
+                        .get(&name)
+                        .is_some_and(|job| run_job(&config, &name, job))
+                }))
+                .unwrap_or_else(|_| {
+                    tracing::error!(job = name, "the run panicked; it counts as failed");
+                    false
+                });
                 let _ = done.send(Done { job: name, ok });
             }
         });

@@ -18,6 +18,17 @@ pub fn printable(text: &str) -> String {
     out
 }
 
+/// Fault injection for tests of the panic paths, in debug builds only:
+/// panics when `DBKEEP_DEBUG_PANIC` names `point`. Release builds ignore it.
+pub fn debug_panic(point: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("DBKEEP_DEBUG_PANIC").is_ok_and(|p| p == point) {
+        panic!("DBKEEP_DEBUG_PANIC={point}");
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

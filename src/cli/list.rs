@@ -10,6 +10,7 @@ use crate::backup::Target;
 use crate::config::StorageConfig;
 use crate::manifest::{self, Manifest, rfc3339};
 use crate::storage;
+use crate::util::printable;
 
 /// Arguments of `dbkeep list`.
 #[derive(Debug, clap::Args)]
@@ -46,10 +47,12 @@ struct Row<'a> {
 /// Runs `dbkeep list`.
 pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     let mut targets: Vec<Target> = Vec::new();
+    let mut signing = None;
     if let Some(from) = &args.from {
         targets.push(location(from)?);
     } else {
         let config = load_config(config_path)?;
+        signing = config.signing.clone();
         match (&args.job, &args.storage) {
             (Some(job), wanted) => {
                 let job_cfg = config
@@ -78,9 +81,15 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
             }
         }
     }
+    let key = signing
+        .as_ref()
+        .map(manifest::SigningKey::load)
+        .transpose()?;
     let mut rows: Vec<(String, manifest::Entry)> = Vec::new();
     for t in &targets {
-        for e in manifest::list(&*t.storage, &t.prefix, args.job.as_deref())? {
+        let (entries, _) =
+            manifest::scan(&*t.storage, &t.prefix, args.job.as_deref(), key.as_ref())?;
+        for e in entries {
             rows.push((t.storage.name().to_string(), e));
         }
     }
@@ -117,11 +126,11 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     for (storage, e) in &rows {
         let m = &e.manifest;
         table.push([
-            m.id.clone(),
-            m.job.clone(),
+            printable(&m.id),
+            printable(&m.job),
             rfc3339(m.started_at),
             m.engine.to_string(),
-            m.databases.join(","),
+            printable(&m.databases.join(",")),
             human_size(m.stored_size),
             m.compression.as_str().to_string(),
             storage.clone(),

@@ -52,6 +52,9 @@ pub struct Config {
     pub scheduler: Scheduler,
     /// Job locks.
     pub lock: LockSettings,
+    /// The manifest signing key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing: Option<RawSigning>,
 }
 
 /// Settings of the `schedule run` daemon, validated.
@@ -585,6 +588,7 @@ pub fn load_str(text: &str, path: &Path) -> anyhow::Result<Config> {
         "job",
         "age_passphrase",
         "progress_interval",
+        "debug_panic",
         "status",
         "backup_id",
         "size",

@@ -254,6 +254,7 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
     }
     check_hooks("hooks", &raw.hooks, problems);
     config.hooks = raw.hooks.clone();
+    config.signing = raw.signing.clone();
     if let Some(m) = &raw.metrics {
         if m.textfile.is_none() && m.pushgateway.is_none() {
             problems.push(Problem::new(

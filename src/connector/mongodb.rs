@@ -150,6 +150,7 @@ impl Mongodb {
             .suffix(".yaml")
             .tempfile()
             .context("cannot create the temp config file for mongodump")?;
+        crate::signal::track_file(config_file.path());
         config_file.write_all(serde_yaml_ng::to_string(&map)?.as_bytes())?;
         config_file.flush()?;
         Ok(Mongodb {
@@ -211,6 +212,13 @@ impl Mongodb {
             self.server = Some(self.prelude(None)?);
         }
         Ok(self.server.as_ref().expect("just read"))
+    }
+}
+
+impl Drop for Mongodb {
+    fn drop(&mut self) {
+        // The temp file itself is removed by its own drop.
+        crate::signal::untrack_file(self.config_file.path());
     }
 }
 

@@ -955,7 +955,7 @@ fn retention_and_prune_delete_old_backups_in_gcs() {
     let out = ok(run(dbkeep_gcs()
         .arg("-c")
         .arg(&config)
-        .args(["prune", "app"])));
+        .args(["prune", "--force", "app"])));
     assert!(out.contains("1 backups kept, 2 deleted"), "{out}");
     let keys = gcs_keys(&endpoint, &bucket);
     assert_eq!(manifests(&keys), 1, "{keys:?}");

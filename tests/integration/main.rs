@@ -16,4 +16,5 @@ mod retention;
 mod s3;
 mod schedule;
 mod sqlite;
+mod trust;
 mod util;

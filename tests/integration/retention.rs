@@ -121,6 +121,14 @@ fn policies_keep_exactly_the_hand_computed_sets() {
     backup(&cfg);
     let ids = spread(&dir.path().join("backups"), &TIMES);
     let letter = |i: usize| (b'A' + i as u8) as char;
+    // keep_within counts back from now: enough days to reach E, not F.
+    let days_to_e = (chrono::Utc::now()
+        - chrono::DateTime::parse_from_rfc3339(TIMES[4])
+            .unwrap()
+            .with_timezone(&chrono::Utc))
+    .num_days()
+        + 1;
+    let within = format!("keep_within: {days_to_e}d");
     let cases: [(&str, &str); 8] = [
         ("keep_last: 3", "ABC"),
         ("keep_hourly: 2", "AB"),
@@ -128,7 +136,7 @@ fn policies_keep_exactly_the_hand_computed_sets() {
         ("keep_weekly: 3", "AFG"),
         ("keep_monthly: 4", "AGIJ"),
         ("keep_yearly: 3", "AK"),
-        ("keep_within: 10d", "ABCDE"),
+        (within.as_str(), "ABCDE"),
         (
             "{ keep_daily: 2, keep_monthly: 3, keep_yearly: 2 }",
             "ACGIK",
@@ -175,7 +183,19 @@ fn policies_keep_exactly_the_hand_computed_sets() {
         dir.path(),
         "retention: { keep_daily: 2, keep_monthly: 3, keep_yearly: 2 }",
     );
-    let out = ok(run(dbkeep().arg("-c").arg(&cfg).args(["prune", "app"])));
+    // Deleting 8 of 13 needs --force.
+    let refused = run(dbkeep().arg("-c").arg(&cfg).args(["prune", "app"]));
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("dbkeep prune --force app"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(listed(&cfg).len(), TIMES.len());
+    let out = ok(run(dbkeep()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["prune", "--force", "app"])));
     assert!(out.contains("5 backups kept, 8 deleted"), "{out}");
     let want: BTreeSet<String> = [0, 2, 6, 8, 10].iter().map(|&i| ids[i].clone()).collect();
     assert_eq!(listed(&cfg), want);
@@ -213,8 +233,11 @@ fn retention_after_a_backup_keeps_the_new_one_and_a_failed_backup_deletes_nothin
     assert!(!out.status.success(), "{}", text(&out));
     assert_eq!(listed(&cfg), ids.iter().cloned().collect());
 
-    // A successful one prunes after itself, and keeps itself.
+    // A successful one prunes after itself, and keeps itself (here two of
+    // the three old ones: deleting all three would be more than half).
     std::fs::rename(dir.path().join("moved.db"), dir.path().join("app.db")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("backups/app").join(&ids[2])).unwrap();
+    let ids = &ids[..2];
     let out = ok(run(dbkeep()
         .arg("-c")
         .arg(&cfg)

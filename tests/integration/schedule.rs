@@ -605,3 +605,63 @@ fn catch_up_runs_a_missed_backup_once_judged_by_the_newest_manifest() {
     assert_eq!(code, Some(0), "{log}");
     assert_eq!(backups(dir.path(), "daily"), 2, "{log}");
 }
+
+#[test]
+fn a_reload_that_removes_a_running_job_keeps_the_daemon_alive() {
+    let dir = tempdir();
+    let slow = "schedule: \"* * * * * *\"\nhooks: { before: [[sleep, \"3\"]] }";
+    let cfg = config(
+        dir.path(),
+        "",
+        &[("slow", slow), ("other", "schedule: \"@yearly\"")],
+    );
+    let d = Daemon::start(&cfg);
+    d.wait_log(Duration::from_secs(20), "the slow run", |l| {
+        l.contains("run started")
+    });
+    // The running job leaves the config; its old fire times come due while
+    // it still runs.
+    config(dir.path(), "", &[("other", "schedule: \"@yearly\"")]);
+    d.signal(libc::SIGHUP);
+    d.wait_log(Duration::from_secs(20), "the reload", |l| {
+        l.contains("config reloaded")
+    });
+    d.wait_log(Duration::from_secs(30), "the removed job's end", |l| {
+        l.contains("run finished")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, log) = d.stop(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert_eq!(backups(dir.path(), "slow"), 1, "{log}");
+}
+
+#[test]
+fn a_panicking_run_is_a_failed_run_and_the_daemon_still_stops() {
+    let dir = tempdir();
+    let cfg = config(dir.path(), "", &[("tick", "schedule: \"* * * * * *\"")]);
+    let mut child = dbkeep()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["schedule", "run"])
+        .env("DBKEEP_DEBUG_PANIC", "job-thread")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    let d = Daemon { child, log };
+    d.wait_log(Duration::from_secs(20), "two failed runs", |l| {
+        count(l, "it counts as failed") >= 2
+    });
+    let (code, log) = d.stop(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(backups(dir.path(), "tick"), 0, "{log}");
+}
