@@ -18,6 +18,35 @@ pub fn printable(text: &str) -> String {
     out
 }
 
+/// The most of an HTTP error body that dbkeep reads.
+pub const ERROR_BODY_MAX: usize = 8 << 10;
+/// The most of one listing page or metadata answer that dbkeep reads.
+pub const PAGE_MAX: usize = 16 << 20;
+/// The most of a small object (manifest, lock) that dbkeep reads.
+pub const SMALL_OBJECT_MAX: usize = 64 << 20;
+
+/// Reads `r` to its end, but at most `max` bytes: more is an error, so an
+/// endless or oversized answer from outside cannot exhaust memory.
+pub fn read_capped(r: impl std::io::Read, max: usize) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut r.take(max as u64 + 1), &mut out)?;
+    if out.len() > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the answer is larger than the {max} bytes dbkeep reads"),
+        ));
+    }
+    Ok(out)
+}
+
+/// The start of an error body, as text: at most [`ERROR_BODY_MAX`] bytes are
+/// read, and the rest is left unread.
+pub fn error_text(r: impl std::io::Read) -> String {
+    let mut out = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut r.take(ERROR_BODY_MAX as u64), &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Fault injection for tests of the panic paths, in debug builds only:
 /// panics when `DBKEEP_DEBUG_PANIC` names `point`. Release builds ignore it.
 pub fn debug_panic(point: &str) {
@@ -32,6 +61,13 @@ pub fn debug_panic(point: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_are_capped() {
+        assert_eq!(read_capped(&b"abc"[..], 3).unwrap(), b"abc");
+        assert!(read_capped(&b"abcd"[..], 3).is_err());
+        assert_eq!(error_text(&vec![b'x'; 100_000][..]).len(), ERROR_BODY_MAX);
+    }
 
     #[test]
     fn control_characters_are_escaped() {

@@ -304,7 +304,7 @@ mod tests {
     #[test]
     fn option_file_values_are_escaped() {
         assert_eq!(option_value(r#"p@ss$word"x\y"#), r#""p@ss$word\"x\\y""#);
-        assert_eq!(literal("a'b\\"), "convert(X'61275c' using utf8mb4)");
+        assert_eq!(literal("a'b\\"), "convert(X'6127625c' using utf8mb4)");
         assert_eq!(ident("a`b"), "`a``b`");
     }
 }

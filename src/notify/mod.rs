@@ -182,7 +182,7 @@ fn check_response(name: &str, result: reqwest::Result<reqwest::blocking::Respons
         result.map_err(|e| anyhow::anyhow!("{}", clean(&e.without_url().to_string())))?;
     let status = response.status();
     if !status.is_success() {
-        let body = response.text().unwrap_or_default();
+        let body = crate::util::error_text(response);
         let body: String = body.chars().take(200).collect();
         anyhow::bail!("{name} answered HTTP {status}: {}", clean(body.trim()));
     }

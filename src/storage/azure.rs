@@ -154,7 +154,7 @@ fn answer_parts(response: Response) -> (StatusCode, String, String) {
         .get("x-ms-error-code")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body = response.text().unwrap_or_default();
+    let body = crate::util::error_text(response);
     let code = header_code
         .or_else(|| element(&body, "Code", 0).map(|(c, _)| c.to_string()))
         .unwrap_or_default();
@@ -594,10 +594,9 @@ impl Inner {
         if r.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let bytes = r
-            .bytes()
-            .map_err(|e| anyhow::anyhow!("{what}: {}", describe(&e)))?;
-        Ok(Some(bytes.to_vec()))
+        let bytes = crate::util::read_capped(r, crate::util::SMALL_OBJECT_MAX)
+            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+        Ok(Some(bytes))
     }
 
     /// Stages one block.
@@ -748,9 +747,9 @@ impl Storage for Azure {
             if r.status() == StatusCode::NOT_FOUND {
                 anyhow::bail!("{what}: {}", inner.refused(r));
             }
-            let xml = r
-                .text()
-                .map_err(|e| anyhow::anyhow!("{what}: {}", describe(&e)))?;
+            let xml = crate::util::read_capped(r, crate::util::PAGE_MAX)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
             let mut at = 0;
             while let Some((blob, end)) = element(&xml, "Blob", at) {
                 if let Some((name, _)) = element(blob, "Name", 0) {

@@ -109,10 +109,16 @@ fn describe(e: &reqwest::Error) -> String {
     crate::notify::clean(&text)
 }
 
+/// A JSON answer, read up to [`crate::util::PAGE_MAX`] bytes.
+fn json_capped(r: Response) -> Result<serde_json::Value> {
+    let bytes = crate::util::read_capped(r, crate::util::PAGE_MAX)?;
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
 /// The message of an error response: the service's own words, short.
 fn answer(response: Response) -> String {
     let status = response.status();
-    let body = response.text().unwrap_or_default();
+    let body = crate::util::error_text(response);
     let message = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
@@ -367,10 +373,9 @@ impl Inner {
         if r.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let bytes = r
-            .bytes()
-            .map_err(|e| anyhow::anyhow!("{what}: {}", describe(&e)))?;
-        Ok(Some(bytes.to_vec()))
+        let bytes = crate::util::read_capped(r, crate::util::SMALL_OBJECT_MAX)
+            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+        Ok(Some(bytes))
     }
 
     /// Opens a resumable upload session; returns its URI.
@@ -599,7 +604,7 @@ impl Storage for Gcs {
         if r.status() == StatusCode::NOT_FOUND {
             anyhow::bail!("{what}: {}", answer(r));
         }
-        let meta: serde_json::Value = r.json().with_context(|| what.clone())?;
+        let meta: serde_json::Value = json_capped(r).with_context(|| what.clone())?;
         let size = meta["size"]
             .as_str()
             .and_then(|s| s.parse::<u64>().ok())
@@ -644,7 +649,7 @@ impl Storage for Gcs {
             if r.status() == StatusCode::NOT_FOUND {
                 anyhow::bail!("{what}: {}", inner.bucket_missing(r));
             }
-            let page: serde_json::Value = r.json().with_context(|| what.clone())?;
+            let page: serde_json::Value = json_capped(r).with_context(|| what.clone())?;
             if let Some(items) = page["items"].as_array() {
                 keys.extend(
                     items
@@ -1029,7 +1034,7 @@ impl Auth {
         };
         let status = response.status();
         if !status.is_success() {
-            let body = response.text().unwrap_or_default();
+            let body = crate::util::error_text(response);
             let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             let reason = match (json["error"].as_str(), json["error_description"].as_str()) {
                 (Some(e), Some(d)) => format!("{e}: {d}"),
@@ -1044,8 +1049,7 @@ impl Auth {
                 transient_status(status),
             ));
         }
-        let json: serde_json::Value = response
-            .json()
+        let json: serde_json::Value = json_capped(response)
             .map_err(|_| ("the token endpoint's answer is not JSON".to_string(), true))?;
         let token = json["access_token"]
             .as_str()

@@ -73,11 +73,11 @@ pub trait Storage: Send + Sync {
         self.get(key).map(Some)
     }
 
-    /// Reads a small object whole.
+    /// Reads a small object whole (a manifest, a lock), refusing one over
+    /// [`crate::util::SMALL_OBJECT_MAX`].
     fn get(&self, key: &str) -> Result<Vec<u8>> {
-        let mut data = Vec::new();
-        self.open(key)?.read_to_end(&mut data)?;
-        Ok(data)
+        crate::util::read_capped(self.open(key)?, crate::util::SMALL_OBJECT_MAX)
+            .map_err(|e| anyhow::anyhow!("cannot read {key}: {e}"))
     }
 }
 
