@@ -941,7 +941,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__prune)
-            opts="-n -c -v -q -h --dry-run --json --wait-lock --config --verbose --quiet --no-progress --log-format --help"
+            opts="-n -c -v -q -h --dry-run --force --json --wait-lock --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -127,6 +127,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
             cand -n 'Only show what would be deleted'
             cand --dry-run 'Only show what would be deleted'
+            cand --force 'Delete even when the rules would delete more than half of a job''s backups (otherwise such a prune stops, in case a clock or a manifest is wrong)'
             cand --json 'Print JSON on stdout'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'

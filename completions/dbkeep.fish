@@ -108,6 +108,7 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -s c -l config -d '
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
 json\t'One JSON object per line'"
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -s n -l dry-run -d 'Only show what would be deleted'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -l force -d 'Delete even when the rules would delete more than half of a job\'s backups (otherwise such a prune stops, in case a clock or a manifest is wrong)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -l json -d 'Print JSON on stdout'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand prune" -s q -l quiet -d 'Only warnings and errors on stderr'

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::config::Hooks;
+use crate::config::{HookArg, Hooks};
 use crate::signal;
 
 /// Seconds a hook may run when the config does not say.
@@ -76,7 +76,7 @@ impl Stage {
         }
     }
 
-    fn list(self, hooks: &Hooks) -> &[Vec<String>] {
+    fn list(self, hooks: &Hooks) -> &[Vec<HookArg>] {
         match self {
             Stage::Before => &hooks.before,
             Stage::After => &hooks.after,
@@ -104,7 +104,7 @@ pub fn run_logged(stage: Stage, hooks: &Hooks, env: &HookEnv) {
 
 fn run_one(
     stage: Stage,
-    argv: &[String],
+    argv: &[HookArg],
     hooks: &Hooks,
     env: &HookEnv,
     timeout: Duration,
@@ -112,7 +112,9 @@ fn run_one(
     let Some((program, args)) = argv.split_first() else {
         return Ok(());
     };
-    let shown = format!("{} hook `{}`", stage.name(), argv.join(" "));
+    let shown: Vec<&str> = argv.iter().map(HookArg::shown).collect();
+    let shown = format!("{} hook `{}`", stage.name(), shown.join(" "));
+    let (program, args) = (program.value(), args.iter().map(HookArg::value));
     let stderr = std::io::stderr().as_fd().try_clone_to_owned()?;
     let stdout = std::io::stderr().as_fd().try_clone_to_owned()?;
     // Its own process group, so a signal stops it with whatever it started.

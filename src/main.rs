@@ -6,6 +6,12 @@ use clap::Parser;
 use dbkeep::{cli, exit, secret, signal};
 
 fn main() -> ExitCode {
+    // No core dumps: the process holds database passwords, cloud keys and
+    // the age passphrase in memory.
+    // SAFETY: prctl(PR_SET_DUMPABLE, 0) has no memory-safety preconditions.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -351,7 +351,15 @@ pub fn write(storage: &dyn Storage, dir: &str, manifest: &Manifest) -> Result<()
 /// [`Manifest::validate`], names another job, or (with `key`) is not signed
 /// by it is left out with a warning.
 pub fn list(storage: &dyn Storage, prefix: &str, job: Option<&str>) -> Result<Vec<Entry>> {
-    Ok(scan(storage, prefix, job, None)?.0)
+    Ok(scan(storage, prefix, job, None)?.entries)
+}
+
+/// What [`scan`] found.
+pub struct Scan {
+    /// The usable backups, newest first.
+    pub entries: Vec<Entry>,
+    /// Manifests left out: (key, why).
+    pub skipped: Vec<(String, String)>,
 }
 
 /// [`list`], with the manifests left out and why.
@@ -360,7 +368,7 @@ pub fn scan(
     prefix: &str,
     job: Option<&str>,
     key_for_check: Option<&SigningKey>,
-) -> Result<(Vec<Entry>, Vec<(String, String)>)> {
+) -> Result<Scan> {
     let mut skipped = Vec::new();
     let base = match job {
         Some(job) => join_key(&[prefix, job]),
@@ -420,7 +428,7 @@ pub fn scan(
             .cmp(&a.manifest.started_at)
             .then_with(|| b.manifest.id.cmp(&a.manifest.id))
     });
-    Ok((entries, skipped))
+    Ok(Scan { entries, skipped })
 }
 
 /// Parses `--before` times: RFC 3339, `YYYY-MM-DD HH:MM[:SS]` or `YYYY-MM-DD` (UTC).

@@ -9,9 +9,10 @@
 //! file and rename) under a lock, keeping the other jobs' series.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
@@ -148,10 +149,13 @@ fn write_textfile(path: &Path, run: &Run) -> Result<()> {
         .to_string_lossy()
         .into_owned();
     // One writer at a time: several jobs may finish together.
+    // A planted symlink is not followed (O_NOFOLLOW).
     let lock = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(dir.join(format!(".{name}.lock")))
         .with_context(|| format!("cannot open the lock file in {}", dir.display()))?;
     // SAFETY: flock on an open descriptor; released when `lock` is dropped.
@@ -160,11 +164,17 @@ fn write_textfile(path: &Path, run: &Run) -> Result<()> {
     }
     let mut values = parse(&fs::read_to_string(path).unwrap_or_default());
     apply(&mut values, run);
-    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = File::create(&temp).with_context(|| format!("cannot create {}", temp.display()))?;
-    f.write_all(render(&values).as_bytes())?;
-    f.sync_all()?;
-    fs::rename(&temp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    // A new file with a random name (O_EXCL), never one someone prepared.
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.tmp-"))
+        .permissions(fs::Permissions::from_mode(0o644))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
+    temp.write_all(render(&values).as_bytes())?;
+    temp.as_file().sync_all()?;
+    temp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
     drop(lock);
     Ok(())
 }

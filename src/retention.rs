@@ -343,8 +343,48 @@ pub fn prune(
             tracing::info!(storage, id = folder.id, "deleted backup");
         }
     }
+    remove_leftovers(target, job, policy, how)?;
     rows.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
     Ok(rows)
+}
+
+/// Removes the temp files of runs that died (local storage), once they are
+/// older than `incomplete_after`.
+fn remove_leftovers(
+    target: &Target,
+    job: &str,
+    policy: &Retention,
+    how: Pruning<'_>,
+) -> Result<()> {
+    let base = manifest::join_key(&[&target.prefix, job]);
+    for (key, modified) in target.storage.leftovers(&base)? {
+        let age = std::time::SystemTime::now()
+            .duration_since(modified)
+            .unwrap_or_default();
+        if age <= policy.incomplete_after {
+            continue;
+        }
+        if how.dry_run {
+            tracing::info!(
+                storage = target.storage.name(),
+                key,
+                "would remove a crash leftover"
+            );
+        } else {
+            target.storage.delete(&key).with_context(|| {
+                format!(
+                    "cannot delete {key} from storage `{}`",
+                    target.storage.name()
+                )
+            })?;
+            tracing::info!(
+                storage = target.storage.name(),
+                key,
+                "removed a crash leftover"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A prune would delete more than half of a job's backups.

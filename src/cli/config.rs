@@ -105,6 +105,8 @@ pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
             }
             let mut options = std::fs::OpenOptions::new();
             options.write(true);
+            // A config may hold passwords.
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             if force {
                 options.create(true).truncate(true);
             } else {

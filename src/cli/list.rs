@@ -87,8 +87,8 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         .transpose()?;
     let mut rows: Vec<(String, manifest::Entry)> = Vec::new();
     for t in &targets {
-        let (entries, _) =
-            manifest::scan(&*t.storage, &t.prefix, args.job.as_deref(), key.as_ref())?;
+        let entries =
+            manifest::scan(&*t.storage, &t.prefix, args.job.as_deref(), key.as_ref())?.entries;
         for e in entries {
             rows.push((t.storage.name().to_string(), e));
         }

@@ -220,7 +220,7 @@ fn backups_of(
     target: &Target,
     job_name: Option<&str>,
     job: Option<&Job>,
-) -> Result<(Vec<crate::manifest::Entry>, Vec<(String, String)>)> {
+) -> Result<crate::manifest::Scan> {
     let key = job
         .and_then(|j| j.signing.as_ref())
         .map(crate::manifest::SigningKey::load)

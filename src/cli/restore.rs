@@ -119,7 +119,10 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         };
     let keys = args.keys.load(job_encryption.as_ref())?;
 
-    let (mut entries, skipped) = super::backups_of(&storage, job.as_deref(), job_config.as_ref())?;
+    let crate::manifest::Scan {
+        mut entries,
+        skipped,
+    } = super::backups_of(&storage, job.as_deref(), job_config.as_ref())?;
     if job.is_none() {
         let mut jobs: Vec<&str> = entries.iter().map(|e| e.manifest.job.as_str()).collect();
         jobs.sort();

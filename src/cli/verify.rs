@@ -69,7 +69,8 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         }
     };
     let keys = args.keys.load(job_encryption.as_ref())?;
-    let (entries, skipped) = super::backups_of(&target, job.as_deref(), job_config.as_ref())?;
+    let crate::manifest::Scan { entries, skipped } =
+        super::backups_of(&target, job.as_deref(), job_config.as_ref())?;
     if entries.is_empty() && args.id.is_none() {
         anyhow::bail!(
             "no backups{} in storage `{}` ({})",

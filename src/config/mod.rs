@@ -20,8 +20,8 @@ use serde::Serialize;
 
 pub use schema::RawStorage as StorageSettings;
 pub use schema::{
-    Compression, Databases, Engine, NotifierKind, NotifyOn, RawAge as AgeConfig, RawHooks as Hooks,
-    RawMetrics as Metrics, RawSigning, SmtpTls, StorageKind,
+    Compression, Databases, Engine, HookArg, NotifierKind, NotifyOn, RawAge as AgeConfig,
+    RawHooks as Hooks, RawMetrics as Metrics, RawSigning, SmtpTls, StorageKind,
 };
 pub use validate::{Problem, is_plain_name};
 
@@ -169,6 +169,9 @@ pub struct NotifierConfig {
     pub smtp_port: Option<u16>,
     /// email: TLS mode.
     pub tls: SmtpTls,
+    /// email: CA certificate to verify the server with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
     /// email: user.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
@@ -402,7 +405,13 @@ pub struct ServerSource {
     /// mongodb, redis: CA file for TLS.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_ca_file: Option<PathBuf>,
+    /// postgres, mysql, mariadb: the longest wait for a table lock (`None`: forever).
+    #[serde(serialize_with = "crate::duration::serialize_opt")]
+    pub lock_wait_timeout: Option<std::time::Duration>,
 }
+
+/// The default `lock_wait_timeout`.
+pub const LOCK_WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl ServerSource {
     /// The password, read from `password_file` when that is how it is given.
@@ -457,6 +466,7 @@ impl ServerSource {
             replica_set: None,
             tls: false,
             tls_ca_file: None,
+            lock_wait_timeout: Some(LOCK_WAIT_TIMEOUT),
         }
     }
 
@@ -541,9 +551,18 @@ pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
     let candidates = search_path();
     for c in &candidates {
-        if c.is_file() {
-            return Ok(c.clone());
+        if !c.is_file() {
+            continue;
         }
+        // `./dbkeep.yaml` is whatever the current folder holds: only one
+        // that this user owns and nobody else can change is used.
+        if c.as_os_str() == LOCAL_NAME
+            && let Some(why) = untrusted_file(c)
+        {
+            tracing::warn!(file = %c.display(), problem = why, "skipping a config file; pass `-c FILE` to use it");
+            continue;
+        }
+        return Ok(c.clone());
     }
     let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
     Err(Exit::new(
@@ -554,6 +573,21 @@ pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         ),
     )
     .into())
+}
+
+/// Why a file found by searching is not to be trusted, if it is not.
+fn untrusted_file(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        Some("it is owned by another user")
+    } else if meta.mode() & 0o022 != 0 {
+        Some("other users can write it")
+    } else {
+        None
+    }
 }
 
 /// The places searched for a config file, in order.
@@ -572,6 +606,26 @@ pub fn load(path: &Path) -> anyhow::Result<Config> {
         .with_context(|| format!("cannot read config file {}", path.display()))
         .map_err(|e| Exit::new(exit::CONFIG, format!("{e:#}")))?;
     load_str(&text, path)
+}
+
+/// Validates a storage given as a URL (`--to`, `--from`) by the rules of a
+/// storage in the config; the message names the URL and the key.
+pub fn validate_storage(text: &str, raw: &StorageSettings) -> anyhow::Result<StorageConfig> {
+    let mut problems = Vec::new();
+    match validate::check_storage(".", raw, &mut problems) {
+        Some(c) if problems.is_empty() => Ok(c),
+        _ => {
+            let shown: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{}: {}", p.path.trim_start_matches(['.']), p.message))
+                .collect();
+            anyhow::bail!(
+                "storage `{}`: {}",
+                crate::secret::redact(text),
+                shown.join("; ")
+            )
+        }
+    }
 }
 
 /// Validates config text; `path` is only used in messages.

@@ -109,16 +109,16 @@ pub struct RawRetention {
 pub struct RawHooks {
     /// Before the dump; a failure fails the job and nothing is dumped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub before: Vec<Vec<String>>,
+    pub before: Vec<Vec<HookArg>>,
     /// After a successful backup.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub after: Vec<Vec<String>>,
+    pub after: Vec<Vec<HookArg>>,
     /// After a failed backup.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub on_failure: Vec<Vec<String>>,
+    pub on_failure: Vec<Vec<HookArg>>,
     /// Last, whatever happened.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub finally: Vec<Vec<String>>,
+    pub finally: Vec<Vec<HookArg>>,
     /// Seconds a hook may run before it is stopped (default 300).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
@@ -131,6 +131,38 @@ pub struct RawHooks {
     /// pass secrets with `pass_env` instead).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub env: std::collections::BTreeMap<String, String>,
+}
+
+/// One argument of a hook: a string, or `{ secret: VALUE }` for a value
+/// that `config show`, logs and error messages never print.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HookArg {
+    /// A plain argument.
+    Plain(String),
+    /// A secret argument.
+    Secret {
+        /// The value.
+        secret: Secret,
+    },
+}
+
+impl HookArg {
+    /// The value handed to the hook.
+    pub fn value(&self) -> &str {
+        match self {
+            HookArg::Plain(s) => s,
+            HookArg::Secret { secret } => secret.expose(),
+        }
+    }
+
+    /// The argument as messages show it.
+    pub fn shown(&self) -> &str {
+        match self {
+            HookArg::Plain(s) => s,
+            HookArg::Secret { .. } => crate::secret::REDACTED,
+        }
+    }
 }
 
 /// Metrics output.
@@ -161,8 +193,12 @@ pub struct RawNotifier {
     pub smtp_host: Option<String>,
     /// email: SMTP port (default 587 for starttls, 465 for implicit, 25 for none).
     pub smtp_port: Option<u16>,
-    /// email: `starttls` (default), `implicit` or `none`.
+    /// email: `starttls` (default), `implicit` or `none` (only to a relay on
+    /// this host when a password is set).
     pub tls: Option<SmtpTls>,
+    /// email: CA certificate file (PEM) to verify the SMTP server with, in
+    /// place of the public roots.
+    pub tls_ca_file: Option<PathBuf>,
     /// email: SMTP user name.
     pub username: Option<String>,
     /// email: SMTP password.
@@ -437,6 +473,11 @@ pub struct RawSource {
     pub tls_ca_file: Option<PathBuf>,
     /// Folder holding the client tools (pg_dump, mariadb-dump, ...); default: PATH.
     pub bin_dir: Option<PathBuf>,
+    /// postgres, mysql, mariadb: how long a dump or a restore may wait for a
+    /// table lock before it fails, rather than hang while the job's lock is
+    /// held (default `5m`; `0s` waits forever). mariadb-dump and mysqldump
+    /// cannot set it, so for MariaDB and MySQL it bounds restores only.
+    pub lock_wait_timeout: Option<String>,
 }
 
 /// Database engines.

@@ -262,6 +262,22 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
                 "give `textfile`, `pushgateway`, or both",
             ));
         }
+        // Credentials in the URL are secrets: `config show`, logs and errors hide them.
+        if let Some(password) = m
+            .pushgateway
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.password().map(str::to_string))
+        {
+            crate::secret::register(&password);
+            if let Ok(plain) = url::form_urlencoded::parse(format!("p={password}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .ok_or(())
+            {
+                crate::secret::register(&plain);
+            }
+        }
         if let Some(url) = &m.pushgateway
             && !matches!(
                 url::Url::parse(url)
@@ -549,7 +565,7 @@ fn check_hooks(at: &str, hooks: &RawHooks, problems: &mut Vec<Problem>) {
         ("finally", &hooks.finally),
     ] {
         for (i, argv) in list.iter().enumerate() {
-            if argv.first().is_none_or(|p| p.is_empty()) {
+            if argv.first().is_none_or(|p| p.value().is_empty()) {
                 problems.push(Problem::new(
                     format!("{at}.{kind}[{i}]"),
                     "a hook is a non-empty argv list, e.g. [\"/usr/local/bin/notify\", \"--quiet\"] or [sh, -c, \"...\"]",
@@ -609,6 +625,7 @@ fn check_notifier(
         ("smtp_host", n.smtp_host.is_some()),
         ("smtp_port", n.smtp_port.is_some()),
         ("tls", n.tls.is_some()),
+        ("tls_ca_file", n.tls_ca_file.is_some()),
         ("username", n.username.is_some()),
         ("password", n.password.is_some()),
         ("password_file", n.password_file.is_some()),
@@ -628,6 +645,25 @@ fn check_notifier(
     }
     not_for("on", kind == NotifierKind::Healthcheck && n.on.is_some());
     if email {
+        let loopback = n.smtp_host.as_deref().is_some_and(|h| {
+            h == "localhost"
+                || h.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        });
+        let password = n.password.is_some() || n.password_file.is_some();
+        if n.tls == Some(SmtpTls::None) && password && !loopback {
+            problems.push(Problem::new(
+                format!("{at}.tls"),
+                "`tls: none` would send the SMTP password in the clear; use `starttls` or `implicit`, \
+                 or `none` only with a relay on this host (localhost, 127.0.0.1)",
+            ));
+        }
+        if n.tls == Some(SmtpTls::None) && n.tls_ca_file.is_some() {
+            problems.push(Problem::new(
+                format!("{at}.tls_ca_file"),
+                "`tls_ca_file` needs `tls: starttls` or `tls: implicit`",
+            ));
+        }
         if n.smtp_host.is_none() {
             problems.push(Problem::new(
                 format!("{at}.smtp_host"),
@@ -716,6 +752,7 @@ fn check_notifier(
         smtp_host: n.smtp_host.clone(),
         smtp_port: n.smtp_port,
         tls: n.tls.unwrap_or(SmtpTls::Starttls),
+        tls_ca_file: n.tls_ca_file.clone(),
         username: n.username.clone(),
         password: n.password.clone(),
         password_file: n.password_file.clone(),
@@ -785,7 +822,11 @@ fn check_level(
     }
 }
 
-fn check_storage(at: &str, s: &RawStorage, problems: &mut Vec<Problem>) -> Option<StorageConfig> {
+pub(super) fn check_storage(
+    at: &str,
+    s: &RawStorage,
+    problems: &mut Vec<Problem>,
+) -> Option<StorageConfig> {
     let before = problems.len();
     let prefix = s
         .prefix
@@ -1004,6 +1045,7 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
             not_for("replica_set", s.replica_set.is_some());
             not_for("tls", s.tls.is_some());
             not_for("tls_ca_file", s.tls_ca_file.is_some());
+            not_for("lock_wait_timeout", s.lock_wait_timeout.is_some());
             let Some(path) = &s.path else {
                 problems.push(Problem::new(
                     format!("{at}.path"),
@@ -1029,6 +1071,16 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
             not_for("tls", s.tls.is_some() && !(mongo || redis));
             not_for("tls_ca_file", s.tls_ca_file.is_some() && !(mongo || redis));
             not_for("bin_dir", s.bin_dir.is_some() && redis);
+            not_for(
+                "lock_wait_timeout",
+                s.lock_wait_timeout.is_some() && (mongo || redis),
+            );
+            let lock_wait = duration_at(
+                &format!("{at}.lock_wait_timeout"),
+                s.lock_wait_timeout.as_deref(),
+                super::LOCK_WAIT_TIMEOUT,
+                problems,
+            );
             if s.password.is_some() && s.password_file.is_some() {
                 problems.push(Problem::new(
                     format!("{at}.password"),
@@ -1132,6 +1184,7 @@ fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<
                     replica_set: s.replica_set.clone(),
                     tls: s.tls.unwrap_or(false),
                     tls_ca_file: s.tls_ca_file.clone(),
+                    lock_wait_timeout: (!lock_wait.is_zero()).then_some(lock_wait),
                 })
             })
         }

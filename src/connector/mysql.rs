@@ -143,6 +143,16 @@ impl Mysql {
         Ok(flag)
     }
 
+    /// `--init-command` that bounds the session's lock waits.
+    fn lock_wait(&self) -> Option<String> {
+        self.source.lock_wait_timeout.map(|t| {
+            format!(
+                "--init-command=SET SESSION lock_wait_timeout={}",
+                t.as_secs().max(1)
+            )
+        })
+    }
+
     /// Runs one statement and returns its rows (tab-separated columns).
     fn query(&self, sql: &str) -> Result<Vec<String>> {
         let out = self
@@ -274,8 +284,11 @@ impl Connector for Mysql {
             Some(flag) => flag,
             None => self.client_commands_off()?,
         };
-        let child = self
-            .tool(false)?
+        let mut tool = self.tool(false)?;
+        if let Some(set) = self.lock_wait() {
+            tool = tool.arg(set);
+        }
+        let child = tool
             .args([no_commands, "--batch", "--default-character-set=utf8mb4"])
             .arg(format!("--database={database}"))
             .spawn_writer()?;

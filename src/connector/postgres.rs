@@ -31,9 +31,10 @@ pub struct Postgres {
     server_major: Option<u32>,
 }
 
-/// Quotes a string as an SQL literal (standard_conforming_strings on).
+/// Quotes a string as an SQL literal. The `E''` form reads the same whether
+/// `standard_conforming_strings` is on or off.
 pub fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// Quotes an SQL identifier.
@@ -87,6 +88,20 @@ impl Postgres {
             t = t.env("PGCONNECT_TIMEOUT", "15");
         }
         Ok(t.env("PGAPPNAME", "dbkeep"))
+    }
+
+    /// A restore tool whose statements give up waiting for a lock after
+    /// `lock_wait_timeout` (`lock_timeout` through PGOPTIONS).
+    fn restore_tool(&self, name: &str) -> Result<Tool> {
+        let tool = self.tool(name)?;
+        Ok(match self.source.lock_wait_timeout {
+            Some(t) => {
+                let mut options = std::env::var("PGOPTIONS").unwrap_or_default();
+                options.push_str(&format!(" -c lock_timeout={}s", t.as_secs().max(1)));
+                tool.env("PGOPTIONS", options.trim_start())
+            }
+            None => tool,
+        })
     }
 
     /// The database used for server-level queries.
@@ -340,8 +355,11 @@ impl Connector for Postgres {
                 ))
             }
             (ArtifactKind::Database, Some(db)) => {
-                let child = self
-                    .tool("pg_dump")?
+                let mut tool = self.tool("pg_dump")?;
+                if let Some(t) = self.source.lock_wait_timeout {
+                    tool = tool.arg(format!("--lock-wait-timeout={}s", t.as_secs().max(1)));
+                }
+                let child = tool
                     .args(["--format=custom", "--compress=0", "--dbname"])
                     .arg(conninfo(db))
                     .spawn_reader()?;
@@ -404,7 +422,7 @@ impl Connector for Postgres {
         match artifact.format {
             DumpFormat::PgSql => {
                 let child = self
-                    .tool("psql")?
+                    .restore_tool("psql")?
                     .args(["-X", "-q", "-v", "ON_ERROR_STOP=0", "-d"])
                     .arg(conninfo("postgres"))
                     .args(["-f", "-"])
@@ -413,7 +431,7 @@ impl Connector for Postgres {
             }
             DumpFormat::PgCustom => {
                 let mut tool = self
-                    .tool("pg_restore")?
+                    .restore_tool("pg_restore")?
                     .args(["--single-transaction", "--exit-on-error", "--dbname"])
                     .arg(conninfo(database));
                 if opts.force {
@@ -516,7 +534,8 @@ mod tests {
 
     #[test]
     fn quoting() {
-        assert_eq!(literal("o'k"), "'o''k'");
+        assert_eq!(literal("o'k"), "E'o\\'k'");
+        assert_eq!(literal("a\\'; drop"), "E'a\\\\\\'; drop'");
         assert_eq!(ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(conninfo("x' host='evil"), "dbname='x\\' host=\\'evil'");
     }

@@ -259,6 +259,37 @@ impl Connector for Sqlite {
     }
 }
 
+/// The ids of other processes that hold `path` open (read from /proc).
+fn holders(path: &Path) -> Vec<u32> {
+    let Ok(want) = fs::canonicalize(path) else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| fs::read_link(fd.path()).is_ok_and(|t| t == want))
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
 fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -296,8 +327,35 @@ impl RestoreSink for SqliteSink {
         }
         if force && target.exists() {
             // Fold the old file's WAL into it, so no stale -wal is applied to the new file.
+            let open_by = holders(&target);
+            if !open_by.is_empty() {
+                tracing::warn!(
+                    file = %target.display(),
+                    pids = ?open_by,
+                    "the database is in use: programs that hold it open keep using the old file; restart them"
+                );
+            }
             if let Ok(old) = Connection::open(&target) {
                 let _ = old.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            }
+        }
+        // The restored file keeps the old one's mode and owner.
+        if let Ok(meta) = fs::metadata(&target) {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            fs::set_permissions(
+                temp.path(),
+                fs::Permissions::from_mode(meta.mode() & 0o7777),
+            )
+            .with_context(|| {
+                format!(
+                    "cannot give the restored file the mode of {}",
+                    target.display()
+                )
+            })?;
+            if let Err(e) =
+                std::os::unix::fs::chown(temp.path(), Some(meta.uid()), Some(meta.gid()))
+            {
+                tracing::warn!(file = %target.display(), error = %e, "cannot give the restored file the old file's owner");
             }
         }
         temp.persist(&target)

@@ -35,6 +35,22 @@ impl Email {
                 SmtpTransport::builder_dangerous(host).port(config.smtp_port.unwrap_or(25))
             }
         };
+        if let Some(ca) = &config.tls_ca_file {
+            use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+            let pem = std::fs::read(ca)
+                .with_context(|| format!("cannot read `tls_ca_file` {}", ca.display()))?;
+            let cert = Certificate::from_pem(&pem).with_context(|| {
+                format!("`tls_ca_file` {} holds no usable certificate", ca.display())
+            })?;
+            let params = TlsParameters::builder(host.to_string())
+                .add_root_certificate(cert)
+                .build_rustls()
+                .context("cannot set up TLS for SMTP")?;
+            builder = builder.tls(match config.tls {
+                SmtpTls::Implicit => Tls::Wrapper(params),
+                _ => Tls::Required(params),
+            });
+        }
         if let (Some(user), Some(pw)) = (
             &config.username,
             secret_from(&config.password, &config.password_file, "password")?,

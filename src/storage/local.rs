@@ -97,8 +97,7 @@ impl Storage for Local {
 
     fn open(&self, key: &str) -> Result<Box<dyn Read + Send>> {
         let path = self.path(key)?;
-        let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(Box::new(file))
+        Ok(Box::new(open_regular(&path)?))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
@@ -167,11 +166,50 @@ impl Storage for Local {
 
     fn get_if_exists(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let path = self.path(key)?;
-        match fs::read(&path) {
-            Ok(data) => Ok(Some(data)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        match fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            _ => {}
         }
+        let data = crate::util::read_capped(open_regular(&path)?, crate::util::SMALL_OBJECT_MAX)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(Some(data))
+    }
+
+    fn leftovers(&self, prefix: &str) -> Result<Vec<(String, std::time::SystemTime)>> {
+        let start = match prefix.trim_matches('/') {
+            "" => self.root.clone(),
+            p => self.path(p)?,
+        };
+        let mut found = Vec::new();
+        let mut stack = vec![start];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if kind.is_dir() {
+                    stack.push(entry.path());
+                } else if kind.is_file()
+                    && is_temp(name)
+                    && let Ok(modified) = entry.metadata().and_then(|m| m.modified())
+                {
+                    let rel = entry.path();
+                    let rel = rel.strip_prefix(&self.root).unwrap_or(&rel);
+                    let key: Vec<String> = rel
+                        .iter()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .collect();
+                    found.push((key.join("/"), modified));
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
     }
 
     fn delete(&self, key: &str) -> Result<()> {
@@ -184,6 +222,26 @@ impl Storage for Local {
         remove_empty_dirs(path.parent(), &self.root);
         Ok(())
     }
+}
+
+/// Opens an object for reading: never through a symlink (O_NOFOLLOW), and
+/// only a regular file (no FIFO that blocks, no device).
+fn open_regular(path: &Path) -> Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        anyhow::bail!(
+            "{} is not a regular file; refusing to read it",
+            path.display()
+        );
+    }
+    Ok(file)
 }
 
 /// Starts writing a range of the file to disk without waiting (Linux

@@ -48,16 +48,19 @@ pub fn parse(text: &str) -> Result<StorageConfig> {
             ("path_style", StorageKind::S3) => s.path_style = Some(v == "true" || v == "1"),
             ("storage_class", StorageKind::S3 | StorageKind::Gcs) => s.storage_class = Some(v),
             ("account", StorageKind::Azure) => s.account = Some(v),
-            ("part_size_mib", _) => s.part_size_mib = v.parse().ok(),
-            ("parallel_parts", _) => s.parallel_parts = v.parse().ok(),
+            ("part_size_mib", _) => s.part_size_mib = Some(number(text, k, &v)?),
+            ("parallel_parts", _) => s.parallel_parts = Some(number(text, k, &v)?),
             _ => anyhow::bail!("storage `{text}`: unknown parameter `{k}` for {scheme}://"),
         }
     }
-    let prefix = s.prefix.clone().unwrap_or_default();
-    Ok(StorageConfig {
-        settings: s,
-        prefix,
-    })
+    // The same rules as a storage in the config file.
+    crate::config::validate_storage(text, &s)
+}
+
+fn number<T: std::str::FromStr>(text: &str, key: &str, value: &str) -> Result<T> {
+    value
+        .parse()
+        .map_err(|_| anyhow::anyhow!("storage `{text}`: `{key}={value}` is not a whole number"))
 }
 
 #[cfg(test)]
@@ -88,5 +91,8 @@ mod tests {
         assert!(parse("s3:///x").is_err());
         assert!(parse("ftp://x/y").is_err());
         assert!(parse("gs://b?bogus=1").is_err());
+        let e = parse("s3://b?part_size_mib=0").unwrap_err().to_string();
+        assert!(e.contains("part_size_mib"), "{e}");
+        assert!(parse("s3://b?parallel_parts=many").is_err());
     }
 }

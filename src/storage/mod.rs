@@ -56,6 +56,12 @@ pub trait Storage: Send + Sync {
         )
     }
 
+    /// Crash leftovers under `prefix` that `list` does not show (local temp
+    /// files), with their last change; cloud storages expire theirs.
+    fn leftovers(&self, _prefix: &str) -> Result<Vec<(String, std::time::SystemTime)>> {
+        Ok(Vec::new())
+    }
+
     /// Writes a small object whole.
     fn put(&self, key: &str, data: &[u8]) -> Result<()> {
         let mut w = self.create(key)?;

@@ -929,3 +929,200 @@ fn a_closed_stdout_pipe_does_not_skip_jobs_or_hide_failures() {
         );
     }
 }
+
+// ------------------------------------------------- smaller edges
+
+#[test]
+fn url_storage_options_are_validated_like_config_storages() {
+    let dir = tempdir();
+    let db = dir.path().join("app.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (v TEXT);")
+        .unwrap();
+    for (url, key) in [
+        ("s3://bucket/p?part_size_mib=0", "part_size_mib"),
+        ("s3://bucket/p?parallel_parts=many", "parallel_parts"),
+    ] {
+        let out = run(dbkeep().arg("backup").arg(&db).args(["--to", url]));
+        assert_eq!(out.status.code(), Some(2), "{url}: {}", text(&out));
+        assert!(text(&out).contains(key), "{url}: {}", text(&out));
+    }
+}
+
+#[test]
+fn a_plain_text_smtp_password_is_refused_unless_the_relay_is_local() {
+    let dir = tempdir();
+    let cfg = dir.path().join("dbkeep.yaml");
+    let write = |host: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "notifiers:\n  mail: {{ type: email, smtp_host: {host}, tls: none, username: u, password: pw12345678, \
+                 from: a@example.com, to: [b@example.com] }}\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("smtp.example.com");
+    let out = run(dbkeep()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["config", "validate", "--no-environment"]));
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(text(&out).contains("notifiers.mail.tls"), "{}", text(&out));
+    write("127.0.0.1");
+    ok(run(dbkeep().arg("-c").arg(&cfg).args([
+        "config",
+        "validate",
+        "--no-environment",
+    ])));
+}
+
+#[test]
+fn config_show_never_prints_secret_hook_arguments_or_pushgateway_credentials() {
+    let dir = tempdir();
+    let cfg = dir.path().join("dbkeep.yaml");
+    std::fs::write(
+        &cfg,
+        "hooks:\n  after: [[/bin/true, --token, { secret: hook-secret-5150 }]]\n\
+         metrics: { pushgateway: \"http://user:push-secret-8080@127.0.0.1:9091\" }\n",
+    )
+    .unwrap();
+    let out = ok(run(dbkeep().arg("-c").arg(&cfg).args(["config", "show"])));
+    assert!(
+        !out.contains("hook-secret-5150") && !out.contains("push-secret-8080"),
+        "{out}"
+    );
+    assert!(out.contains("--token"), "{out}");
+}
+
+#[test]
+fn a_config_file_others_can_write_is_not_picked_up_from_the_current_folder() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let cfg = dir.path().join("dbkeep.yaml");
+    std::fs::write(&cfg, "jobs: {}\n").unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = run(dbkeep()
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .args(["config", "show"]));
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("other users can write it"),
+        "{}",
+        text(&out)
+    );
+    // `config init` writes a file only its owner can read.
+    let made = dir.path().join("new.yaml");
+    ok(run(dbkeep().args(["config", "init"]).arg(&made)));
+    let mode = std::fs::metadata(&made).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn a_sqlite_restore_keeps_the_mode_of_the_file_it_replaces() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let cfg = sqlite_job(dir.path(), "");
+    ok(run(dbkeep().arg("-c").arg(&cfg).args(["backup", "app"])));
+    let target = dir.path().join("target.db");
+    rusqlite::Connection::open(&target)
+        .unwrap()
+        .execute_batch("CREATE TABLE old (x);")
+        .unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    ok(run(dbkeep()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["restore", "app", "--force", "--target"])
+        .arg(&target)));
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    let c = rusqlite::Connection::open(&target).unwrap();
+    let n: i64 = c
+        .query_row("select count(*) from t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2);
+}
+
+#[test]
+fn prune_removes_crash_leftovers_once_they_are_old() {
+    let dir = tempdir();
+    let backups = dir.path().join("backups");
+    let cfg = sqlite_job(
+        dir.path(),
+        "    retention: { keep_last: 5, incomplete_after: 1h }\n",
+    );
+    ok(run(dbkeep().arg("-c").arg(&cfg).args(["backup", "app"])));
+    let folder = backups.join("app").join(&ids(&backups)[0]);
+    let old = folder.join(".app.sqlite.zst.tmp-999-0");
+    let young = folder.join(".other.tmp-998-0");
+    std::fs::write(&old, b"partial").unwrap();
+    std::fs::write(&young, b"partial").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    ok(run(dbkeep().arg("-c").arg(&cfg).args(["prune", "app"])));
+    assert!(!old.exists(), "an old leftover was kept");
+    assert!(
+        young.exists(),
+        "a leftover younger than incomplete_after was removed"
+    );
+}
+
+#[test]
+fn a_dump_that_waits_for_a_table_lock_gives_up_after_lock_wait_timeout() {
+    let db = PgDb::new("trust_lockwait");
+    psql(&db.name, "create table t (id int primary key);");
+    // Another session holds an exclusive lock on the table.
+    let mut holder = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-h",
+            &pg_host(),
+            "-p",
+            &pg_port(),
+            "-U",
+            "postgres",
+            "-d",
+            &db.name,
+            "-c",
+        ])
+        .arg("begin; lock table t in access exclusive mode; select pg_sleep(60);")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while psql(&db.name, "select count(*) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 't' and l.mode = 'AccessExclusiveLock'").trim() != "1" {
+        assert!(started.elapsed() < Duration::from_secs(20), "the lock was never taken");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dir = tempdir();
+    let cfg = write_config(
+        dir.path(),
+        "app",
+        &format!(
+            "type: postgres\nhost: {}\nport: {}\nuser: postgres\ndatabase: {}\nlock_wait_timeout: 1s",
+            pg_host(),
+            pg_port(),
+            db.name
+        ),
+    );
+    let out = run(dbkeep().arg("-c").arg(&cfg).args(["backup", "app"]));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("lock"), "{}", text(&out));
+    assert!(manifests(&dir.path().join("backups")).is_empty());
+}
