@@ -131,7 +131,7 @@ impl Sink {
         let mut sink = Sink {
             check: None,
             check_name: "",
-            precheck: crate::connector::restore_precheck(a.format),
+            precheck: crate::connector::verify_precheck(a.format),
             lister: None,
             listed: false,
             sqlite: None,

@@ -253,6 +253,16 @@ pub fn restore_precheck(format: DumpFormat) -> Option<Box<dyn DumpCheck>> {
     }
 }
 
+/// A check `verify` runs on top of the format's own: the restore pre-check,
+/// or for MariaDB/MySQL dumps the client-command check (their restores are
+/// sandboxed, so only `verify` needs it).
+pub fn verify_precheck(format: DumpFormat) -> Option<Box<dyn DumpCheck>> {
+    match format {
+        DumpFormat::MysqlSql => Some(Box::new(mysql::ClientCommandCheck::default())),
+        other => restore_precheck(other),
+    }
+}
+
 /// The structural check `verify` runs on a decompressed stream of `format`,
 /// for formats whose connector owns one.
 pub fn content_check(format: DumpFormat) -> Option<(Box<dyn DumpCheck>, &'static str)> {

@@ -25,6 +25,65 @@ const DUMP_END: &str = "-- Dump completed";
 /// Schemas that `databases: all` skips.
 const SYSTEM_SCHEMAS: [&str; 4] = ["information_schema", "performance_schema", "mysql", "sys"];
 
+/// Finds client-side commands (`\\!`, `system`, `source`, ...) at the start of
+/// a line of a dump: mariadb-dump and mysqldump never write one there. The
+/// restore runs the client with `--sandbox` anyway; this lets `verify` call
+/// such a backup what it is.
+#[derive(Default)]
+pub struct ClientCommandCheck {
+    line: u64,
+    start: Vec<u8>,
+    done_with_line: bool,
+    error: Option<String>,
+}
+
+impl ClientCommandCheck {
+    fn judge(&mut self) {
+        let text = String::from_utf8_lossy(&self.start).to_ascii_lowercase();
+        let word = text.trim_start();
+        let command = word.starts_with('\\')
+            || ["system ", "source ", "system\t", "source\t"]
+                .iter()
+                .any(|c| word.starts_with(c));
+        if command && self.error.is_none() {
+            let shown: String = crate::util::printable(word).chars().take(40).collect();
+            self.error = Some(format!(
+                "line {} of the dump holds a client-side command (`{shown}`), which mariadb-dump never writes: \
+                 the backup was altered",
+                self.line + 1
+            ));
+        }
+    }
+}
+
+impl DumpCheck for ClientCommandCheck {
+    fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b == b'\n' {
+                if !self.done_with_line {
+                    self.judge();
+                }
+                self.line += 1;
+                self.start.clear();
+                self.done_with_line = false;
+            } else if !self.done_with_line {
+                self.start.push(b);
+                if self.start.len() >= 16 {
+                    self.judge();
+                    self.done_with_line = true;
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) -> std::result::Result<(), String> {
+        if !self.done_with_line && !self.start.is_empty() {
+            self.judge();
+        }
+        self.error.take().map_or(Ok(()), Err)
+    }
+}
+
 /// A MariaDB or MySQL server.
 pub struct Mysql {
     source: ServerSource,
@@ -313,6 +372,29 @@ impl Connector for Mysql {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_commands_in_a_dump_are_found() {
+        let check = |text: &str| {
+            let mut c = ClientCommandCheck::default();
+            for chunk in text.as_bytes().chunks(5) {
+                c.update(chunk);
+            }
+            c.finish()
+        };
+        assert!(check("-- x\nINSERT INTO t VALUES ('a\\\\b');\n-- Dump completed\n").is_ok());
+        for bad in [
+            "x;\n\\! id\n",
+            "x;\n  SYSTEM id\n",
+            "source /etc/x.sql",
+            "\\. /tmp/x\n",
+        ] {
+            assert!(
+                check(bad).unwrap_err().contains("client-side command"),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn option_file_values_are_escaped() {

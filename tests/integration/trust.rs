@@ -98,6 +98,16 @@ fn a_mariadb_backup_cannot_run_commands_on_the_restoring_host() {
     let shell = dir.path().join("shell-ran");
     let system = dir.path().join("system-ran");
     let mut sql = artifact(&folder, &name);
+    // A crafted dump leaves out the line with which mariadb-dump asks newer
+    // clients to sandbox themselves.
+    let head = String::from_utf8_lossy(&sql)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    if head.contains("sandbox") {
+        sql.drain(..head.len() + 1);
+    }
     let end = String::from_utf8_lossy(&sql)
         .rfind("-- Dump completed")
         .unwrap();
@@ -111,6 +121,20 @@ fn a_mariadb_backup_cannot_run_commands_on_the_restoring_host() {
         .into_bytes(),
     );
     put_artifact(&folder, &name, &sql, entry);
+    let verify = run(dbkeep()
+        .args(["verify", "--from"])
+        .arg(&backups)
+        .args(["--job", &db.name]));
+    assert!(
+        !verify.status.success(),
+        "verify called it intact: {}",
+        text(&verify)
+    );
+    assert!(
+        text(&verify).contains("client-side command"),
+        "{}",
+        text(&verify)
+    );
 
     let copy = db.another("copy");
     let out = run(dbkeep().args(["restore", "--from"]).arg(&backups).args([
@@ -1123,6 +1147,10 @@ fn a_dump_that_waits_for_a_table_lock_gives_up_after_lock_wait_timeout() {
     let _ = holder.kill();
     let _ = holder.wait();
     assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("lock"), "{}", text(&out));
+    assert!(
+        text(&out).contains("due to statement timeout"),
+        "{}",
+        text(&out)
+    );
     assert!(manifests(&dir.path().join("backups")).is_empty());
 }
