@@ -586,6 +586,8 @@ pub fn load_str(text: &str, path: &Path) -> anyhow::Result<Config> {
         "size",
         "duration",
         "error",
+        // The fault injection of debug builds (`crate::lock`).
+        "debug_panic",
     ];
     figment = figment.merge(Env::prefixed("DBKEEP_").split("__").ignore(&not_keys));
     let value: figment::value::Value = figment.extract().map_err(|e| Invalid {
