@@ -338,6 +338,8 @@ pub fn prune(
     }
     if !how.dry_run {
         for (folder, row) in deletions {
+            // A lost lock or a signal stops the deletions between backups.
+            crate::signal::check()?;
             delete_folder(target, folder)?;
             rows[row].done = true;
             tracing::info!(storage, id = folder.id, "deleted backup");

@@ -30,9 +30,10 @@ pub fn is_interrupt(err: &(dyn std::error::Error + 'static)) -> bool {
     err.downcast_ref::<Interrupted>().is_some()
 }
 
-/// Whether a SIGINT or SIGTERM has arrived.
+/// Whether a SIGINT or SIGTERM has arrived, or this thread's run was
+/// cancelled (see [`Run`]).
 pub fn cancelled() -> bool {
-    CANCELLED.load(Ordering::SeqCst)
+    CANCELLED.load(Ordering::SeqCst) || run_cancelled()
 }
 
 /// Fails with [`Interrupted`] once a signal has arrived.
@@ -124,6 +125,7 @@ pub fn track(pid: u32) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(pid);
+    run_track(pid);
     if cancelled() {
         terminate(pid);
     }
@@ -135,6 +137,7 @@ pub fn untrack(pid: u32) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&pid);
+    run_untrack(pid);
 }
 
 fn terminate(pid: u32) {
@@ -176,4 +179,125 @@ pub fn install() -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+// ---------------------------------------------------------------- one run
+
+/// Cancels one run without touching the others that share the process (the
+/// jobs `schedule run` runs in threads). While a thread has entered a `Run`,
+/// [`cancelled`] on that thread also reports the run's cancellation, and the
+/// children it [`track`]s are registered with the run, so [`Run::cancel`]
+/// (from any thread) stops them.
+#[derive(Debug, Default)]
+pub struct Run {
+    cancelled: AtomicBool,
+    children: Mutex<BTreeSet<u32>>,
+}
+
+thread_local! {
+    static CURRENT: std::cell::RefCell<Option<std::sync::Arc<Run>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl Run {
+    /// A run not cancelled yet.
+    pub fn new() -> std::sync::Arc<Run> {
+        std::sync::Arc::new(Run::default())
+    }
+
+    /// Cancels the run: sets its flag and stops the children started under it.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        let pids: Vec<u32> = self
+            .children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        for pid in pids {
+            terminate(pid);
+        }
+    }
+
+    /// Whether [`Run::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Makes `run` this thread's run until the returned guard drops.
+    pub fn enter(run: &std::sync::Arc<Run>) -> Entered {
+        let previous = CURRENT.with(|c| c.replace(Some(run.clone())));
+        Entered { previous }
+    }
+}
+
+/// This thread's run, for as long as it lives (see [`Run::enter`]).
+#[must_use = "the run is left when this drops"]
+pub struct Entered {
+    previous: Option<std::sync::Arc<Run>>,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let _ = CURRENT.try_with(|c| c.replace(previous));
+    }
+}
+
+fn with_run<T>(f: impl FnOnce(&Run) -> T) -> Option<T> {
+    CURRENT
+        .try_with(|c| c.borrow().as_deref().map(f))
+        .ok()
+        .flatten()
+}
+
+fn run_cancelled() -> bool {
+    with_run(Run::is_cancelled).unwrap_or(false)
+}
+
+fn run_track(pid: u32) {
+    with_run(|run| {
+        run.children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(pid);
+    });
+}
+
+fn run_untrack(pid: u32) {
+    with_run(|run| {
+        run.children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&pid);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_is_cancelled_on_its_own_thread_only() {
+        let run = Run::new();
+        let other = std::thread::spawn({
+            let run = run.clone();
+            move || {
+                let _in = Run::enter(&Run::new());
+                while !run.is_cancelled() {
+                    std::thread::yield_now();
+                }
+                cancelled()
+            }
+        });
+        let entered = Run::enter(&run);
+        assert!(!cancelled());
+        run.cancel();
+        assert!(cancelled(), "the run's own thread sees it");
+        assert!(!other.join().unwrap(), "another run does not");
+        drop(entered);
+        assert!(!cancelled(), "nor does this thread once it left the run");
+        assert!(!CANCELLED.load(Ordering::SeqCst));
+    }
 }

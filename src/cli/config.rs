@@ -182,10 +182,12 @@ fn environment(cfg: &Config) -> Vec<String> {
                 &sc.prefix,
                 &format!(".dbkeep-probe-{}", std::process::id()),
             ]);
-            if !st.create_if_absent(&key, b"dbkeep probe")? {
+            let Some(version) = st.create_if_absent(&key, b"dbkeep probe")? else {
                 anyhow::bail!("the probe object `{key}` already exists");
+            };
+            if !st.delete_if(&key, &version)? {
+                anyhow::bail!("the probe object `{key}` changed before it could be removed");
             }
-            st.delete(&key)?;
             Ok(())
         };
         if let Err(e) = probe() {

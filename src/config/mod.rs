@@ -642,12 +642,13 @@ pub fn load_str(text: &str, path: &Path) -> anyhow::Result<Config> {
         "job",
         "age_passphrase",
         "progress_interval",
-        "debug_panic",
         "status",
         "backup_id",
         "size",
         "duration",
         "error",
+        // The fault injection of debug builds (`crate::util::debug_panic`).
+        "debug_panic",
     ];
     figment = figment.merge(Env::prefixed("DBKEEP_").split("__").ignore(&not_keys));
     let value: figment::value::Value = figment.extract().map_err(|e| Invalid {

@@ -317,10 +317,10 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
             problems,
         ),
     };
-    if config.lock.stale_after < std::time::Duration::from_secs(30) {
+    if config.lock.stale_after < std::time::Duration::from_secs(3) {
         problems.push(Problem::new(
             "lock.stale_after",
-            "must be at least 30s (a live run refreshes its lock every third of it)",
+            "must be at least 3s (a live run refreshes its lock every third of it)",
         ));
     }
     let d = &raw.defaults;

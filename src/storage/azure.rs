@@ -44,7 +44,7 @@ use sha2::Sha256;
 
 use super::resume::{self, Refused};
 use super::retry::Backoff;
-use super::{ObjectWriter, Storage, check_key};
+use super::{ObjectWriter, Storage, Version, check_key};
 use crate::config::StorageSettings;
 use crate::secret::Secret;
 
@@ -420,6 +420,7 @@ impl Inner {
             ("x-ms-date".into(), date),
             ("x-ms-version".into(), API_VERSION.into()),
         ];
+        let mut if_match = String::new();
         let mut if_none_match = String::new();
         let mut r = self.http.request(method.clone(), &url);
         for (k, v) in headers {
@@ -427,6 +428,9 @@ impl Inner {
                 ms.push((k.to_string(), v.clone()));
             } else if *k == "If-None-Match" {
                 if_none_match = v.clone();
+                r = r.header(*k, v);
+            } else if *k == "If-Match" {
+                if_match = v.clone();
                 r = r.header(*k, v);
             }
         }
@@ -450,7 +454,7 @@ impl Inner {
                 resource.push_str(&format!("\n{k}:{v}"));
             }
             let to_sign = format!(
-                "{method}\n\n\n{}\n\n\n\n\n\n{if_none_match}\n\n\n{canonical}{resource}",
+                "{method}\n\n\n{}\n\n\n\n\n{if_match}\n{if_none_match}\n\n\n{canonical}{resource}",
                 if length > 0 {
                     length.to_string()
                 } else {
@@ -470,12 +474,16 @@ impl Inner {
     }
 
     /// Sends the request `make` builds until it succeeds, fails for good, or
-    /// runs out of attempts. A 404 is returned as `Ok` for the caller to judge.
+    /// runs out of attempts. A 404 (but a missing container), or a 412 (a
+    /// precondition did not hold), is returned as `Ok` for the caller to judge.
     fn send(&self, what: &str, make: impl Fn() -> RequestBuilder) -> Result<Response> {
         let mut attempt = 1;
         loop {
             match outcome(make().send()) {
                 Outcome::Done(r) => return Ok(*r),
+                Outcome::Failed(r) if r.status() == StatusCode::PRECONDITION_FAILED => {
+                    return Ok(*r);
+                }
                 Outcome::Failed(r) if r.status() == StatusCode::NOT_FOUND => {
                     let code = r
                         .headers()
@@ -527,14 +535,19 @@ impl Inner {
         text
     }
 
-    /// Writes a small blob in one request. With `if_absent`, only when there
-    /// is no blob at `key` (false when there was one).
-    fn put_blob(&self, key: &str, data: &[u8], if_absent: bool) -> Result<bool> {
+    /// Writes a small blob in one request, if `condition` holds: its new
+    /// ETag, or `None` when it did not (409/412, or 404 for `If-Match`).
+    fn put_blob(
+        &self,
+        key: &str,
+        data: &[u8],
+        condition: Condition<'_>,
+    ) -> Result<Option<Version>> {
         let what = self.what(
-            if if_absent {
-                "cannot create"
-            } else {
-                "cannot write"
+            match condition {
+                Condition::None => "cannot write",
+                Condition::Absent => "cannot create",
+                Condition::Match(_) => "cannot replace",
             },
             key,
         );
@@ -543,8 +556,10 @@ impl Inner {
         if let Some(t) = &self.access_tier {
             headers.push(("x-ms-access-tier", t.clone()));
         }
-        if if_absent {
-            headers.push(("If-None-Match", "*".to_string()));
+        match condition {
+            Condition::None => {}
+            Condition::Absent => headers.push(("If-None-Match", "*".to_string())),
+            Condition::Match(v) => headers.push(("If-Match", v.0.clone())),
         }
         let make = || {
             self.request(
@@ -558,19 +573,48 @@ impl Inner {
         let mut attempt = 1;
         loop {
             match outcome(make().send()) {
-                Outcome::Done(_) => return Ok(true),
+                Outcome::Done(r) => {
+                    let etag = r
+                        .headers()
+                        .get("etag")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    return match etag {
+                        Some(etag) => Ok(Some(Version(etag))),
+                        None if matches!(condition, Condition::None) => {
+                            Ok(Some(Version(String::new())))
+                        }
+                        None => anyhow::bail!("{what}: the server sent no ETag"),
+                    };
+                }
                 Outcome::Failed(r)
-                    if if_absent
-                        && (r.status() == StatusCode::CONFLICT
-                            || r.status() == StatusCode::PRECONDITION_FAILED) =>
+                    if match condition {
+                        Condition::None => false,
+                        Condition::Absent => matches!(
+                            r.status(),
+                            StatusCode::CONFLICT | StatusCode::PRECONDITION_FAILED
+                        ),
+                        Condition::Match(_) => matches!(
+                            r.status(),
+                            StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED
+                        ),
+                    } =>
                 {
+                    if r.headers()
+                        .get("x-ms-error-code")
+                        .is_some_and(|c| c == "ContainerNotFound")
+                    {
+                        anyhow::bail!("{what}: {}", self.refused(*r));
+                    }
                     if attempt > 1 {
                         // An earlier attempt may have landed without its
                         // answer: the blob is ours if it holds our bytes.
-                        let there = self.get_small(key)?;
-                        return Ok(there.as_deref() == Some(data));
+                        return Ok(match self.get_versioned(key)? {
+                            Some((there, version)) if there == data => Some(version),
+                            _ => None,
+                        });
                     }
-                    return Ok(false);
+                    return Ok(None);
                 }
                 Outcome::Failed(r) => anyhow::bail!("{what}: {}", self.refused(*r)),
                 Outcome::Transient(why) if attempt < self.backoff.attempts => {
@@ -585,8 +629,8 @@ impl Inner {
         }
     }
 
-    /// Reads a small blob whole, or `None` when there is none.
-    fn get_small(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    /// Reads a small blob whole with its ETag, or `None` when there is none.
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>> {
         let what = self.what("cannot read", key);
         let r = self.send(&what, || {
             self.request(reqwest::Method::GET, Some(key), &[], &[], None)
@@ -594,9 +638,25 @@ impl Inner {
         if r.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
+        let etag = r
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .with_context(|| format!("{what}: the server sent no ETag"))?;
         let bytes = crate::util::read_capped(r, crate::util::SMALL_OBJECT_MAX)
             .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
-        Ok(Some(bytes))
+        Ok(Some((bytes, Version(etag))))
+    }
+
+    /// Removes a blob if it is still at ETag `version`.
+    fn delete_if(&self, key: &str, version: &Version) -> Result<bool> {
+        let what = self.what("cannot delete", key);
+        let headers = [("If-Match", version.0.clone())];
+        let r = self.send(&what, || {
+            self.request(reqwest::Method::DELETE, Some(key), &[], &headers, None)
+        })?;
+        Ok(r.status().is_success())
     }
 
     /// Stages one block.
@@ -775,21 +835,42 @@ impl Storage for Azure {
         Ok(())
     }
 
-    fn create_if_absent(&self, key: &str, data: &[u8]) -> Result<bool> {
+    fn create_if_absent(&self, key: &str, data: &[u8]) -> Result<Option<Version>> {
         check_key(key)?;
-        self.inner.put_blob(key, data, true)
+        self.inner.put_blob(key, data, Condition::Absent)
+    }
+
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>> {
+        check_key(key)?;
+        self.inner.get_versioned(key)
+    }
+
+    fn replace_if(&self, key: &str, data: &[u8], version: &Version) -> Result<Option<Version>> {
+        check_key(key)?;
+        self.inner.put_blob(key, data, Condition::Match(version))
+    }
+
+    fn delete_if(&self, key: &str, version: &Version) -> Result<bool> {
+        check_key(key)?;
+        self.inner.delete_if(key, version)
     }
 
     fn put(&self, key: &str, data: &[u8]) -> Result<()> {
         check_key(key)?;
-        self.inner.put_blob(key, data, false)?;
+        self.inner.put_blob(key, data, Condition::None)?;
         Ok(())
     }
+}
 
-    fn get_if_exists(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        check_key(key)?;
-        self.inner.get_small(key)
-    }
+/// What a small upload expects to find.
+#[derive(Clone, Copy)]
+enum Condition<'a> {
+    /// Anything: no precondition.
+    None,
+    /// No blob (`If-None-Match: *`).
+    Absent,
+    /// The blob at this ETag (`If-Match`).
+    Match(&'a Version),
 }
 
 /// A block upload in progress: the writer fills a block while up to
@@ -903,7 +984,7 @@ impl ObjectWriter for AzureWriter {
         if self.next == 0 {
             // Smaller than one block: one request.
             let rest = std::mem::take(&mut self.buf);
-            self.inner.put_blob(&self.key, &rest, false)?;
+            self.inner.put_blob(&self.key, &rest, Condition::None)?;
             return Ok(());
         }
         if !self.buf.is_empty() {

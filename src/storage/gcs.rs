@@ -39,7 +39,7 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RAN
 
 use super::resume::{self, Refused};
 use super::retry::Backoff;
-use super::{ObjectWriter, Storage, check_key};
+use super::{ObjectWriter, Storage, Version, check_key};
 use crate::config::StorageSettings;
 use crate::secret::Secret;
 
@@ -235,13 +235,21 @@ impl Inner {
     }
 
     /// Sends the request `make` builds until it succeeds, fails for good, or
-    /// runs out of attempts. A 404 is returned as `Ok` for the caller to judge.
+    /// runs out of attempts. A 404, or a 412 (a precondition did not hold),
+    /// is returned as `Ok` for the caller to judge.
     fn send(&self, what: &str, make: impl Fn() -> Result<RequestBuilder>) -> Result<Response> {
         let mut attempt = 1;
         loop {
             match outcome(make().with_context(|| what.to_string())?.send()) {
                 Outcome::Done(r) => return Ok(*r),
-                Outcome::Failed(r) if r.status() == StatusCode::NOT_FOUND => return Ok(*r),
+                Outcome::Failed(r)
+                    if matches!(
+                        r.status(),
+                        StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED
+                    ) =>
+                {
+                    return Ok(*r);
+                }
                 Outcome::Failed(r) => anyhow::bail!("{what}: {}", self.refused(*r)),
                 Outcome::Transient(why) if attempt < self.backoff.attempts => {
                     tracing::debug!(what, attempt, error = %why, "transient GCS error, retrying");
@@ -287,14 +295,19 @@ impl Inner {
         m
     }
 
-    /// Writes a small object in one multipart request. With `if_absent`, only
-    /// when there is no object at `key` (false when there was one).
-    fn upload_small(&self, key: &str, data: &[u8], if_absent: bool) -> Result<bool> {
+    /// Writes a small object in one multipart request, if `condition`
+    /// holds: its new generation, or `None` when it did not (412).
+    fn upload_small(
+        &self,
+        key: &str,
+        data: &[u8],
+        condition: Condition,
+    ) -> Result<Option<Version>> {
         let what = self.what(
-            if if_absent {
-                "cannot create"
-            } else {
-                "cannot write"
+            match condition {
+                Condition::None => "cannot write",
+                Condition::Absent => "cannot create",
+                Condition::Generation(_) => "cannot replace",
             },
             key,
         );
@@ -318,8 +331,10 @@ impl Inner {
             self.base,
             enc(&self.bucket)
         );
-        if if_absent {
-            url.push_str("&ifGenerationMatch=0");
+        match condition {
+            Condition::None => {}
+            Condition::Absent => url.push_str("&ifGenerationMatch=0"),
+            Condition::Generation(g) => url.push_str(&format!("&ifGenerationMatch={g}")),
         }
         let make = || {
             Ok(self
@@ -330,7 +345,9 @@ impl Inner {
                 )
                 .body(body.clone()))
         };
-        let response = if if_absent {
+        let response = if matches!(condition, Condition::None) {
+            self.send(&what, make)?
+        } else {
             let mut attempt = 1;
             loop {
                 match outcome(make().with_context(|| what.clone())?.send()) {
@@ -340,8 +357,10 @@ impl Inner {
                     {
                         // An earlier attempt may have landed without its
                         // answer: the object is ours if it holds our bytes.
-                        let there = self.get_small(key)?;
-                        return Ok(there.as_deref() == Some(data));
+                        return Ok(match self.get_versioned(key)? {
+                            Some((there, version)) if there == data => Some(version),
+                            _ => None,
+                        });
                     }
                     Outcome::Failed(r) => break *r,
                     Outcome::Transient(why) if attempt < self.backoff.attempts => {
@@ -354,28 +373,53 @@ impl Inner {
                     }
                 }
             }
-        } else {
-            self.send(&what, make)?
         };
         match response.status() {
-            s if s.is_success() => Ok(true),
-            StatusCode::PRECONDITION_FAILED if if_absent => Ok(false),
+            s if s.is_success() && matches!(condition, Condition::None) => {
+                Ok(Some(Version(String::new())))
+            }
+            s if s.is_success() => {
+                let meta: serde_json::Value = response.json().with_context(|| what.clone())?;
+                let generation = meta["generation"]
+                    .as_str()
+                    .with_context(|| format!("{what}: the server gave no generation"))?;
+                Ok(Some(Version(generation.to_string())))
+            }
+            StatusCode::PRECONDITION_FAILED if !matches!(condition, Condition::None) => Ok(None),
             StatusCode::NOT_FOUND => anyhow::bail!("{what}: {}", self.bucket_missing(response)),
             _ => anyhow::bail!("{what}: {}", self.refused(response)),
         }
     }
 
-    /// Reads a small object whole, or `None` when there is none.
-    fn get_small(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    /// Reads a small object whole with its generation, or `None` when there is none.
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>> {
         let what = self.what("cannot read", key);
         let url = format!("{}?alt=media", self.object_url(key));
         let r = self.send(&what, || self.request(reqwest::Method::GET, &url))?;
         if r.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
+        let generation = r
+            .headers()
+            .get("x-goog-generation")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .with_context(|| format!("{what}: the server sent no `x-goog-generation`"))?;
         let bytes = crate::util::read_capped(r, crate::util::SMALL_OBJECT_MAX)
             .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
-        Ok(Some(bytes))
+        Ok(Some((bytes, Version(generation))))
+    }
+
+    /// Removes an object if it is still at generation `version`.
+    fn delete_if(&self, key: &str, version: &Version) -> Result<bool> {
+        let what = self.what("cannot delete", key);
+        let generation: u64 = version
+            .0
+            .parse()
+            .with_context(|| format!("{what}: `{version}` is not a GCS generation"))?;
+        let url = format!("{}?ifGenerationMatch={generation}", self.object_url(key));
+        let r = self.send(&what, || self.request(reqwest::Method::DELETE, &url))?;
+        Ok(r.status().is_success())
     }
 
     /// Opens a resumable upload session; returns its URI.
@@ -676,21 +720,47 @@ impl Storage for Gcs {
         Ok(())
     }
 
-    fn create_if_absent(&self, key: &str, data: &[u8]) -> Result<bool> {
+    fn create_if_absent(&self, key: &str, data: &[u8]) -> Result<Option<Version>> {
         check_key(key)?;
-        self.inner.upload_small(key, data, true)
+        self.inner.upload_small(key, data, Condition::Absent)
+    }
+
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>> {
+        check_key(key)?;
+        self.inner.get_versioned(key)
+    }
+
+    fn replace_if(&self, key: &str, data: &[u8], version: &Version) -> Result<Option<Version>> {
+        check_key(key)?;
+        let generation: u64 = version.0.parse().with_context(|| {
+            self.inner
+                .what(&format!("`{version}` is not a GCS generation"), key)
+        })?;
+        self.inner
+            .upload_small(key, data, Condition::Generation(generation))
+    }
+
+    fn delete_if(&self, key: &str, version: &Version) -> Result<bool> {
+        check_key(key)?;
+        self.inner.delete_if(key, version)
     }
 
     fn put(&self, key: &str, data: &[u8]) -> Result<()> {
         check_key(key)?;
-        self.inner.upload_small(key, data, false)?;
+        self.inner.upload_small(key, data, Condition::None)?;
         Ok(())
     }
+}
 
-    fn get_if_exists(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        check_key(key)?;
-        self.inner.get_small(key)
-    }
+/// What a small upload expects to find (`ifGenerationMatch`).
+#[derive(Clone, Copy)]
+enum Condition {
+    /// Anything: no precondition.
+    None,
+    /// No object (`ifGenerationMatch=0`).
+    Absent,
+    /// The object at this generation.
+    Generation(u64),
 }
 
 /// What the writer hands its upload thread.
@@ -790,7 +860,7 @@ impl GcsWriter {
         let rest = std::mem::take(&mut self.buf);
         if !self.started {
             // Smaller than one chunk: one request.
-            self.inner.upload_small(&self.key, &rest, false)?;
+            self.inner.upload_small(&self.key, &rest, Condition::None)?;
             return Ok(());
         }
         self.hand_over(Chunk::Last(Bytes::from(rest)))?;

@@ -3,6 +3,10 @@
 //! Objects are written to a hidden temp name in their final folder, fsynced,
 //! then renamed into place and the folder fsynced, so a crash never leaves a
 //! file that looks complete. Files are created 0600 and folders 0700.
+//!
+//! Conditional writes (`create_if_absent`, `replace_if`, `delete_if`) hold an
+//! exclusive `flock` on a hidden sidecar file beside the object while they
+//! compare and rename; an object's version is the SHA-256 of its bytes.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -10,8 +14,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
 
-use super::{ObjectWriter, Storage, check_key};
+use super::{ObjectWriter, Storage, Version, check_key};
 
 /// A folder of backups.
 pub struct Local {
@@ -35,7 +40,93 @@ impl Local {
 }
 
 fn is_temp(name: &str) -> bool {
-    name.starts_with('.') && name.contains(".tmp-")
+    name.starts_with('.') && (name.contains(".tmp-") || name.ends_with(FLOCK))
+}
+
+/// The suffix of the sidecar files conditional writes lock.
+const FLOCK: &str = ".flock";
+
+fn version_of(data: &[u8]) -> Version {
+    let digest = Sha256::digest(data);
+    Version(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The object's bytes, or `None` when there is no file.
+fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
+    if let Err(e) = fs::symlink_metadata(path)
+        && e.kind() == io::ErrorKind::NotFound
+    {
+        return Ok(None);
+    }
+    let data = crate::util::read_capped(open_regular(path)?, crate::util::SMALL_OBJECT_MAX)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Some(data))
+}
+
+/// An exclusive `flock` on the sidecar of one object, held until dropped.
+struct Flock {
+    file: File,
+    path: PathBuf,
+}
+
+impl Flock {
+    /// Waits for the lock of `object`'s sidecar, making its folder if needed.
+    fn take(object: &Path, root: &Path) -> Result<Flock> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let dir = object.parent().unwrap_or(root);
+        let name = object
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("object");
+        let path = dir.join(format!(".{name}{FLOCK}"));
+        for _ in 0..100 {
+            create_dirs(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
+            let file = match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(f) => f,
+                // The folder was removed as it emptied: make it again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+            };
+            // SAFETY: a valid descriptor; flock has no memory preconditions.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+                let e = io::Error::last_os_error();
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
+            // A holder removes the sidecar before it unlocks; then this lock
+            // is on a file nobody else can find, and must be taken again.
+            let held = file.metadata().map(|m| (m.dev(), m.ino()));
+            let named = fs::metadata(&path).map(|m| (m.dev(), m.ino()));
+            if let (Ok(held), Ok(named)) = (held, named)
+                && held == named
+            {
+                return Ok(Flock { file, path });
+            }
+        }
+        anyhow::bail!("cannot lock {}: it keeps being replaced", path.display())
+    }
+
+    /// Removes the sidecar (its object is gone), then unlocks.
+    fn remove(self) {
+        let _ = fs::remove_file(&self.path);
+        drop(self.file);
+    }
+}
+
+impl Local {
+    /// Writes `data` to `path` through a temp file and a rename.
+    fn write_whole(&self, key: &str, data: &[u8]) -> Result<()> {
+        let mut w = self.create(key)?;
+        w.write_all(data)?;
+        w.commit()
+    }
 }
 
 fn create_dirs(dir: &Path) -> io::Result<()> {
@@ -144,35 +235,58 @@ impl Storage for Local {
         Ok(keys)
     }
 
-    fn create_if_absent(&self, key: &str, data: &[u8]) -> Result<bool> {
+    fn create_if_absent(&self, key: &str, data: &[u8]) -> Result<Option<Version>> {
         let path = self.path(key)?;
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        create_dirs(&dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
-        let mut file = match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-            Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
-        };
-        file.write_all(data)
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(true)
+        let lock = Flock::take(&path, &self.root)?;
+        if fs::symlink_metadata(&path).is_ok() {
+            return Ok(None);
+        }
+        self.write_whole(key, data)?;
+        drop(lock);
+        Ok(Some(version_of(data)))
     }
 
-    fn get_if_exists(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>> {
         let path = self.path(key)?;
-        match fs::symlink_metadata(&path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            _ => {}
+        Ok(read_if_exists(&path)?.map(|data| {
+            let version = version_of(&data);
+            (data, version)
+        }))
+    }
+
+    fn replace_if(&self, key: &str, data: &[u8], version: &Version) -> Result<Option<Version>> {
+        let path = self.path(key)?;
+        let lock = Flock::take(&path, &self.root)?;
+        match read_if_exists(&path)? {
+            Some(now) if version_of(&now) == *version => {}
+            Some(_) => return Ok(None),
+            None => {
+                lock.remove();
+                remove_empty_dirs(path.parent(), &self.root);
+                return Ok(None);
+            }
         }
-        let data = crate::util::read_capped(open_regular(&path)?, crate::util::SMALL_OBJECT_MAX)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        Ok(Some(data))
+        self.write_whole(key, data)?;
+        drop(lock);
+        Ok(Some(version_of(data)))
+    }
+
+    fn delete_if(&self, key: &str, version: &Version) -> Result<bool> {
+        let path = self.path(key)?;
+        let lock = Flock::take(&path, &self.root)?;
+        match read_if_exists(&path)? {
+            Some(now) if version_of(&now) == *version => {}
+            Some(_) => return Ok(false),
+            None => {
+                lock.remove();
+                remove_empty_dirs(path.parent(), &self.root);
+                return Ok(false);
+            }
+        }
+        fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        lock.remove();
+        remove_empty_dirs(path.parent(), &self.root);
+        Ok(true)
     }
 
     fn leftovers(&self, prefix: &str) -> Result<Vec<(String, std::time::SystemTime)>> {

@@ -48,13 +48,23 @@ pub trait Storage: Send + Sync {
 
     /// Writes a small object only if nothing is at `key` yet (a conditional
     /// create: S3 `If-None-Match: *`, GCS `ifGenerationMatch=0`, Azure
-    /// `If-None-Match: *`, local `O_EXCL`). False when something was there.
-    fn create_if_absent(&self, key: &str, _data: &[u8]) -> Result<bool> {
-        anyhow::bail!(
-            "storage `{}` cannot create `{key}` conditionally",
-            self.name()
-        )
-    }
+    /// `If-None-Match: *`, local a check under the folder's `flock`). Returns
+    /// the new object's version, `None` when something was there.
+    fn create_if_absent(&self, key: &str, data: &[u8]) -> Result<Option<Version>>;
+
+    /// Reads a small object whole with its version, or `None` when there is
+    /// none at `key`.
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>>;
+
+    /// Replaces a small object only if it is still at `version` (S3 and Azure
+    /// `If-Match`, GCS `ifGenerationMatch`, local a compare-and-rename under
+    /// the folder's `flock`). Returns the new version, `None` when the object
+    /// changed or is gone.
+    fn replace_if(&self, key: &str, data: &[u8], version: &Version) -> Result<Option<Version>>;
+
+    /// Removes an object only if it is still at `version`. False when it
+    /// changed or is gone.
+    fn delete_if(&self, key: &str, version: &Version) -> Result<bool>;
 
     /// Crash leftovers under `prefix` that `list` does not show (local temp
     /// files), with their last change; cloud storages expire theirs.
@@ -72,11 +82,7 @@ pub trait Storage: Send + Sync {
 
     /// Reads a small object whole, or `None` when there is none at `key`.
     fn get_if_exists(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let parent = key.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-        if !self.list(parent)?.iter().any(|k| k == key) {
-            return Ok(None);
-        }
-        self.get(key).map(Some)
+        Ok(self.get_versioned(key)?.map(|(data, _)| data))
     }
 
     /// Reads a small object whole (a manifest, a lock), refusing one over
@@ -84,6 +90,17 @@ pub trait Storage: Send + Sync {
     fn get(&self, key: &str) -> Result<Vec<u8>> {
         crate::util::read_capped(self.open(key)?, crate::util::SMALL_OBJECT_MAX)
             .map_err(|e| anyhow::anyhow!("cannot read {key}: {e}"))
+    }
+}
+
+/// Which state of an object a conditional write expects: an S3 or Azure
+/// ETag, a GCS generation, a hash of a local file's bytes. Opaque to callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version(pub String);
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

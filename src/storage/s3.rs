@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 
 use super::retry::Backoff;
 use super::runtime::{block_on, runtime};
-use super::{ObjectWriter, Storage, check_key};
+use super::{ObjectWriter, Storage, Version, check_key};
 use crate::config::{StorageSettings, secret_from};
 
 /// Default part size.
@@ -185,6 +185,45 @@ impl S3 {
             self.name, self.bucket
         )
     }
+
+    /// A conditional PUT of a small object: its new ETag, or `None` when the
+    /// condition did not hold (412, or 404 for `If-Match` on a missing key).
+    fn put_if(&self, key: &str, data: &[u8], condition: Condition<'_>) -> Result<Option<Version>> {
+        check_key(key)?;
+        let data = Bytes::copy_from_slice(data);
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(data));
+        let request = match condition {
+            Condition::Absent => request.if_none_match("*"),
+            Condition::Match(v) => request.if_match(&v.0),
+        };
+        match block_on(request.send()) {
+            Ok(out) => match out.e_tag() {
+                Some(etag) => Ok(Some(Version(etag.to_string()))),
+                None => anyhow::bail!("{}: S3 sent no ETag", self.what("cannot write", key)),
+            },
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 412 => Ok(None),
+            Err(SdkError::ServiceError(e))
+                if matches!(condition, Condition::Match(_)) && e.raw().status().as_u16() == 404 =>
+            {
+                Ok(None)
+            }
+            Err(e) => anyhow::bail!("{}: {}", self.what("cannot write", key), explain(&e)),
+        }
+    }
+}
+
+/// What a conditional PUT expects to find.
+#[derive(Clone, Copy)]
+enum Condition<'a> {
+    /// No object (`If-None-Match: *`).
+    Absent,
+    /// The object at this ETag (`If-Match`).
+    Match(&'a Version),
 }
 
 impl Storage for S3 {
@@ -283,7 +322,7 @@ impl Storage for S3 {
         }))
     }
 
-    fn get_if_exists(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>> {
         check_key(key)?;
         let result = block_on(async {
             let out = self
@@ -293,32 +332,44 @@ impl Storage for S3 {
                 .key(key)
                 .send()
                 .await?;
-            Ok::<_, SdkError<_, _>>(out.body.collect().await.map(|b| b.into_bytes()))
+            let etag = out.e_tag().map(str::to_string);
+            Ok::<_, SdkError<_, _>>(out.body.collect().await.map(|b| (b.into_bytes(), etag)))
         });
         match result {
-            Ok(Ok(bytes)) => Ok(Some(bytes.to_vec())),
+            Ok(Ok((bytes, Some(etag)))) => Ok(Some((bytes.to_vec(), Version(etag)))),
+            Ok(Ok((_, None))) => {
+                anyhow::bail!("{}: S3 sent no ETag", self.what("cannot read", key))
+            }
             Ok(Err(e)) => anyhow::bail!("{}: {e}", self.what("cannot read", key)),
             Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 404 => Ok(None),
             Err(e) => anyhow::bail!("{}: {}", self.what("cannot read", key), explain(&e)),
         }
     }
 
-    fn create_if_absent(&self, key: &str, data: &[u8]) -> Result<bool> {
+    fn create_if_absent(&self, key: &str, data: &[u8]) -> Result<Option<Version>> {
+        self.put_if(key, data, Condition::Absent)
+    }
+
+    fn replace_if(&self, key: &str, data: &[u8], version: &Version) -> Result<Option<Version>> {
+        self.put_if(key, data, Condition::Match(version))
+    }
+
+    fn delete_if(&self, key: &str, version: &Version) -> Result<bool> {
         check_key(key)?;
-        let data = Bytes::copy_from_slice(data);
         let result = block_on(
             self.client
-                .put_object()
+                .delete_object()
                 .bucket(&self.bucket)
                 .key(key)
-                .if_none_match("*")
-                .body(ByteStream::from(data))
+                .if_match(&version.0)
                 .send(),
         );
         match result {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 412 => Ok(false),
-            Err(e) => anyhow::bail!("{}: {}", self.what("cannot create", key), explain(&e)),
+            Err(SdkError::ServiceError(e)) if matches!(e.raw().status().as_u16(), 404 | 412) => {
+                Ok(false)
+            }
+            Err(e) => anyhow::bail!("{}: {}", self.what("cannot delete", key), explain(&e)),
         }
     }
 

@@ -16,12 +16,12 @@ use sha2::Sha256;
 use crate::s3::sqlite_with_random_data;
 use crate::util::*;
 
-const ACCOUNT: &str = "devstoreaccount1";
-const KEY: &str =
+pub(crate) const ACCOUNT: &str = "devstoreaccount1";
+pub(crate) const KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// The Azurite endpoint, started by scripts/test.sh.
-fn az_endpoint() -> String {
+pub(crate) fn az_endpoint() -> String {
     std::env::var("DBKEEP_TEST_AZURE_ENDPOINT").expect(
         "DBKEEP_TEST_AZURE_ENDPOINT is not set: run the tests through scripts/test.sh, which starts Azurite",
     )
@@ -74,8 +74,51 @@ fn az_http(endpoint: &str, method: &str, path: &str, query: &[(&str, &str)]) -> 
     (status, body)
 }
 
+/// Writes a blob outside dbkeep, unconditionally; returns the status.
+pub(crate) fn az_put_blob(endpoint: &str, container: &str, key: &str, data: &[u8]) -> u16 {
+    let rest = endpoint.trim_start_matches("http://");
+    let (host, base) = rest.split_once('/').unwrap();
+    let full = format!("/{base}/{container}/{key}");
+    let date = chrono::Utc::now()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let to_sign = format!(
+        "PUT\n\n\n{}\n\n\n\n\n\n\n\n\nx-ms-blob-type:BlockBlob\nx-ms-date:{date}\nx-ms-version:2021-08-06\n/{ACCOUNT}{full}",
+        data.len()
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(&STANDARD.decode(KEY).unwrap()).unwrap();
+    mac.update(to_sign.as_bytes());
+    let sig = STANDARD.encode(mac.finalize().into_bytes());
+    let mut s = TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "PUT {full} HTTP/1.0\r\nHost: {host}\r\nx-ms-blob-type: BlockBlob\r\nx-ms-date: {date}\r\n\
+         x-ms-version: 2021-08-06\r\nAuthorization: SharedKey {ACCOUNT}:{sig}\r\nContent-Length: {}\r\n\r\n",
+        data.len()
+    )
+    .unwrap();
+    s.write_all(data).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Reads a blob outside dbkeep: `None` when there is none.
+pub(crate) fn az_get_blob(endpoint: &str, container: &str, key: &str) -> Option<Vec<u8>> {
+    let (status, body) = az_http_bytes(endpoint, &format!("/{container}/{key}"));
+    match status {
+        200 => Some(body),
+        404 => None,
+        _ => panic!("reading {key}: HTTP {status}"),
+    }
+}
+
 /// Creates a container with a unique name; returns the name.
-fn az_container(endpoint: &str, prefix: &str) -> String {
+pub(crate) fn az_container(endpoint: &str, prefix: &str) -> String {
     let name = unique(prefix).replace('_', "-").to_lowercase();
     let (status, body) = az_http(
         endpoint,
@@ -88,7 +131,7 @@ fn az_container(endpoint: &str, prefix: &str) -> String {
 }
 
 /// Every blob name in a container (through Azurite, not dbkeep).
-fn az_keys(endpoint: &str, container: &str) -> Vec<String> {
+pub(crate) fn az_keys(endpoint: &str, container: &str) -> Vec<String> {
     let (status, body) = az_http(
         endpoint,
         "GET",
@@ -114,7 +157,7 @@ fn az_url(endpoint: &str, container: &str, prefix: &str) -> String {
 }
 
 /// dbkeep with the dev account's key in the environment, and nothing else.
-fn dbkeep_az() -> Command {
+pub(crate) fn dbkeep_az() -> Command {
     let mut cmd = dbkeep();
     cmd.env_remove("AZURE_STORAGE_CONNECTION_STRING")
         .env_remove("AZURE_STORAGE_SAS_TOKEN")

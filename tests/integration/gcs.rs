@@ -13,14 +13,14 @@ use crate::s3::sqlite_with_random_data;
 use crate::util::*;
 
 /// The GCS test server (fake-gcs-server), started by scripts/test.sh.
-fn gcs_endpoint() -> String {
+pub(crate) fn gcs_endpoint() -> String {
     std::env::var("DBKEEP_TEST_GCS_ENDPOINT").expect(
         "DBKEEP_TEST_GCS_ENDPOINT is not set: run the tests through scripts/test.sh, which starts fake-gcs-server",
     )
 }
 
 /// Creates a bucket with a unique name; returns the name.
-fn gcs_bucket(endpoint: &str, prefix: &str) -> String {
+pub(crate) fn gcs_bucket(endpoint: &str, prefix: &str) -> String {
     let name = unique(prefix).replace('_', "-").to_lowercase();
     let (status, body) = http(
         "POST",
@@ -35,7 +35,7 @@ fn gcs_bucket(endpoint: &str, prefix: &str) -> String {
 }
 
 /// Every object name in a bucket (through the server's API, not dbkeep's).
-fn gcs_keys(endpoint: &str, bucket: &str) -> Vec<String> {
+pub(crate) fn gcs_keys(endpoint: &str, bucket: &str) -> Vec<String> {
     // HTTP/1.0, so that the answer is not chunked.
     let host = endpoint.trim_start_matches("http://");
     let mut s = TcpStream::connect(host).unwrap();
@@ -71,7 +71,7 @@ fn gcs_url(endpoint: &str, bucket: &str, prefix: &str) -> String {
 }
 
 /// dbkeep without any Google credentials from the environment.
-fn dbkeep_gcs() -> Command {
+pub(crate) fn dbkeep_gcs() -> Command {
     let mut cmd = dbkeep();
     cmd.env_remove("GOOGLE_APPLICATION_CREDENTIALS")
         .env_remove("STORAGE_EMULATOR_HOST")

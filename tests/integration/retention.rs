@@ -391,8 +391,13 @@ fn a_second_run_of_a_locked_job_fails_with_exit_75_or_waits() {
 fn write_lock(dir: &Path, host: &str, pid: u32, age: chrono::Duration) {
     let at = chrono::Utc::now() - age;
     std::fs::create_dir_all(dir.join("backups/app")).unwrap();
+    // This boot and pid namespace: a pid of this host is judged by them.
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let pid_ns =
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata("/proc/self/ns/pid").unwrap());
     let lock = serde_json::json!({
         "job": "app", "command": "backup", "host": host, "pid": pid,
+        "boot_id": boot_id.trim(), "pid_ns": pid_ns,
         "started_at": at.to_rfc3339(), "refreshed_at": at.to_rfc3339(), "token": "0123",
     });
     std::fs::write(lock_path(dir), serde_json::to_vec(&lock).unwrap()).unwrap();

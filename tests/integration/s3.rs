@@ -10,37 +10,45 @@ use crate::util::*;
 
 /// What the proxy does to part uploads (`PUT ...?partNumber=`).
 #[derive(Clone, Copy)]
-enum Fault {
+pub(crate) enum Fault {
     /// Cut the connection halfway through the part's body.
     Reset,
     /// Answer 500 without forwarding.
     Status500,
     /// Forward object downloads, but cut the response halfway through.
     CutDownload,
+    /// Forward the conditional create of a lock (`PUT .../lock.json` with
+    /// `If-None-Match`), then drop the connection without its answer.
+    DropLockCreateAnswer,
+    /// Forward everything, but hold every removal of a lock (`DELETE
+    /// .../lock.json`) back for a while, so that racing takeovers interleave.
+    DelayLockDelete,
 }
 
 /// An HTTP proxy between dbkeep and the S3 server that injects `fault` into
 /// the next `count` part uploads, and counts the parts it saw.
-struct FaultProxy {
-    url: String,
+pub(crate) struct FaultProxy {
+    pub(crate) url: String,
     parts: Arc<AtomicUsize>,
+    /// Faults still to inject.
+    pub(crate) left: Arc<AtomicI64>,
 }
 
 impl FaultProxy {
-    fn start(upstream: &str, fault: Fault, count: i64) -> FaultProxy {
+    pub(crate) fn start(upstream: &str, fault: Fault, count: i64) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.trim_start_matches("http://").to_string();
         let left = Arc::new(AtomicI64::new(count));
         let parts = Arc::new(AtomicUsize::new(0));
-        let seen = parts.clone();
+        let (seen, remaining) = (parts.clone(), left.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let (upstream, left, seen) = (upstream.clone(), left.clone(), seen.clone());
+                let (upstream, left, seen) = (upstream.clone(), remaining.clone(), seen.clone());
                 std::thread::spawn(move || handle(conn, &upstream, fault, &left, &seen));
             }
         });
-        FaultProxy { url, parts }
+        FaultProxy { url, parts, left }
     }
 }
 
@@ -74,11 +82,25 @@ fn handle(client: TcpStream, upstream: &str, fault: Fault, left: &AtomicI64, par
         parts.fetch_add(1, Ordering::SeqCst);
     }
     let is_download = request_line.starts_with("GET ") && request_line.contains(".zst");
+    let is_lock_create = request_line.starts_with("PUT ")
+        && request_line.contains("lock.json")
+        && head
+            .iter()
+            .any(|h| h.to_ascii_lowercase().starts_with("if-none-match:"));
+    if matches!(fault, Fault::DelayLockDelete)
+        && request_line.starts_with("DELETE ")
+        && request_line.contains("lock.json")
+    {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+    }
     let faulted = match fault {
         Fault::CutDownload => is_download,
+        Fault::DropLockCreateAnswer => is_lock_create,
+        Fault::DelayLockDelete => false,
         _ => is_part,
     };
-    if faulted && !matches!(fault, Fault::CutDownload) && left.fetch_sub(1, Ordering::SeqCst) > 0 {
+    let after_forward = matches!(fault, Fault::CutDownload | Fault::DropLockCreateAnswer);
+    if faulted && !after_forward && left.fetch_sub(1, Ordering::SeqCst) > 0 {
         match fault {
             Fault::Reset => {
                 let mut half = vec![0; length / 2];
@@ -110,7 +132,7 @@ fn handle(client: TcpStream, upstream: &str, fault: Fault, left: &AtomicI64, par
                 );
                 return;
             }
-            Fault::CutDownload => {}
+            Fault::CutDownload | Fault::DropLockCreateAnswer | Fault::DelayLockDelete => {}
         }
     }
     let mut body = vec![0; length];
@@ -125,8 +147,10 @@ fn handle(client: TcpStream, upstream: &str, fault: Fault, left: &AtomicI64, par
     let _ = up.write_all(&body);
     let mut response = Vec::new();
     let _ = up.read_to_end(&mut response);
-    if faulted && matches!(fault, Fault::CutDownload) && left.fetch_sub(1, Ordering::SeqCst) > 0 {
-        let _ = (&client).write_all(&response[..response.len() / 2]);
+    if faulted && after_forward && left.fetch_sub(1, Ordering::SeqCst) > 0 {
+        if matches!(fault, Fault::CutDownload) {
+            let _ = (&client).write_all(&response[..response.len() / 2]);
+        }
         return;
     }
     let _ = (&client).write_all(&response);
