@@ -3,8 +3,9 @@
 //! The first signal sets the flag and sends SIGTERM to every registered child
 //! (pg_dump, pg_restore, ...). Their pipes then close, the pipeline notices the
 //! flag, aborts the partial object and returns [`Interrupted`]; `main` exits 130.
-//! A second signal kills every registered process group (SIGKILL), removes
-//! the registered secret files, and exits 130 at once.
+//! A second signal kills every registered process group (SIGKILL) and exits
+//! 130 at once. No secret file is left behind: passwords reach the tools
+//! through the environment or unnamed pipes, never through files.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,28 +75,6 @@ fn terminate_all() {
     }
 }
 
-fn secret_files() -> &'static Mutex<BTreeSet<std::path::PathBuf>> {
-    static FILES: OnceLock<Mutex<BTreeSet<std::path::PathBuf>>> = OnceLock::new();
-    FILES.get_or_init(|| Mutex::new(BTreeSet::new()))
-}
-
-/// Records a file that holds a secret, so that even a second signal, which
-/// exits without unwinding, removes it.
-pub fn track_file(path: &std::path::Path) {
-    secret_files()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(path.to_path_buf());
-}
-
-/// Forgets a secret file that its owner removed.
-pub fn untrack_file(path: &std::path::Path) {
-    secret_files()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(path);
-}
-
 /// The second signal: no more waiting for anything.
 fn abandon() -> ! {
     let pids: Vec<u32> = children()
@@ -106,15 +85,6 @@ fn abandon() -> ! {
         .collect();
     for pid in pids {
         kill_group(pid, libc::SIGKILL);
-    }
-    let files: Vec<std::path::PathBuf> = secret_files()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .cloned()
-        .collect();
-    for f in files {
-        let _ = std::fs::remove_file(f);
     }
     std::process::exit(i32::from(crate::exit::INTERRUPTED));
 }

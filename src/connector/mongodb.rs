@@ -8,7 +8,7 @@
 //! `mongodump --archive` run, which is stopped as soon as the prelude is in.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Read;
 
 use anyhow::{Context, Result};
 
@@ -30,8 +30,9 @@ const SYSTEM_DATABASES: [&str; 3] = ["admin", "local", "config"];
 /// A MongoDB server.
 pub struct Mongodb {
     source: ServerSource,
-    /// Holds the connection string; removed when the connector is dropped.
-    config_file: tempfile::NamedTempFile,
+    /// The tools' `--config` file: the connection string, handed to each
+    /// tool on an unnamed pipe.
+    config: Secret,
     /// The prelude of the whole server, once read.
     server: Option<Prelude>,
 }
@@ -144,27 +145,20 @@ impl Mongodb {
         )?);
         let mut map = std::collections::BTreeMap::new();
         map.insert("uri", uri.expose());
-        // tempfile creates files with mode 0600.
-        let mut config_file = tempfile::Builder::new()
-            .prefix("dbkeep-mongo-")
-            .suffix(".yaml")
-            .tempfile()
-            .context("cannot create the temp config file for mongodump")?;
-        crate::signal::track_file(config_file.path());
-        config_file.write_all(serde_yaml_ng::to_string(&map)?.as_bytes())?;
-        config_file.flush()?;
+        let config = Secret::new(serde_yaml_ng::to_string(&map)?);
         Ok(Mongodb {
             source,
-            config_file,
+            config,
             server: None,
         })
     }
 
+    /// A tool reading its connection from `--config=/dev/fd/N`: nothing
+    /// secret is on its command line or on disk.
     fn tool(&self, name: &str) -> Result<Tool> {
         let path = find_tool(&[name], self.source.bin_dir.as_deref())?;
-        let mut arg = std::ffi::OsString::from("--config=");
-        arg.push(self.config_file.path());
-        Ok(Tool::new(&path).arg(arg))
+        let (tool, config) = Tool::new(&path).secret_fd(self.config.expose().as_bytes())?;
+        Ok(tool.arg(format!("--config={config}")))
     }
 
     /// Reads the prelude of `mongodump --archive` (of one database, or the
@@ -212,13 +206,6 @@ impl Mongodb {
             self.server = Some(self.prelude(None)?);
         }
         Ok(self.server.as_ref().expect("just read"))
-    }
-}
-
-impl Drop for Mongodb {
-    fn drop(&mut self) {
-        // The temp file itself is removed by its own drop.
-        crate::signal::untrack_file(self.config_file.path());
     }
 }
 
