@@ -19,29 +19,8 @@ use crate::crypt::Sealing;
 use crate::manifest::{self, Artifact, Manifest};
 use crate::pipeline::{self, Fanout, Packing};
 use crate::progress::Counters;
-use crate::signal;
-use crate::storage::Storage;
-
-/// A storage and the prefix a job's backups go under.
-pub struct Target {
-    /// The storage.
-    pub storage: Box<dyn Storage>,
-    /// Its prefix.
-    pub prefix: String,
-    /// Whether its failure fails the backup.
-    pub required: bool,
-}
-
-impl Target {
-    /// A required target.
-    pub fn new(storage: Box<dyn Storage>, prefix: String) -> Target {
-        Target {
-            storage,
-            prefix,
-            required: true,
-        }
-    }
-}
+use crate::util::signal;
+use crate::storage::Target;
 
 /// What a successful job produced.
 #[derive(Debug)]
@@ -165,7 +144,7 @@ pub fn run(name: &str, job: &Job, targets: &[Target], counters: &Arc<Counters>) 
         stored_size: artifacts.iter().map(|a| a.stored_size).sum(),
         artifacts,
         dbkeep_version: env!("CARGO_PKG_VERSION").to_string(),
-        hostname: manifest::hostname(),
+        hostname: crate::util::hostname(),
         authentication: None,
     };
     if let Some(key) = &signing {
@@ -227,7 +206,7 @@ fn drop_out(
     written: &mut Written<'_>,
     failed: &mut Vec<(String, String)>,
 ) {
-    let why = crate::notify::clean(&format!("{error:#}"));
+    let why = crate::util::secret::clean(&format!("{error:#}"));
     tracing::warn!(storage = t.storage.name(), error = %why, "optional storage failed; the backup goes on without it");
     alive[i] = false;
     written.remove(i);

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::config::AgeConfig;
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 /// The environment variable that can hold the passphrase for restore and verify.
 pub const PASSPHRASE_ENV: &str = "DBKEEP_AGE_PASSPHRASE";

@@ -26,10 +26,10 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Job};
-use crate::exit::{self, Exit};
+use crate::util::exit::{self, Exit};
 use crate::manifest::{self, rfc3339};
 use crate::notify::Notifiers;
-use crate::signal;
+use crate::util::signal;
 
 /// A job's place in the scheduler.
 #[derive(Default)]
@@ -99,7 +99,7 @@ pub fn run(config_path: &Path) -> Result<u8> {
                 }
                 Err(e) => tracing::error!(
                     file = %path.display(),
-                    error = %crate::secret::redact(&format!("{e:#}")),
+                    error = %crate::util::secret::redact(&format!("{e:#}")),
                     "the reloaded config is invalid; keeping the old config"
                 ),
             }
@@ -166,7 +166,7 @@ pub fn run(config_path: &Path) -> Result<u8> {
     let grace = config.scheduler.shutdown_grace;
     tracing::info!(
         running,
-        grace = %crate::duration::format(grace),
+        grace = %crate::util::duration::format(grace),
         "waiting for running jobs to finish"
     );
     let deadline = Instant::now() + grace;
@@ -256,7 +256,7 @@ fn missed(config: &Config, name: &str, now: DateTime<Utc>) -> bool {
             Err(e) => tracing::warn!(
                 job = name,
                 storage,
-                error = %crate::secret::redact(&format!("{e:#}")),
+                error = %crate::util::secret::redact(&format!("{e:#}")),
                 "cannot read the newest backup for catch-up"
             ),
         }
@@ -331,10 +331,10 @@ fn start(config: &Arc<Config>, name: &str, done: mpsc::Sender<Done>) {
 
 fn run_job(config: &Config, name: &str, job: &Job) -> bool {
     tracing::info!(job = name, "run started");
-    let targets = match crate::cli::job_targets(config, job) {
+    let targets = match crate::storage::job_targets(config, job) {
         Ok(t) => t,
         Err(e) => {
-            tracing::error!(job = name, error = %crate::secret::redact(&format!("{e:#}")), "cannot open the job's storages");
+            tracing::error!(job = name, error = %crate::util::secret::redact(&format!("{e:#}")), "cannot open the job's storages");
             return false;
         }
     };
@@ -364,7 +364,7 @@ fn run_job(config: &Config, name: &str, job: &Job) -> bool {
             true
         }
         Err(e) => {
-            tracing::error!(job = name, error = %crate::secret::redact(&format!("{e:#}")), "backup failed");
+            tracing::error!(job = name, error = %crate::util::secret::redact(&format!("{e:#}")), "backup failed");
             false
         }
     }

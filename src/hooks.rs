@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::config::{HookArg, Hooks};
-use crate::signal;
+use crate::util::signal;
 
 /// Seconds a hook may run when the config does not say.
 pub const DEFAULT_TIMEOUT: u64 = 300;
@@ -98,7 +98,7 @@ pub fn run(stage: Stage, hooks: &Hooks, env: &HookEnv) -> Result<()> {
 /// Runs a stage and logs (rather than returns) a failure.
 pub fn run_logged(stage: Stage, hooks: &Hooks, env: &HookEnv) {
     if let Err(e) = run(stage, hooks, env) {
-        tracing::warn!(stage = stage.name(), error = %crate::notify::clean(&format!("{e:#}")), "hook failed");
+        tracing::warn!(stage = stage.name(), error = %crate::util::secret::clean(&format!("{e:#}")), "hook failed");
     }
 }
 
@@ -172,7 +172,7 @@ fn run_one(
     if !status.success() {
         anyhow::bail!(
             "{shown} {}",
-            crate::connector::process::describe_status(status)
+            crate::util::process::describe_status(status)
         );
     }
     Ok(())

@@ -6,7 +6,8 @@ use std::time::Instant;
 use anyhow::Result;
 use chrono::Utc;
 
-use crate::backup::{Outcome, Target};
+use crate::backup::Outcome;
+use crate::storage::Target;
 use crate::config::{Hooks, Job, Metrics};
 use crate::hooks::{self, HookEnv, Stage};
 use crate::notify::{self, Event, Notifiers, Status};
@@ -177,7 +178,7 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
             .as_ref()
             .err()
             .map(|e| notify::tail(&format!("{e:#}"))),
-        host: crate::manifest::hostname(),
+        host: crate::util::hostname(),
         dbkeep_version: env!("CARGO_PKG_VERSION"),
     };
     let failed = around.notifiers.finished(&event);

@@ -33,10 +33,10 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::backup::Target;
-use crate::exit::{self, Exit};
+use crate::storage::Target;
+use crate::util::exit::{self, Exit};
 use crate::manifest::{self, rfc3339};
-use crate::signal::Run;
+use crate::util::signal::Run;
 use crate::storage::Version;
 
 /// The lock object's name inside a job's folder.
@@ -112,7 +112,7 @@ impl Holder {
     /// Whether the holder was a process of this host, this boot and this pid
     /// namespace that no longer exists. A pid means nothing elsewhere.
     fn died_here(&self) -> bool {
-        self.host == manifest::hostname()
+        self.host == crate::util::hostname()
             && !self.boot_id.is_empty()
             && self.boot_id == boot_id()
             && self.pid_ns != 0
@@ -194,7 +194,7 @@ pub fn hold<T>(
     let mut holder = Holder {
         job: job.to_string(),
         command: command.to_string(),
-        host: manifest::hostname(),
+        host: crate::util::hostname(),
         boot_id: boot_id(),
         pid_ns: pid_namespace(),
         pid: std::process::id(),
@@ -205,7 +205,7 @@ pub fn hold<T>(
     let deadline = options.wait.map(|w| Instant::now() + w);
     let mut told = false;
     let held = loop {
-        crate::signal::check()?;
+        crate::util::signal::check()?;
         let now = Utc::now();
         holder.started_at = now;
         holder.refreshed_at = now;
@@ -406,7 +406,7 @@ fn heartbeat(beat: Beat<'_>, stopped: mpsc::Receiver<()>) {
                     }
                     format!(
                         "it could not be refreshed for {} ({error})",
-                        crate::duration::format(quiet)
+                        crate::util::duration::format(quiet)
                     )
                 }
             };
@@ -735,7 +735,7 @@ mod tests {
         let old = br#"{"job":"app","command":"backup","host":"h","pid":1,"started_at":"2020-01-01T00:00:00Z","refreshed_at":"2020-01-01T00:00:00Z","token":"x"}"#;
         let mut h: Holder = serde_json::from_slice(old).unwrap();
         assert_eq!((h.boot_id.as_str(), h.pid_ns), ("", 0));
-        h.host = manifest::hostname();
+        h.host = crate::util::hostname();
         h.pid = u32::MAX / 2;
         h.refreshed_at = Utc::now();
         assert!(!h.died_here(), "no boot id: a pid proves nothing");

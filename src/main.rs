@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use dbkeep::{cli, exit, secret, signal};
+use dbkeep::cli;
+use dbkeep::util::{exit, secret, signal};
 
 fn main() -> ExitCode {
     // No core dumps: the process holds database passwords, cloud keys and
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            let code = exit::code_of(&err);
+            let code = cli::exit_code(&err);
             let silent = err
                 .downcast_ref::<exit::Exit>()
                 .is_some_and(|e| e.message.is_none());

@@ -7,7 +7,7 @@
 //! local state.
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Compression, Engine};
@@ -176,7 +176,7 @@ impl Manifest {
 }
 
 /// The HMAC-SHA256 key that signs manifests.
-pub struct SigningKey(crate::secret::Secret);
+pub struct SigningKey(crate::util::secret::Secret);
 
 impl SigningKey {
     /// Loads the key the config's `signing` section names.
@@ -190,7 +190,7 @@ impl SigningKey {
                         path.display()
                     )
                 })?;
-                crate::secret::Secret::new(text.trim_end_matches(['\n', '\r']))
+                crate::util::secret::Secret::new(text.trim_end_matches(['\n', '\r']))
             }
             (None, None) => anyhow::bail!("`signing` needs `key_file` or `key`"),
         };
@@ -325,10 +325,7 @@ pub fn id_time(id: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
-/// Formats a time the way manifests and `list` show it.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+pub use crate::util::rfc3339;
 
 /// A manifest and the storage folder it was read from.
 #[derive(Debug, Clone)]
@@ -530,17 +527,6 @@ pub fn select(entries: &[Entry], id: Option<&str>, before: Option<DateTime<Utc>>
         .ok_or_else(|| anyhow::anyhow!("there are no usable backups (see the warnings above)"))
 }
 
-/// This machine's host name.
-pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its whole length.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown".to_string();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
 
 #[cfg(test)]
 mod tests {

@@ -134,7 +134,7 @@ pub fn record(config: &Metrics, run: &Run) {
     if let Some(url) = &config.pushgateway
         && let Err(e) = push(url, run)
     {
-        tracing::warn!(error = %crate::notify::clean(&format!("{e:#}")), "cannot push metrics");
+        tracing::warn!(error = %crate::util::secret::clean(&format!("{e:#}")), "cannot push metrics");
     }
 }
 

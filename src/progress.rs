@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::cli::human_size;
+use crate::util::human_size;
 
 /// Log-line interval when stderr is not a terminal.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);

@@ -34,14 +34,13 @@
 //! they are older than `incomplete_after` (by the time in their backup id).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::backup::Target;
+use crate::storage::Target;
 use crate::config::Retention;
 use crate::manifest::{self, MANIFEST, Manifest, SigningKey};
 
@@ -99,7 +98,7 @@ pub fn decide(
         if let Some(within) = policy.keep_within
             && now.signed_duration_since(t).to_std().unwrap_or_default() < within + SKEW
         {
-            reasons[i].push(format!("within {}", crate::duration::format(within)));
+            reasons[i].push(format!("within {}", crate::util::duration::format(within)));
         }
     }
     let newest_index = order[0];
@@ -329,7 +328,7 @@ pub fn prune(
             } else {
                 vec![format!(
                     "incomplete, younger than {}",
-                    crate::duration::format(policy.incomplete_after)
+                    crate::util::duration::format(policy.incomplete_after)
                 )]
             },
             incomplete: true,
@@ -339,7 +338,7 @@ pub fn prune(
     if !how.dry_run {
         for (folder, row) in deletions {
             // A lost lock or a signal stops the deletions between backups.
-            crate::signal::check()?;
+            crate::util::signal::check()?;
             delete_folder(target, folder)?;
             rows[row].done = true;
             tracing::info!(storage, id = folder.id, "deleted backup");
@@ -427,8 +426,6 @@ fn delete_folder(target: &Target, folder: &Folder) -> Result<()> {
     Ok(())
 }
 
-/// The default grace period for folders without a manifest.
-pub const INCOMPLETE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::connector::pg_archive::PgArchiveCheck;
-use crate::connector::process::{ChildWriter, Tool, find_tool};
+use crate::util::process::{ChildWriter, Tool, find_tool};
 use crate::connector::{EndMarker, sqlite_integrity};
 use crate::crypt::Keys;
 use crate::manifest::{Artifact, DumpFormat, Entry, join_key};

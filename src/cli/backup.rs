@@ -5,14 +5,15 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{human_size, job_targets, load_config, location, print, unknown_job};
+use crate::util::human_size;
+use super::{job_targets, load_config, location, print, unknown_job};
 use crate::config::{Compression, Job};
 use crate::connector::url;
-use crate::exit::{self, Exit};
+use crate::util::exit::{self, Exit};
 use crate::job::Surroundings;
-use crate::manifest::rfc3339;
+use crate::util::rfc3339;
 use crate::notify::Notifiers;
-use crate::signal;
+use crate::util::signal;
 
 /// Arguments of `dbkeep backup`.
 #[derive(Debug, clap::Args)]
@@ -111,7 +112,7 @@ fn apply_overrides(job: &mut Job, args: &Args) -> Result<()> {
 
 /// Runs `dbkeep backup`.
 pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mode) -> Result<u8> {
-    let mut runs: Vec<(String, Job, Vec<crate::backup::Target>)> = Vec::new();
+    let mut runs: Vec<(String, Job, Vec<crate::storage::Target>)> = Vec::new();
     let mut loaded: Option<crate::config::Config> = None;
     if let Some(to) = &args.to {
         let [url] = args.targets.as_slice() else {
@@ -156,7 +157,7 @@ pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mo
                     exit::USAGE,
                     format!(
                         "`{}` looks like a database URL: add `--to DIR` for a one-off backup",
-                        crate::secret::redact(&name)
+                        crate::util::secret::redact(&name)
                     ),
                 )
                 .into());
@@ -256,8 +257,8 @@ pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mo
                 }
             }
             Err(e) => {
-                let msg = crate::secret::redact(&format!("{e:#}"));
-                let locked = exit::code_of(&e) == exit::LOCKED;
+                let msg = crate::util::secret::redact(&format!("{e:#}"));
+                let locked = super::exit_code(&e) == exit::LOCKED;
                 if signal::cancelled() {
                     eprintln!("error: job `{name}`: interrupted; partial objects were removed");
                 } else {

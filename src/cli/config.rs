@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 
 use super::print;
 use crate::config::{self, Config, Databases, Engine, Source};
-use crate::connector::process::find_tool;
-use crate::exit::{self, Exit};
+use crate::util::process::find_tool;
+use crate::util::exit::{self, Exit};
 use crate::storage;
 
 /// The starter config that `config init` writes (also the full reference).

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use rusqlite::Connection;
 
-use super::{human_size, location, print};
+use crate::util::human_size;
+use super::{location, print};
 use crate::config::{Compression, Engine, Job, Source, SqliteSource};
 use crate::connector::{self, RestoreOptions};
 use crate::manifest;

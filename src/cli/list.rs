@@ -5,8 +5,9 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{human_size, job_storage, load_config, location, print};
-use crate::backup::Target;
+use crate::util::human_size;
+use super::{job_storage, load_config, location, print};
+use crate::storage::Target;
 use crate::config::StorageConfig;
 use crate::manifest::{self, Manifest, rfc3339};
 use crate::storage;

@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::backup::Target;
+use crate::storage::{Target, job_targets};
 use crate::config::{Config, Job};
-use crate::exit::{self, Exit};
+use crate::util::exit::{self, Exit};
 use crate::storage;
 
 const ABOUT: &str = "Back up and restore PostgreSQL, MariaDB/MySQL and SQLite databases.\n\n\
@@ -141,6 +141,26 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
+/// The exit code an error maps to: the one place where errors become the
+/// documented codes of [`exit`].
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(exit) = cause.downcast_ref::<Exit>() {
+            return exit.code;
+        }
+        if cause.downcast_ref::<crate::config::Invalid>().is_some() {
+            return exit::CONFIG;
+        }
+        if crate::util::signal::is_interrupt(cause) {
+            return exit::INTERRUPTED;
+        }
+    }
+    if crate::util::signal::cancelled() {
+        return exit::INTERRUPTED;
+    }
+    exit::FAILED
+}
+
 /// Loads the config the user pointed at (or found on the search path).
 fn load_config(explicit: Option<&Path>) -> Result<Config> {
     let path = crate::config::locate(explicit)?;
@@ -148,20 +168,6 @@ fn load_config(explicit: Option<&Path>) -> Result<Config> {
     crate::config::load(&path)
 }
 
-/// Opens the storages of a job.
-pub fn job_targets(config: &Config, job: &Job) -> Result<Vec<Target>> {
-    job.storage
-        .iter()
-        .map(|name| {
-            let sc = &config.storages[name];
-            Ok(Target {
-                storage: storage::open(name, sc)?,
-                prefix: sc.prefix.clone(),
-                required: sc.required(),
-            })
-        })
-        .collect()
-}
 
 /// A storage given on the command line (`--to`, `--from`): a folder, or
 /// `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`.
@@ -343,7 +349,7 @@ fn print(text: &str) -> Result<()> {
     }
     let mut out = std::io::stdout().lock();
     let r = out
-        .write_all(crate::secret::redact(text).as_bytes())
+        .write_all(crate::util::secret::redact(text).as_bytes())
         .and_then(|()| out.flush());
     match r {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
@@ -356,23 +362,7 @@ fn print(text: &str) -> Result<()> {
 
 /// Parses a `DURATION` flag (`90s`, `15m`, `2h`, `1d`).
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    crate::duration::parse(text)
-}
-
-/// Bytes for people: `12.3 MiB`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut size = bytes as f64;
-    let mut unit = 0;
-    while size >= 1024.0 && unit < UNITS.len() - 1 {
-        size /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{size:.1} {}", UNITS[unit])
-    }
+    crate::util::duration::parse(text)
 }
 
 #[cfg(test)]
@@ -385,10 +375,4 @@ mod tests {
         Cli::command().debug_assert();
     }
 
-    #[test]
-    fn sizes() {
-        assert_eq!(human_size(12), "12 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(5 * 1024 * 1024 * 1024), "5.0 GiB");
-    }
 }

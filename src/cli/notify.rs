@@ -6,7 +6,7 @@ use anyhow::Result;
 use chrono::Utc;
 
 use super::{load_config, print};
-use crate::exit::{self, Exit};
+use crate::util::exit::{self, Exit};
 use crate::notify::{Event, Notifiers, Status};
 
 /// `dbkeep notify` subcommands.
@@ -52,7 +52,7 @@ pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<u8> {
         storages: Vec::new(),
         databases: Vec::new(),
         error: None,
-        host: crate::manifest::hostname(),
+        host: crate::util::hostname(),
         dbkeep_version: env!("CARGO_PKG_VERSION"),
     };
     let failed = notifiers.finished(&event);

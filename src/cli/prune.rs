@@ -7,8 +7,8 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::{job_targets, load_config, print, unknown_job};
-use crate::exit::{self, Exit};
-use crate::manifest::rfc3339;
+use crate::util::exit::{self, Exit};
+use crate::util::rfc3339;
 use crate::retention::{self, Row};
 
 /// Arguments of `dbkeep prune`.
@@ -104,9 +104,9 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         match outcome {
             Ok(found) => rows.extend(found.into_iter().map(|r| (name.clone(), r))),
             Err(e) => {
-                let msg = crate::secret::redact(&format!("{e:#}"));
+                let msg = crate::util::secret::redact(&format!("{e:#}"));
                 eprintln!("error: job `{name}`: {msg}");
-                failures.push(exit::code_of(&e));
+                failures.push(super::exit_code(&e));
             }
         }
     }

@@ -5,10 +5,10 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{job_storage, load_config, location, print};
-use crate::backup::Target;
+use crate::storage::Target;
 use crate::config::{Databases, Source};
 use crate::connector::{self, RestoreOptions, url};
-use crate::exit::{self, Exit};
+use crate::util::exit::{self, Exit};
 use crate::manifest;
 use crate::restore::{self, Plan};
 

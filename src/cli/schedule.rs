@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::{load_config, print, unknown_job};
 use crate::config::{Config, Job};
-use crate::exit::{self, Exit};
-use crate::manifest::rfc3339;
+use crate::util::exit::{self, Exit};
+use crate::util::rfc3339;
 
 /// The `schedule` subcommands.
 #[derive(Debug, clap::Subcommand)]

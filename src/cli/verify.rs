@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{job_storage, load_config, location, print};
-use crate::exit::{self, Exit};
+use crate::util::exit::{self, Exit};
 
 /// Arguments of `dbkeep verify`.
 #[derive(Debug, clap::Args)]

@@ -25,8 +25,8 @@ pub use schema::{
 };
 pub use validate::{Problem, is_plain_name};
 
-use crate::exit::{self, Exit};
-use crate::secret::Secret;
+use crate::util::exit::{self, Exit};
+use crate::util::secret::Secret;
 
 /// The config file name looked for in the current folder.
 pub const LOCAL_NAME: &str = "dbkeep.yaml";
@@ -63,7 +63,7 @@ pub struct Scheduler {
     /// Jobs that may run at once.
     pub max_concurrent_jobs: usize,
     /// How long running jobs get to finish after SIGTERM.
-    #[serde(serialize_with = "crate::duration::serialize")]
+    #[serde(serialize_with = "crate::util::duration::serialize")]
     pub shutdown_grace: std::time::Duration,
 }
 
@@ -80,7 +80,7 @@ impl Default for Scheduler {
 #[derive(Debug, Clone, Serialize)]
 pub struct LockSettings {
     /// A lock older than this (not refreshed) is stale.
-    #[serde(serialize_with = "crate::duration::serialize")]
+    #[serde(serialize_with = "crate::util::duration::serialize")]
     pub stale_after: std::time::Duration,
 }
 
@@ -109,12 +109,12 @@ pub struct Retention {
     pub keep_yearly: u32,
     /// Everything within this duration of the newest.
     #[serde(
-        serialize_with = "crate::duration::serialize_opt",
+        serialize_with = "crate::util::duration::serialize_opt",
         skip_serializing_if = "Option::is_none"
     )]
     pub keep_within: Option<std::time::Duration>,
     /// Grace period of folders without a manifest.
-    #[serde(serialize_with = "crate::duration::serialize")]
+    #[serde(serialize_with = "crate::util::duration::serialize")]
     pub incomplete_after: std::time::Duration,
 }
 
@@ -128,7 +128,7 @@ impl Default for Retention {
             keep_monthly: 0,
             keep_yearly: 0,
             keep_within: None,
-            incomplete_after: crate::retention::INCOMPLETE_AFTER,
+            incomplete_after: crate::config::INCOMPLETE_AFTER,
         }
     }
 }
@@ -406,9 +406,12 @@ pub struct ServerSource {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_ca_file: Option<PathBuf>,
     /// postgres, mysql, mariadb: the longest wait for a table lock (`None`: forever).
-    #[serde(serialize_with = "crate::duration::serialize_opt")]
+    #[serde(serialize_with = "crate::util::duration::serialize_opt")]
     pub lock_wait_timeout: Option<std::time::Duration>,
 }
+
+/// The default grace period for folders without a manifest.
+pub const INCOMPLETE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The default `lock_wait_timeout`.
 pub const LOCK_WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -621,7 +624,7 @@ pub fn validate_storage(text: &str, raw: &StorageSettings) -> anyhow::Result<Sto
                 .collect();
             anyhow::bail!(
                 "storage `{}`: {}",
-                crate::secret::redact(text),
+                crate::util::secret::redact(text),
                 shown.join("; ")
             )
         }
@@ -653,7 +656,7 @@ pub fn load_str(text: &str, path: &Path) -> anyhow::Result<Config> {
     figment = figment.merge(Env::prefixed("DBKEEP_").split("__").ignore(&not_keys));
     let value: figment::value::Value = figment.extract().map_err(|e| Invalid {
         file: path.to_path_buf(),
-        problems: vec![Problem::new(".", crate::secret::redact(&e.to_string()))],
+        problems: vec![Problem::new(".", crate::util::secret::redact(&e.to_string()))],
     })?;
     let json = serde_json::to_value(&value).context("config values are not representable")?;
     validate::validate(json).map_err(|problems| {

@@ -12,7 +12,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 /// The whole config file.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -160,7 +160,7 @@ impl HookArg {
     pub fn shown(&self) -> &str {
         match self {
             HookArg::Plain(s) => s,
-            HookArg::Secret { .. } => crate::secret::REDACTED,
+            HookArg::Secret { .. } => crate::util::secret::REDACTED,
         }
     }
 }

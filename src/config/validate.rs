@@ -269,13 +269,13 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
             .and_then(|u| url::Url::parse(u).ok())
             .and_then(|u| u.password().map(str::to_string))
         {
-            crate::secret::register(&password);
+            crate::util::secret::register(&password);
             if let Ok(plain) = url::form_urlencoded::parse(format!("p={password}").as_bytes())
                 .next()
                 .map(|(_, v)| v.into_owned())
                 .ok_or(())
             {
-                crate::secret::register(&plain);
+                crate::util::secret::register(&plain);
             }
         }
         if let Some(url) = &m.pushgateway
@@ -467,7 +467,7 @@ fn duration_at(
     default: std::time::Duration,
     problems: &mut Vec<Problem>,
 ) -> std::time::Duration {
-    match text.map(crate::duration::parse) {
+    match text.map(crate::util::duration::parse) {
         None => default,
         Some(Ok(d)) => d,
         Some(Err(e)) => {
@@ -501,7 +501,7 @@ fn check_retention(
         incomplete_after: duration_at(
             &format!("{at}.incomplete_after"),
             r.incomplete_after.as_deref(),
-            crate::retention::INCOMPLETE_AFTER,
+            crate::config::INCOMPLETE_AFTER,
             problems,
         ),
     }

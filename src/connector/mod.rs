@@ -10,7 +10,6 @@ mod mongodb;
 mod mysql;
 pub mod pg_archive;
 mod postgres;
-pub mod process;
 mod redis;
 mod sqlite;
 pub mod url;
@@ -97,9 +96,9 @@ pub trait DumpSource: Read + Send {
     fn finish(self: Box<Self>) -> Result<String>;
 }
 
-impl DumpSource for process::ChildReader {
+impl DumpSource for crate::util::process::ChildReader {
     fn finish(self: Box<Self>) -> Result<String> {
-        process::ChildReader::finish(*self)
+        crate::util::process::ChildReader::finish(*self)
     }
 }
 

@@ -14,14 +14,14 @@ use anyhow::{Context, Result};
 
 use super::mongo_archive::{ArchiveCheck, Prelude};
 use super::postgres::ToolSink;
-use super::process::{Tool, find_tool};
+use crate::util::process::{Tool, find_tool};
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
 use crate::config::{Databases, ServerSource};
 use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::pipeline::DumpCheck;
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 /// Databases that `databases: all` leaves out: users and roles (`admin`),
 /// the replication state (`local`) and sharding metadata (`config`).
@@ -187,7 +187,7 @@ impl Mongodb {
         child.finish().with_context(|| {
             format!(
                 "cannot reach MongoDB at {}",
-                crate::secret::redact(&self.where_())
+                crate::util::secret::redact(&self.where_())
             )
         })?;
         anyhow::bail!("mongodump ended without writing an archive")

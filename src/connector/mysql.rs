@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use super::postgres::ToolSink;
-use super::process::{Tool, find_tool};
+use crate::util::process::{Tool, find_tool};
 use super::{
     Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo,
     TargetState,
@@ -17,7 +17,7 @@ use super::{
 use crate::config::{Databases, Engine, ServerSource};
 use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::pipeline::DumpCheck;
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 /// The last line mariadb-dump and mysqldump write.
 const DUMP_END: &str = "-- Dump completed";

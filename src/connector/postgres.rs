@@ -11,7 +11,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 
 use super::pg_archive::PgArchiveCheck;
-use super::process::{ChildWriter, Tool, find_tool};
+use crate::util::process::{ChildWriter, Tool, find_tool};
 use super::{
     Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo,
     TargetState,
@@ -19,7 +19,7 @@ use super::{
 use crate::config::{Databases, ServerSource};
 use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::pipeline::DumpCheck;
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 /// The end line of `pg_dumpall` output.
 const DUMPALL_END: &str = "PostgreSQL database cluster dump complete";
@@ -487,7 +487,7 @@ impl RestoreSink for ToolSink {
     fn finish(self: Box<Self>) -> Result<()> {
         let warnings = self.child.finish()?;
         if !warnings.trim().is_empty() {
-            tracing::warn!(output = %crate::secret::redact(warnings.trim()), "restore tool warnings");
+            tracing::warn!(output = %crate::util::secret::redact(warnings.trim()), "restore tool warnings");
         }
         Ok(())
     }
@@ -519,7 +519,7 @@ impl RestoreSink for GlobalsSink {
             .filter(|l| l.contains("ERROR:") && !l.contains("already exists"))
             .collect();
         if !problems.is_empty() {
-            tracing::warn!(errors = %crate::secret::redact(&problems.join("; ")), "some roles or tablespaces were not restored");
+            tracing::warn!(errors = %crate::util::secret::redact(&problems.join("; ")), "some roles or tablespaces were not restored");
         }
         Ok(())
     }

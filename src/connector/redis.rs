@@ -47,8 +47,8 @@ use super::{
 use crate::config::{Databases, ServerSource};
 use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::pipeline::DumpCheck;
-use crate::secret::Secret;
-use crate::signal;
+use crate::util::secret::Secret;
+use crate::util::signal;
 
 const MAGIC: &[u8; 13] = b"DBKEEP-REDIS\n";
 const VERSION: u8 = 1;

@@ -67,7 +67,7 @@ fn online_copy(src: &Path, dst: &Path) -> Result<()> {
         // One step copies every page under one read transaction, so writers
         // in WAL mode carry on and the copy is one committed state.
         loop {
-            crate::signal::check()?;
+            crate::util::signal::check()?;
             match backup
                 .step(-1)
                 .with_context(|| format!("cannot copy SQLite database {}", src.display()))?

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::config::{Databases, Engine, ServerSource, Source, SqliteSource};
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 /// Parses a database URL or a bare SQLite file path.
 pub fn parse(text: &str) -> Result<Source> {
@@ -37,7 +37,7 @@ pub fn parse(text: &str) -> Result<Source> {
         ),
     };
     let url = url::Url::parse(text)
-        .with_context(|| format!("cannot read database URL `{}`", crate::secret::redact(text)))?;
+        .with_context(|| format!("cannot read database URL `{}`", crate::util::secret::redact(text)))?;
     if url.query().is_some() {
         anyhow::bail!(
             "database URL parameters (`?...`) are not supported; use a config file for connection options"

@@ -102,8 +102,8 @@ impl Notifier for Email {
         }
         body.push_str(&format!(
             "\nstarted: {}\nfinished: {}\ndbkeep {}\n",
-            crate::manifest::rfc3339(event.started_at),
-            crate::manifest::rfc3339(event.finished_at),
+            crate::util::rfc3339(event.started_at),
+            crate::util::rfc3339(event.finished_at),
             event.dbkeep_version
         ));
         let mut message = Message::builder()

@@ -88,8 +88,8 @@ impl Event {
         if self.status == Status::Success {
             lines.push(format!(
                 "size: {} stored ({} raw)",
-                crate::cli::human_size(self.stored_size),
-                crate::cli::human_size(self.raw_size)
+                crate::util::human_size(self.stored_size),
+                crate::util::human_size(self.raw_size)
             ));
         }
         if !self.storages.is_empty() {
@@ -108,45 +108,7 @@ impl Event {
     }
 }
 
-/// Removes secrets from text that leaves the process: every registered
-/// secret, and the password part of any `scheme://user:password@` URL.
-pub fn clean(text: &str) -> String {
-    let text = crate::secret::redact(text);
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text.as_str();
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\'')
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match (authority.rfind('@'), authority.find(':')) {
-            (Some(at), Some(colon)) if colon < at => {
-                out.push_str(&authority[..colon]);
-                out.push_str(":**REDACTED**");
-                out.push_str(&authority[at..]);
-            }
-            _ => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The last lines of an error, short enough for a chat message.
-pub fn tail(error: &str) -> String {
-    let cleaned = clean(error);
-    if cleaned.len() <= 1500 {
-        return cleaned;
-    }
-    let mut start = cleaned.len() - 1500;
-    while !cleaned.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("...{}", &cleaned[start..])
-}
+pub use crate::util::secret::{clean, tail};
 
 /// One way of sending.
 pub trait Notifier {
@@ -308,7 +270,7 @@ mod tests {
 
     #[test]
     fn clean_strips_url_passwords_and_secrets() {
-        crate::secret::register("pg-secret-xyz");
+        crate::util::secret::register("pg-secret-xyz");
         assert_eq!(
             clean("connect postgres://bob:hunter2@db:5432/app failed; PGPASSWORD=pg-secret-xyz"),
             "connect postgres://bob:**REDACTED**@db:5432/app failed; PGPASSWORD=**REDACTED**"

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 
 use super::{Event, Notifier, Status, check_response, clean, http};
 use crate::config::{NotifierConfig, secret_from};
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 /// A Slack incoming webhook.
 pub struct Slack {

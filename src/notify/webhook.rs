@@ -9,7 +9,7 @@ use sha2::Sha256;
 
 use super::{Event, Notifier, check_response, clean, http};
 use crate::config::{NotifierConfig, secret_from};
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 /// A JSON POST.
 pub struct Webhook {

@@ -18,7 +18,7 @@ pub use codec::{Decoder, Encoder};
 use crate::crypt::{Keys, Sealed, Sealing};
 
 use crate::config::Compression;
-use crate::signal;
+use crate::util::signal;
 use crate::storage::ObjectWriter;
 
 /// Size of the copy buffer between stages.

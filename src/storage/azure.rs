@@ -46,7 +46,7 @@ use super::resume::{self, Refused};
 use super::retry::Backoff;
 use super::{ObjectWriter, Storage, Version, check_key};
 use crate::config::StorageSettings;
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 /// Default block size.
 const DEFAULT_BLOCK_MIB: u64 = 16;
@@ -125,7 +125,7 @@ fn describe(e: &reqwest::Error) -> String {
         last = part;
         source = s.source();
     }
-    crate::notify::clean(&text)
+    crate::util::secret::clean(&text)
 }
 
 /// The text between `<tag>` and `</tag>`, from `from` on: (text, end).
@@ -161,7 +161,7 @@ fn answer_parts(response: Response) -> (StatusCode, String, String) {
     let message = element(&body, "Message", 0)
         .map(|(m, _)| unescape(m.lines().next().unwrap_or("")))
         .unwrap_or_default();
-    (status, code, crate::notify::clean(message.trim()))
+    (status, code, crate::util::secret::clean(message.trim()))
 }
 
 /// The message of an error response: the service's own words, short.
@@ -261,7 +261,7 @@ fn parse_connection_string(text: &str) -> ConnectionString {
 
 /// Decodes an account key, without ever showing it.
 fn decode_key(name: &str, key: &str) -> Result<Auth> {
-    crate::secret::register(key);
+    crate::util::secret::register(key);
     let bytes = STANDARD
         .decode(key.trim())
         .map_err(|_| anyhow::anyhow!("storage `{name}`: the account key is not valid base64"))?;
@@ -270,10 +270,10 @@ fn decode_key(name: &str, key: &str) -> Result<Auth> {
 
 fn sas(token: &str) -> Auth {
     let token = token.trim().trim_start_matches('?').to_string();
-    crate::secret::register(&token);
+    crate::util::secret::register(&token);
     for part in token.split('&') {
         if let Some(sig) = part.strip_prefix("sig=") {
-            crate::secret::register(sig);
+            crate::util::secret::register(sig);
         }
     }
     Auth::Sas(Secret::new(token))
@@ -312,7 +312,7 @@ impl Azure {
         let mut account = s.account.clone();
         let mut endpoint = s.endpoint.clone();
         let auth = if let Some(text) = conn {
-            crate::secret::register(&text);
+            crate::util::secret::register(&text);
             let c = parse_connection_string(&text);
             if account.is_none() {
                 account = c.account.clone();

@@ -41,7 +41,7 @@ use super::resume::{self, Refused};
 use super::retry::Backoff;
 use super::{ObjectWriter, Storage, Version, check_key};
 use crate::config::StorageSettings;
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 /// Default chunk size.
 const DEFAULT_CHUNK_MIB: u64 = 16;
@@ -106,7 +106,7 @@ fn describe(e: &reqwest::Error) -> String {
         last = part;
         source = s.source();
     }
-    crate::notify::clean(&text)
+    crate::util::secret::clean(&text)
 }
 
 /// A JSON answer, read up to [`crate::util::PAGE_MAX`] bytes.
@@ -127,7 +127,7 @@ fn answer(response: Response) -> String {
     if message.is_empty() {
         format!("HTTP {status}")
     } else {
-        crate::notify::clean(&format!("HTTP {status}: {message}"))
+        crate::util::secret::clean(&format!("HTTP {status}: {message}"))
     }
 }
 
@@ -447,7 +447,7 @@ impl Inner {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
             .with_context(|| format!("{what}: the server gave no session URI"))?;
-        crate::secret::register(&uri);
+        crate::util::secret::register(&uri);
         Ok(uri)
     }
 
@@ -571,7 +571,7 @@ impl Inner {
                 tracing::warn!(error = %answer(r), "cannot cancel the GCS upload session; it expires within a week")
             }
             Err(e) => {
-                tracing::warn!(error = %crate::notify::clean(&format!("{e:#}")), "cannot cancel the GCS upload session; it expires within a week")
+                tracing::warn!(error = %crate::util::secret::clean(&format!("{e:#}")), "cannot cancel the GCS upload session; it expires within a week")
             }
         }
     }
@@ -1112,7 +1112,7 @@ impl Auth {
                 _ => body.chars().take(200).collect(),
             };
             return Err((
-                crate::notify::clean(&format!(
+                crate::util::secret::clean(&format!(
                     "the token endpoint answered HTTP {status}: {}",
                     reason.trim()
                 )),

@@ -113,6 +113,42 @@ pub trait ObjectWriter: Write + Send {
     fn abort(self: Box<Self>);
 }
 
+/// A storage and the prefix a job's backups go under.
+pub struct Target {
+    /// The storage.
+    pub storage: Box<dyn Storage>,
+    /// Its prefix.
+    pub prefix: String,
+    /// Whether its failure fails the backup.
+    pub required: bool,
+}
+
+impl Target {
+    /// A required target.
+    pub fn new(storage: Box<dyn Storage>, prefix: String) -> Target {
+        Target {
+            storage,
+            prefix,
+            required: true,
+        }
+    }
+}
+
+/// Opens the storages of a job.
+pub fn job_targets(config: &crate::config::Config, job: &crate::config::Job) -> Result<Vec<Target>> {
+    job.storage
+        .iter()
+        .map(|name| {
+            let sc = &config.storages[name];
+            Ok(Target {
+                storage: open(name, sc)?,
+                prefix: sc.prefix.clone(),
+                required: sc.required(),
+            })
+        })
+        .collect()
+}
+
 /// Opens the storage a config entry describes.
 pub fn open(name: &str, config: &StorageConfig) -> Result<Box<dyn Storage>> {
     let s = &config.settings;

@@ -95,7 +95,7 @@ where
                     self.attempt = 1;
                     return Ok(n);
                 }
-                Err(e) => self.retry_or_fail(crate::notify::clean(&e.to_string()))?,
+                Err(e) => self.retry_or_fail(crate::util::secret::clean(&e.to_string()))?,
             }
         }
     }

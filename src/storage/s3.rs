@@ -57,7 +57,7 @@ pub struct S3 {
 /// Turns an SDK error into text: the service's code and message, never credentials.
 fn explain<E: std::error::Error + 'static, R: std::fmt::Debug>(e: &SdkError<E, R>) -> String {
     let text = format!("{}", DisplayErrorContext(e));
-    crate::notify::clean(&text)
+    crate::util::secret::clean(&text)
 }
 
 /// Whether an SDK error is worth another attempt.

@@ -89,6 +89,46 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// Removes secrets from text that leaves the process: every registered
+/// secret, and the password part of any `scheme://user:password@` URL.
+pub fn clean(text: &str) -> String {
+    let text = redact(text);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\'')
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(at), Some(colon)) if colon < at => {
+                out.push_str(&authority[..colon]);
+                out.push_str(":**REDACTED**");
+                out.push_str(&authority[at..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The last lines of an error, short enough for a chat message.
+pub fn tail(error: &str) -> String {
+    let cleaned = clean(error);
+    if cleaned.len() <= 1500 {
+        return cleaned;
+    }
+    let mut start = cleaned.len() - 1500;
+    while !cleaned.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("...{}", &cleaned[start..])
+}
+
 impl schemars::JsonSchema for Secret {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Secret".into()

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
 
-use crate::signal;
+use crate::util::signal;
 
 /// How many bytes of a tool's stderr are kept for its error message.
 const STDERR_TAIL: usize = 4096;
@@ -346,7 +346,7 @@ fn drain<R: Read + Send + 'static>(pipe: R, tool: &str) -> JoinHandle<String> {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
                     let text = String::from_utf8_lossy(&line);
-                    tracing::debug!(tool = %tool, line = %crate::secret::redact(text.trim_end()), "tool output");
+                    tracing::debug!(tool = %tool, line = %crate::util::secret::redact(text.trim_end()), "tool output");
                     kept.push_str(&text);
                     if kept.len() > 2 * STDERR_TAIL {
                         kept = tail(&kept);

@@ -10,7 +10,8 @@
 //! | 78   | configuration invalid (EX_CONFIG) |
 //! | 130  | interrupted by SIGINT or SIGTERM; partial objects were removed |
 //!
-//! The code is decided once, in `main`, from the error returned by the command.
+//! The code is decided once, by `cli::exit_code`, from the error returned by
+//! the command.
 
 use std::fmt;
 
@@ -86,21 +87,3 @@ impl fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
-/// The exit code an error maps to.
-pub fn code_of(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if let Some(exit) = cause.downcast_ref::<Exit>() {
-            return exit.code;
-        }
-        if cause.downcast_ref::<crate::config::Invalid>().is_some() {
-            return CONFIG;
-        }
-        if crate::signal::is_interrupt(cause) {
-            return INTERRUPTED;
-        }
-    }
-    if crate::signal::cancelled() {
-        return INTERRUPTED;
-    }
-    FAILED
-}

@@ -86,7 +86,7 @@ fn abandon() -> ! {
     for pid in pids {
         kill_group(pid, libc::SIGKILL);
     }
-    std::process::exit(i32::from(crate::exit::INTERRUPTED));
+    std::process::exit(i32::from(crate::util::exit::INTERRUPTED));
 }
 
 /// Records a child process so that a signal stops it.

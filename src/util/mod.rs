@@ -1,4 +1,12 @@
-//! Small leaf helpers that import nothing else from dbkeep.
+//! Leaf helpers that every layer uses and that import nothing else from
+//! dbkeep: secrets and redaction, durations, signals, child processes, the
+//! exit-code table, and small text, size, time and host helpers.
+
+pub mod duration;
+pub mod exit;
+pub mod process;
+pub mod secret;
+pub mod signal;
 
 /// `text` with control characters escaped (`\n`, `\x1b`, `\u{85}`), for
 /// printing values read from outside (manifest fields, database names)
@@ -16,6 +24,39 @@ pub fn printable(text: &str) -> String {
         }
     }
     out
+}
+
+/// Bytes for people: `12.3 MiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1024.0 && unit < UNITS.len() - 1 {
+        size /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{size:.1} {}", UNITS[unit])
+    }
+}
+
+/// Formats a time the way manifests and `list` show it.
+pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// This machine's host name.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".to_string();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// The most of an HTTP error body that dbkeep reads.
@@ -61,6 +102,13 @@ pub fn debug_panic(point: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(12), "12 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
 
     #[test]
     fn reads_are_capped() {
