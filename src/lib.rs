@@ -1,34 +1,43 @@
-//! dbkeep backs up and restores databases.
+//! dbkeep backs up and restores PostgreSQL, MariaDB/MySQL, SQLite, MongoDB
+//! and Redis databases.
 //!
-//! A backup streams a dump tool's output (pg_dump, mariadb-dump) or a SQLite
-//! online copy through compression (zstd, gzip, none) into one or more
-//! storages, hashing as it goes; `manifest.json` is written last, and only
-//! when the tool exited 0 and its output was complete. A restore checks every
-//! object's size and sha256 before it touches a database, and refuses a
-//! non-empty target unless forced.
+//! A backup streams a dump tool's output (pg_dump, mariadb-dump, mongodump),
+//! a SQLite online copy or a Redis key export through compression (zstd,
+//! gzip, none) and optional age encryption into one or more storages, hashing
+//! as it goes; `manifest.json` is written last, and only when the tool exited
+//! 0 and its output was complete. A restore checks every object's size and
+//! sha256 before it touches a database, and refuses a non-empty target unless
+//! forced.
+//!
+//! # Layers
+//!
+//! Imports only run downward (a test in the integration suite keeps it so):
+//!
+//! ```text
+//! cli                      flags, printing, the exit-code mapping
+//!  └ app                   use cases: job, backup, restore, verify, daemon, lock, hooks
+//!     ├ connector          one module per engine, behind the `Connector` trait
+//!     ├ catalog            manifests and retention
+//!     ├ notify             notifiers and metrics
+//!     ├ pipeline           compression, encryption, hashing, progress
+//!     └ storage            one module per backend, behind the `Storage` trait
+//!        └ config          loading and validating the YAML config
+//!           ├ schedule     cron expressions and time zones
+//!           └ util         leaves: secrets, durations, signals, processes, exit codes
+//! ```
 //!
 //! Config search order: `-c FILE`, `DBKEEP_CONFIG`, `./dbkeep.yaml`, the user
 //! config dir's `dbkeep/config.yaml`, `/etc/dbkeep/config.yaml`.
 //!
-//! Exit codes are listed in [`exit`].
+//! Exit codes are listed in [`util::exit`].
 
-pub mod backup;
+pub mod app;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod connector;
-pub mod crypt;
-pub mod daemon;
-pub mod hooks;
-pub mod job;
-pub mod lock;
-pub mod manifest;
-pub mod metrics;
 pub mod notify;
 pub mod pipeline;
-pub mod progress;
-pub mod restore;
-pub mod retention;
 pub mod schedule;
 pub mod storage;
 pub mod util;
-pub mod verify;

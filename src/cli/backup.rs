@@ -5,14 +5,14 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::util::human_size;
 use super::{job_targets, load_config, location, print, unknown_job};
+use crate::app::job::Surroundings;
 use crate::config::{Compression, Job};
 use crate::connector::url;
-use crate::util::exit::{self, Exit};
-use crate::job::Surroundings;
-use crate::util::rfc3339;
 use crate::notify::Notifiers;
+use crate::util::exit::{self, Exit};
+use crate::util::human_size;
+use crate::util::rfc3339;
 use crate::util::signal;
 
 /// Arguments of `dbkeep backup`.
@@ -79,7 +79,7 @@ struct JobResult {
     warnings: Vec<String>,
     /// Backups that retention kept or deleted after this one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    retention: Vec<crate::retention::Row>,
+    retention: Vec<crate::catalog::retention::Row>,
 }
 
 fn apply_overrides(job: &mut Job, args: &Args) -> Result<()> {
@@ -111,7 +111,11 @@ fn apply_overrides(job: &mut Job, args: &Args) -> Result<()> {
 }
 
 /// Runs `dbkeep backup`.
-pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mode) -> Result<u8> {
+pub fn run(
+    args: Args,
+    config_path: Option<&Path>,
+    progress: crate::pipeline::progress::Mode,
+) -> Result<u8> {
     let mut runs: Vec<(String, Job, Vec<crate::storage::Target>)> = Vec::new();
     let mut loaded: Option<crate::config::Config> = None;
     if let Some(to) = &args.to {
@@ -189,21 +193,21 @@ pub fn run(args: Args, config_path: Option<&Path>, progress: crate::progress::Mo
                 notifiers: Notifiers::for_names(config, &job.notify),
                 metrics: config.metrics.as_ref(),
                 progress,
-                lock: Some(crate::lock::Options {
+                lock: Some(crate::app::lock::Options {
                     stale_after: config.lock.stale_after,
                     wait: args.wait_lock,
                 }),
             },
             None => Surroundings {
                 progress,
-                lock: Some(crate::lock::Options {
+                lock: Some(crate::app::lock::Options {
                     wait: args.wait_lock,
-                    ..crate::lock::Options::default()
+                    ..crate::app::lock::Options::default()
                 }),
                 ..Surroundings::none()
             },
         };
-        let report = crate::job::execute(name, job, targets, &around);
+        let report = crate::app::job::execute(name, job, targets, &around);
         let mut warnings = report.warnings;
         let retention = report.retention;
         let result = match report.result {

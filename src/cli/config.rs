@@ -7,9 +7,9 @@ use anyhow::{Context, Result};
 
 use super::print;
 use crate::config::{self, Config, Databases, Engine, Source};
-use crate::util::process::find_tool;
-use crate::util::exit::{self, Exit};
 use crate::storage;
+use crate::util::exit::{self, Exit};
+use crate::util::process::find_tool;
 
 /// The starter config that `config init` writes (also the full reference).
 pub const EXAMPLE: &str = include_str!("../../config.example.yaml");
@@ -178,7 +178,7 @@ fn environment(cfg: &Config) -> Vec<String> {
     for (name, sc) in &cfg.storages {
         let probe = || -> Result<()> {
             let st = storage::open(name, sc)?;
-            let key = crate::manifest::join_key(&[
+            let key = crate::catalog::manifest::join_key(&[
                 &sc.prefix,
                 &format!(".dbkeep-probe-{}", std::process::id()),
             ]);

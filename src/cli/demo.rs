@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use rusqlite::Connection;
 
-use crate::util::human_size;
 use super::{location, print};
+use crate::app::restore::{self, Plan};
+use crate::catalog::manifest;
 use crate::config::{Compression, Engine, Job, Source, SqliteSource};
 use crate::connector::{self, RestoreOptions};
-use crate::manifest;
-use crate::restore::{self, Plan};
+use crate::util::human_size;
 
 /// Arguments of `dbkeep demo`.
 #[derive(Debug, clap::Args)]
@@ -44,7 +44,7 @@ pub fn run(args: Args) -> Result<u8> {
         Compression::Zstd,
     );
     let target = location(&args.to)?;
-    let outcome = crate::backup::run(
+    let outcome = crate::app::backup::run(
         "demo",
         &job,
         std::slice::from_ref(&target),
@@ -78,7 +78,7 @@ pub fn run(args: Args) -> Result<u8> {
         to_database: None,
         no_globals: false,
         options: RestoreOptions::default(),
-        keys: &crate::crypt::Keys::default(),
+        keys: &crate::pipeline::crypt::Keys::default(),
     };
     restore::run(&plan, &mut *conn)?;
     print(&format!(

@@ -5,12 +5,12 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::util::human_size;
 use super::{job_storage, load_config, location, print};
-use crate::storage::Target;
+use crate::catalog::manifest::{self, Manifest, rfc3339};
 use crate::config::StorageConfig;
-use crate::manifest::{self, Manifest, rfc3339};
 use crate::storage;
+use crate::storage::Target;
+use crate::util::human_size;
 use crate::util::printable;
 
 /// Arguments of `dbkeep list`.

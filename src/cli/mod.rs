@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::storage::{Target, job_targets};
 use crate::config::{Config, Job};
-use crate::util::exit::{self, Exit};
 use crate::storage;
+use crate::storage::{Target, job_targets};
+use crate::util::exit::{self, Exit};
 
-const ABOUT: &str = "Back up and restore PostgreSQL, MariaDB/MySQL and SQLite databases.\n\n\
+const ABOUT: &str = "Back up and restore PostgreSQL, MariaDB/MySQL, SQLite, MongoDB and Redis databases.\n\n\
 Dumps stream through compression to storage, with a checksummed manifest written last. \
 A dump that fails, is killed or is incomplete is a failed backup: nothing is kept.";
 
@@ -127,7 +127,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Backup(args) => backup::run(
             args,
             config_path,
-            crate::progress::Mode::detect(cli.no_progress || cli.quiet),
+            crate::pipeline::progress::Mode::detect(cli.no_progress || cli.quiet),
         ),
         Command::Restore(args) => restore::run(args, config_path),
         Command::List(args) => list::run(args, config_path),
@@ -167,7 +167,6 @@ fn load_config(explicit: Option<&Path>) -> Result<Config> {
     tracing::info!(file = %path.display(), "using config");
     crate::config::load(&path)
 }
-
 
 /// A storage given on the command line (`--to`, `--from`): a folder, or
 /// `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`.
@@ -226,23 +225,23 @@ fn backups_of(
     target: &Target,
     job_name: Option<&str>,
     job: Option<&Job>,
-) -> Result<crate::manifest::Scan> {
+) -> Result<crate::catalog::manifest::Scan> {
     let key = job
         .and_then(|j| j.signing.as_ref())
-        .map(crate::manifest::SigningKey::load)
+        .map(crate::catalog::manifest::SigningKey::load)
         .transpose()?;
-    crate::manifest::scan(&*target.storage, &target.prefix, job_name, key.as_ref())
+    crate::catalog::manifest::scan(&*target.storage, &target.prefix, job_name, key.as_ref())
 }
 
-/// Picks a backup like [`crate::manifest::select`]; when `--id` names one
+/// Picks a backup like [`crate::catalog::manifest::select`]; when `--id` names one
 /// whose manifest was left out, says why.
 fn pick(
-    entries: &[crate::manifest::Entry],
+    entries: &[crate::catalog::manifest::Entry],
     skipped: &[(String, String)],
     id: Option<&str>,
     before: Option<chrono::DateTime<chrono::Utc>>,
-) -> Result<crate::manifest::Entry> {
-    crate::manifest::select(entries, id, before).map_err(|e| {
+) -> Result<crate::catalog::manifest::Entry> {
+    crate::catalog::manifest::select(entries, id, before).map_err(|e| {
         let why = id.and_then(|id| {
             skipped
                 .iter()
@@ -263,7 +262,7 @@ fn pick(
 /// artifacts dbkeep writes, encrypted when the job encrypts, and holding the
 /// job's databases (unless `--database` picks one).
 fn admit(
-    entry: &crate::manifest::Entry,
+    entry: &crate::catalog::manifest::Entry,
     job: Option<(&str, &Job)>,
     database: Option<&str>,
 ) -> Result<()> {
@@ -319,7 +318,10 @@ pub struct KeyArgs {
 
 impl KeyArgs {
     /// The keys from the flags, else from the job's `encryption.age` config.
-    pub fn load(&self, job: Option<&crate::config::AgeConfig>) -> Result<crate::crypt::Keys> {
+    pub fn load(
+        &self,
+        job: Option<&crate::config::AgeConfig>,
+    ) -> Result<crate::pipeline::crypt::Keys> {
         let mut files = self.identity.clone();
         if files.is_empty()
             && let Some(f) = job.and_then(|e| e.identity_file.clone())
@@ -327,13 +329,13 @@ impl KeyArgs {
             files.push(f);
         }
         let pass_file = self.passphrase_file.clone();
-        let mut passphrase = crate::crypt::Keys::passphrase(pass_file.as_deref())?;
+        let mut passphrase = crate::pipeline::crypt::Keys::passphrase(pass_file.as_deref())?;
         if passphrase.is_none()
             && let Some(f) = job.and_then(|e| e.passphrase_file.as_deref())
         {
-            passphrase = crate::crypt::Keys::passphrase(Some(f))?;
+            passphrase = crate::pipeline::crypt::Keys::passphrase(Some(f))?;
         }
-        crate::crypt::Keys::load(&files, passphrase)
+        crate::pipeline::crypt::Keys::load(&files, passphrase)
     }
 }
 
@@ -374,5 +376,4 @@ mod tests {
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
     }
-
 }

@@ -6,8 +6,8 @@ use anyhow::Result;
 use chrono::Utc;
 
 use super::{load_config, print};
-use crate::util::exit::{self, Exit};
 use crate::notify::{Event, Notifiers, Status};
+use crate::util::exit::{self, Exit};
 
 /// `dbkeep notify` subcommands.
 #[derive(Debug, clap::Subcommand)]

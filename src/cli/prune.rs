@@ -7,9 +7,9 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::{job_targets, load_config, print, unknown_job};
+use crate::catalog::retention::{self, Row};
 use crate::util::exit::{self, Exit};
 use crate::util::rfc3339;
-use crate::retention::{self, Row};
 
 /// Arguments of `dbkeep prune`.
 #[derive(Debug, clap::Args)]
@@ -74,16 +74,16 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
             );
         }
         let targets = job_targets(&config, job)?;
-        let options = crate::lock::Options {
+        let options = crate::app::lock::Options {
             stale_after: config.lock.stale_after,
             wait: args.wait_lock,
         };
         let key = job
             .signing
             .as_ref()
-            .map(crate::manifest::SigningKey::load)
+            .map(crate::catalog::manifest::SigningKey::load)
             .transpose()?;
-        let outcome = crate::lock::hold(&targets, name, "prune", options, || {
+        let outcome = crate::app::lock::hold(&targets, name, "prune", options, || {
             let mut found = Vec::new();
             for t in &targets {
                 let how = retention::Pruning {

@@ -5,12 +5,12 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{job_storage, load_config, location, print};
-use crate::storage::Target;
+use crate::app::restore::{self, Plan};
+use crate::catalog::manifest;
 use crate::config::{Databases, Source};
 use crate::connector::{self, RestoreOptions, url};
+use crate::storage::Target;
 use crate::util::exit::{self, Exit};
-use crate::manifest;
-use crate::restore::{self, Plan};
 
 /// Arguments of `dbkeep restore`.
 #[derive(Debug, clap::Args)]
@@ -119,7 +119,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         };
     let keys = args.keys.load(job_encryption.as_ref())?;
 
-    let crate::manifest::Scan {
+    let crate::catalog::manifest::Scan {
         mut entries,
         skipped,
     } = super::backups_of(&storage, job.as_deref(), job_config.as_ref())?;

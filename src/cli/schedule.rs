@@ -107,9 +107,9 @@ pub struct InstallArgs {
 pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<u8> {
     match cmd {
         Command::Run => {
-            let path = crate::daemon::config_file(config_path)?;
+            let path = crate::app::daemon::config_file(config_path)?;
             tracing::info!(file = %path.display(), "using config");
-            crate::daemon::run(&path)
+            crate::app::daemon::run(&path)
         }
         Command::List(args) => list(args, config_path),
         Command::Install(args) => install(args, config_path),
@@ -167,9 +167,8 @@ fn selected<'a>(config: &'a Config, only: &[String]) -> Result<Vec<(&'a String, 
 fn list(args: ListArgs, config_path: Option<&Path>) -> Result<u8> {
     let config = load_config(config_path)?;
     let after: DateTime<Utc> = match &args.after {
-        Some(t) => {
-            crate::manifest::parse_time(t).map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?
-        }
+        Some(t) => crate::catalog::manifest::parse_time(t)
+            .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?,
         None => Utc::now(),
     };
     let only: Vec<String> = args.job.iter().cloned().collect();
@@ -214,7 +213,7 @@ struct File {
 }
 
 fn install(args: InstallArgs, config_path: Option<&Path>) -> Result<u8> {
-    let config_file = crate::daemon::config_file(config_path)?;
+    let config_file = crate::app::daemon::config_file(config_path)?;
     let config = crate::config::load(&config_file)?;
     let binary = match &args.binary {
         Some(b) => b.clone(),

@@ -69,7 +69,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         }
     };
     let keys = args.keys.load(job_encryption.as_ref())?;
-    let crate::manifest::Scan { entries, skipped } =
+    let crate::catalog::manifest::Scan { entries, skipped } =
         super::backups_of(&target, job.as_deref(), job_config.as_ref())?;
     if entries.is_empty() && args.id.is_none() {
         anyhow::bail!(
@@ -83,14 +83,14 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     }
     let entry = super::pick(&entries, &skipped, args.id.as_deref(), None)?;
     super::admit(&entry, job.as_deref().zip(job_config.as_ref()), None)?;
-    let tools = crate::verify::Tools {
+    let tools = crate::app::verify::Tools {
         bin_dir: job_config.as_ref().and_then(|j| match &j.source {
             crate::config::Source::Server(s) => s.bin_dir.clone(),
             crate::config::Source::Sqlite(_) => None,
         }),
         temp_dir: job_config.as_ref().and_then(|j| j.temp_dir.clone()),
     };
-    let checked = crate::verify::run(&entry, &*target.storage, &keys, &tools)?;
+    let checked = crate::app::verify::run(&entry, &*target.storage, &keys, &tools)?;
     if args.json {
         let out = serde_json::json!({
             "id": crate::util::printable(&entry.manifest.id),

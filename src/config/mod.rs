@@ -656,7 +656,10 @@ pub fn load_str(text: &str, path: &Path) -> anyhow::Result<Config> {
     figment = figment.merge(Env::prefixed("DBKEEP_").split("__").ignore(&not_keys));
     let value: figment::value::Value = figment.extract().map_err(|e| Invalid {
         file: path.to_path_buf(),
-        problems: vec![Problem::new(".", crate::util::secret::redact(&e.to_string()))],
+        problems: vec![Problem::new(
+            ".",
+            crate::util::secret::redact(&e.to_string()),
+        )],
     })?;
     let json = serde_json::to_value(&value).context("config values are not representable")?;
     validate::validate(json).map_err(|problems| {

@@ -21,8 +21,8 @@ use anyhow::Result;
 
 pub use marker::{EndMarker, NoCheck};
 
+use crate::catalog::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::config::{Engine, Source};
-use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::pipeline::DumpCheck;
 
 /// What a probe learned about the server and the tools.
@@ -224,7 +224,7 @@ pub fn expected_format(engine: Engine, kind: ArtifactKind) -> Option<DumpFormat>
 }
 
 /// Checks every artifact of `m` against [`expected_format`].
-pub fn check_artifacts(m: &crate::manifest::Manifest) -> Result<()> {
+pub fn check_artifacts(m: &crate::catalog::manifest::Manifest) -> Result<()> {
     for a in &m.artifacts {
         let ok = expected_format(m.engine, a.kind) == Some(a.format)
             && (a.kind == ArtifactKind::Database) == a.database.is_some();

@@ -14,13 +14,13 @@ use anyhow::{Context, Result};
 
 use super::mongo_archive::{ArchiveCheck, Prelude};
 use super::postgres::ToolSink;
-use crate::util::process::{Tool, find_tool};
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
+use crate::catalog::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::config::{Databases, ServerSource};
-use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::pipeline::DumpCheck;
+use crate::util::process::{Tool, find_tool};
 use crate::util::secret::Secret;
 
 /// Databases that `databases: all` leaves out: users and roles (`admin`),

@@ -9,14 +9,14 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use super::postgres::ToolSink;
-use crate::util::process::{Tool, find_tool};
 use super::{
     Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo,
     TargetState,
 };
+use crate::catalog::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::config::{Databases, Engine, ServerSource};
-use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::pipeline::DumpCheck;
+use crate::util::process::{Tool, find_tool};
 use crate::util::secret::Secret;
 
 /// The last line mariadb-dump and mysqldump write.

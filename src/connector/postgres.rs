@@ -11,14 +11,14 @@ use std::io::Write;
 use anyhow::{Context, Result};
 
 use super::pg_archive::PgArchiveCheck;
-use crate::util::process::{ChildWriter, Tool, find_tool};
 use super::{
     Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo,
     TargetState,
 };
+use crate::catalog::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::config::{Databases, ServerSource};
-use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::pipeline::DumpCheck;
+use crate::util::process::{ChildWriter, Tool, find_tool};
 use crate::util::secret::Secret;
 
 /// The end line of `pg_dumpall` output.

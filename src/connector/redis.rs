@@ -44,8 +44,8 @@ use anyhow::{Context, Result};
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
+use crate::catalog::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::config::{Databases, ServerSource};
-use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::pipeline::DumpCheck;
 use crate::util::secret::Secret;
 use crate::util::signal;

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
-use crate::manifest::{Artifact, ArtifactKind, DumpFormat};
+use crate::catalog::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::pipeline::DumpCheck;
 
 /// The first 16 bytes of every SQLite database file.

@@ -36,8 +36,12 @@ pub fn parse(text: &str) -> Result<Source> {
              sqlite:// or a SQLite file path"
         ),
     };
-    let url = url::Url::parse(text)
-        .with_context(|| format!("cannot read database URL `{}`", crate::util::secret::redact(text)))?;
+    let url = url::Url::parse(text).with_context(|| {
+        format!(
+            "cannot read database URL `{}`",
+            crate::util::secret::redact(text)
+        )
+    })?;
     if url.query().is_some() {
         anyhow::bail!(
             "database URL parameters (`?...`) are not supported; use a config file for connection options"

@@ -9,6 +9,7 @@
 
 mod email;
 mod healthcheck;
+pub mod metrics;
 mod slack;
 mod webhook;
 

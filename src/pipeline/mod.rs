@@ -7,6 +7,8 @@
 //! marker have been checked.
 
 mod codec;
+pub mod crypt;
+pub mod progress;
 
 use std::io::{self, Read, Write};
 
@@ -15,11 +17,11 @@ use sha2::{Digest, Sha256};
 
 pub use codec::{Decoder, Encoder};
 
-use crate::crypt::{Keys, Sealed, Sealing};
+use crate::pipeline::crypt::{Keys, Sealed, Sealing};
 
 use crate::config::Compression;
-use crate::util::signal;
 use crate::storage::ObjectWriter;
+use crate::util::signal;
 
 /// Size of the copy buffer between stages.
 pub const BUF_SIZE: usize = 256 * 1024;
@@ -109,7 +111,7 @@ pub struct CommitReport {
 pub struct Fanout {
     outputs: Vec<Output>,
     failed: Vec<(usize, anyhow::Error)>,
-    counters: Option<std::sync::Arc<crate::progress::Counters>>,
+    counters: Option<std::sync::Arc<crate::pipeline::progress::Counters>>,
 }
 
 impl Fanout {
@@ -123,7 +125,10 @@ impl Fanout {
     }
 
     /// Counts what is written (and what the source gave) into `counters`.
-    pub fn counted(mut self, counters: std::sync::Arc<crate::progress::Counters>) -> Fanout {
+    pub fn counted(
+        mut self,
+        counters: std::sync::Arc<crate::pipeline::progress::Counters>,
+    ) -> Fanout {
         self.counters = Some(counters);
         self
     }

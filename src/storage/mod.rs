@@ -135,7 +135,10 @@ impl Target {
 }
 
 /// Opens the storages of a job.
-pub fn job_targets(config: &crate::config::Config, job: &crate::config::Job) -> Result<Vec<Target>> {
+pub fn job_targets(
+    config: &crate::config::Config,
+    job: &crate::config::Job,
+) -> Result<Vec<Target>> {
     job.storage
         .iter()
         .map(|name| {

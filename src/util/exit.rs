@@ -86,4 +86,3 @@ impl fmt::Display for Exit {
 }
 
 impl std::error::Error for Exit {}
-

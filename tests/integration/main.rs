@@ -7,6 +7,7 @@ mod config;
 mod encryption;
 mod failures;
 mod gcs;
+mod layers;
 mod locks;
 mod mongodb;
 mod mysql;

@@ -6,11 +6,11 @@ use std::time::Instant;
 use anyhow::Result;
 use chrono::Utc;
 
-use crate::backup::Outcome;
-use crate::storage::Target;
+use crate::app::backup::Outcome;
+use crate::app::hooks::{self, HookEnv, Stage};
 use crate::config::{Hooks, Job, Metrics};
-use crate::hooks::{self, HookEnv, Stage};
 use crate::notify::{self, Event, Notifiers, Status};
+use crate::storage::Target;
 
 /// Everything around a job that is not the job itself.
 pub struct Surroundings<'a> {
@@ -21,9 +21,9 @@ pub struct Surroundings<'a> {
     /// Metrics output.
     pub metrics: Option<&'a Metrics>,
     /// How progress is shown.
-    pub progress: crate::progress::Mode,
+    pub progress: crate::pipeline::progress::Mode,
     /// The job lock; `None` runs without one.
-    pub lock: Option<crate::lock::Options>,
+    pub lock: Option<crate::app::lock::Options>,
 }
 
 impl Surroundings<'_> {
@@ -34,7 +34,7 @@ impl Surroundings<'_> {
             global_hooks: NO_HOOKS.get_or_init(Hooks::default),
             notifiers: Notifiers::none(),
             metrics: None,
-            progress: crate::progress::Mode::Off,
+            progress: crate::pipeline::progress::Mode::Off,
             lock: None,
         }
     }
@@ -49,7 +49,7 @@ pub struct Report {
     /// Things that went wrong without failing the job (notifications, retention).
     pub warnings: Vec<String>,
     /// What retention did after the backup.
-    pub retention: Vec<crate::retention::Row>,
+    pub retention: Vec<crate::catalog::retention::Row>,
 }
 
 /// Runs job `name` with its hooks, notifications and metrics.
@@ -69,10 +69,13 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
             .and_then(|()| hooks::run(Stage::Before, &job.hooks, &env))
             .map_err(|e| e.context("a `before` hook failed, so nothing was dumped"))
             .and_then(|()| {
-                let counters = std::sync::Arc::new(crate::progress::Counters::default());
-                let _reporter =
-                    crate::progress::Reporter::start(name, counters.clone(), around.progress);
-                crate::backup::run(name, job, targets, &counters)
+                let counters = std::sync::Arc::new(crate::pipeline::progress::Counters::default());
+                let _reporter = crate::pipeline::progress::Reporter::start(
+                    name,
+                    counters.clone(),
+                    around.progress,
+                );
+                crate::app::backup::run(name, job, targets, &counters)
             });
         // Retention only ever follows a successful backup, and only where
         // the backup arrived.
@@ -84,13 +87,13 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
             let key = job
                 .signing
                 .as_ref()
-                .map(crate::manifest::SigningKey::load)
+                .map(crate::catalog::manifest::SigningKey::load)
                 .transpose();
             for t in targets {
                 if o.failed_storages.iter().any(|(s, _)| s == t.storage.name()) {
                     continue;
                 }
-                let how = key.as_ref().map(|key| crate::retention::Pruning {
+                let how = key.as_ref().map(|key| crate::catalog::retention::Pruning {
                     now: Utc::now(),
                     dry_run: false,
                     force: false,
@@ -98,7 +101,9 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
                     key: key.as_ref(),
                 });
                 let pruned = match how {
-                    Ok(how) => crate::retention::prune(t, name, &job.retention, job.timezone, how),
+                    Ok(how) => {
+                        crate::catalog::retention::prune(t, name, &job.retention, job.timezone, how)
+                    }
                     Err(e) => Err(anyhow::anyhow!("{e:#}")),
                 };
                 match pruned {
@@ -117,7 +122,7 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
         (result, rows, problems)
     };
     let result = match around.lock {
-        Some(options) => crate::lock::hold(targets, name, "backup", options, body).and_then(
+        Some(options) => crate::app::lock::hold(targets, name, "backup", options, body).and_then(
             |(result, rows, problems)| {
                 pruned = rows;
                 warnings.extend(problems);
@@ -183,9 +188,9 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
     };
     let failed = around.notifiers.finished(&event);
     if let Some(m) = around.metrics {
-        crate::metrics::record(
+        crate::notify::metrics::record(
             m,
-            &crate::metrics::Run {
+            &crate::notify::metrics::Run {
                 job: name.to_string(),
                 success: result.is_ok(),
                 finished: finished_at.timestamp_millis() as f64 / 1000.0,

@@ -170,10 +170,7 @@ fn run_one(
     };
     signal::untrack(child.id());
     if !status.success() {
-        anyhow::bail!(
-            "{shown} {}",
-            crate::util::process::describe_status(status)
-        );
+        anyhow::bail!("{shown} {}", crate::util::process::describe_status(status));
     }
     Ok(())
 }

@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
+use crate::catalog::manifest::{self, rfc3339};
 use crate::config::{Config, Job};
-use crate::util::exit::{self, Exit};
-use crate::manifest::{self, rfc3339};
 use crate::notify::Notifiers;
+use crate::util::exit::{self, Exit};
 use crate::util::signal;
 
 /// A job's place in the scheduler.
@@ -338,17 +338,17 @@ fn run_job(config: &Config, name: &str, job: &Job) -> bool {
             return false;
         }
     };
-    let around = crate::job::Surroundings {
+    let around = crate::app::job::Surroundings {
         global_hooks: &config.hooks,
         notifiers: Notifiers::for_names(config, &job.notify),
         metrics: config.metrics.as_ref(),
-        progress: crate::progress::Mode::Off,
-        lock: Some(crate::lock::Options {
+        progress: crate::pipeline::progress::Mode::Off,
+        lock: Some(crate::app::lock::Options {
             stale_after: config.lock.stale_after,
             wait: None,
         }),
     };
-    let report = crate::job::execute(name, job, &targets, &around);
+    let report = crate::app::job::execute(name, job, &targets, &around);
     for w in &report.warnings {
         tracing::warn!(job = name, warning = %w);
     }

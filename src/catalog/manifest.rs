@@ -47,7 +47,7 @@ pub struct Manifest {
     pub compression_level: i32,
     /// Encryption of every object (after compression), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encryption: Option<crate::crypt::Encryption>,
+    pub encryption: Option<crate::pipeline::crypt::Encryption>,
     /// Total bytes the dump tools produced.
     pub raw_size: u64,
     /// Total bytes stored.
@@ -526,7 +526,6 @@ pub fn select(entries: &[Entry], id: Option<&str>, before: Option<DateTime<Utc>>
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("there are no usable backups (see the warnings above)"))
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -10,10 +10,10 @@
 
 use anyhow::{Context, Result};
 
+use crate::catalog::manifest::{Artifact, ArtifactKind, Entry, join_key};
 use crate::config::Engine;
 use crate::connector::{Connector, RestoreOptions, TargetState};
-use crate::crypt::Keys;
-use crate::manifest::{Artifact, ArtifactKind, Entry, join_key};
+use crate::pipeline::crypt::Keys;
 use crate::pipeline::{self, Expected};
 use crate::storage::Storage;
 use crate::util::printable;
@@ -125,7 +125,7 @@ pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
             "backup {} is encrypted with age (to {to}): pass `--identity FILE`, set `identity_file` under the job's \
              `encryption.age`, or give the passphrase with `--passphrase-file` or {}",
             m.id,
-            crate::crypt::PASSPHRASE_ENV
+            crate::pipeline::crypt::PASSPHRASE_ENV
         );
     }
     for a in &chosen {

@@ -12,13 +12,13 @@ use std::io::{self, Write};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::catalog::manifest::{Artifact, DumpFormat, Entry, join_key};
 use crate::connector::pg_archive::PgArchiveCheck;
-use crate::util::process::{ChildWriter, Tool, find_tool};
 use crate::connector::{EndMarker, sqlite_integrity};
-use crate::crypt::Keys;
-use crate::manifest::{Artifact, DumpFormat, Entry, join_key};
+use crate::pipeline::crypt::Keys;
 use crate::pipeline::{self, DumpCheck, Expected};
 use crate::storage::Storage;
+use crate::util::process::{ChildWriter, Tool, find_tool};
 
 /// The result for one object.
 #[derive(Debug, Serialize)]

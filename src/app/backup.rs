@@ -13,14 +13,14 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::Utc;
 
+use crate::catalog::manifest::{self, Artifact, Manifest};
 use crate::config::Job;
 use crate::connector::{self, DumpItem};
-use crate::crypt::Sealing;
-use crate::manifest::{self, Artifact, Manifest};
+use crate::pipeline::crypt::Sealing;
+use crate::pipeline::progress::Counters;
 use crate::pipeline::{self, Fanout, Packing};
-use crate::progress::Counters;
-use crate::util::signal;
 use crate::storage::Target;
+use crate::util::signal;
 
 /// What a successful job produced.
 #[derive(Debug)]

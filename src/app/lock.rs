@@ -33,11 +33,11 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::manifest::{self, rfc3339};
 use crate::storage::Target;
-use crate::util::exit::{self, Exit};
-use crate::manifest::{self, rfc3339};
-use crate::util::signal::Run;
 use crate::storage::Version;
+use crate::util::exit::{self, Exit};
+use crate::util::signal::Run;
 
 /// The lock object's name inside a job's folder.
 pub const LOCK: &str = "lock.json";

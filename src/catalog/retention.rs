@@ -40,11 +40,11 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::storage::Target;
+use crate::catalog::manifest::{self, MANIFEST, Manifest, SigningKey};
 use crate::config::Retention;
-use crate::manifest::{self, MANIFEST, Manifest, SigningKey};
+use crate::storage::Target;
 
-pub use crate::manifest::{SKEW, suspect};
+pub use crate::catalog::manifest::{SKEW, suspect};
 
 /// Why a backup is kept.
 pub fn decide(
@@ -425,7 +425,6 @@ fn delete_folder(target: &Target, folder: &Folder) -> Result<()> {
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {
