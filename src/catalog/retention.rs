@@ -469,7 +469,7 @@ mod tests {
     fn newest_is_always_kept_and_no_rules_keep_all() {
         let times = [t("2026-01-03T10:00:00Z"), t("2026-01-01T10:00:00Z")];
         let p = Retention {
-            keep_within: Some(Duration::from_secs(1)),
+            keep_within: Some(std::time::Duration::from_secs(1)),
             ..Retention::default()
         };
         let r = decide(&p, &times, Tz::UTC, times[0]);
