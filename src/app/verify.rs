@@ -13,8 +13,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::catalog::manifest::{Artifact, DumpFormat, Entry, join_key};
-use crate::connector::pg_archive::PgArchiveCheck;
-use crate::connector::{EndMarker, sqlite_integrity};
+use crate::connector::sqlite_integrity;
 use crate::pipeline::crypt::Keys;
 use crate::pipeline::{self, DumpCheck, Expected};
 use crate::storage::Storage;
@@ -136,34 +135,16 @@ impl Sink {
             listed: false,
             sqlite: None,
         };
+        // The format's own content check, from its engine.
+        if let Some((check, name)) = crate::connector::content_check(a.format) {
+            sink.check = Some(check);
+            sink.check_name = name;
+        }
         match a.format {
-            DumpFormat::PgCustom => {
-                sink.check = Some(Box::new(Archive(Some(PgArchiveCheck::new()))));
-                sink.check_name = "pg_dump archive structure";
-                match find_tool(&["pg_restore"], tools.bin_dir.as_deref()) {
-                    Ok(path) => sink.lister = Some(Tool::new(&path).arg("--list").spawn_writer()?),
-                    Err(e) => tracing::warn!(
-                        error = %e,
-                        "skipping `pg_restore --list`"
-                    ),
-                }
-            }
-            DumpFormat::PgSql => {
-                sink.check = Some(Box::new(EndMarker::new(
-                    "pg_dumpall",
-                    "PostgreSQL database cluster dump complete",
-                    256,
-                )));
-                sink.check_name = "pg_dumpall end line";
-            }
-            DumpFormat::MysqlSql => {
-                sink.check = Some(Box::new(EndMarker::new(
-                    "mariadb-dump",
-                    "-- Dump completed",
-                    512,
-                )));
-                sink.check_name = "dump end line";
-            }
+            DumpFormat::PgCustom => match find_tool(&["pg_restore"], tools.bin_dir.as_deref()) {
+                Ok(path) => sink.lister = Some(Tool::new(&path).arg("--list").spawn_writer()?),
+                Err(e) => tracing::warn!(error = %e, "skipping `pg_restore --list`"),
+            },
             DumpFormat::SqliteDb => {
                 let mut b = tempfile::Builder::new();
                 b.prefix(".dbkeep-verify-");
@@ -172,12 +153,7 @@ impl Sink {
                     None => b.tempfile(),
                 }?);
             }
-            DumpFormat::MongoArchive | DumpFormat::RedisKeys => {
-                if let Some((check, name)) = crate::connector::content_check(a.format) {
-                    sink.check = Some(check);
-                    sink.check_name = name;
-                }
-            }
+            _ => {}
         }
         Ok(sink)
     }
@@ -242,21 +218,5 @@ impl Write for Sink {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-struct Archive(Option<PgArchiveCheck>);
-
-impl DumpCheck for Archive {
-    fn update(&mut self, bytes: &[u8]) {
-        if let Some(c) = &mut self.0 {
-            c.update(bytes);
-        }
-    }
-    fn finish(&mut self) -> std::result::Result<(), String> {
-        match self.0.take() {
-            Some(c) => c.finish().map(|_| ()),
-            None => Ok(()),
-        }
     }
 }

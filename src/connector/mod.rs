@@ -262,13 +262,18 @@ pub fn verify_precheck(format: DumpFormat) -> Option<Box<dyn DumpCheck>> {
     }
 }
 
-/// The structural check `verify` runs on a decompressed stream of `format`,
+/// The structural check a decompressed stream of `format` must pass (the
+/// one its dump was checked with), for `verify`; `None` for SQLite, whose
+/// check needs the whole file (`sqlite_integrity`).
 /// for formats whose connector owns one.
 pub fn content_check(format: DumpFormat) -> Option<(Box<dyn DumpCheck>, &'static str)> {
     match format {
         DumpFormat::RedisKeys => Some((redis::stream_check(), "redis key stream structure")),
         DumpFormat::MongoArchive => Some((mongodb::stream_check(), "mongodump archive structure")),
-        _ => None,
+        DumpFormat::PgCustom => Some((postgres::archive_check(), "pg_dump archive structure")),
+        DumpFormat::PgSql => Some((postgres::script_end_check(), "pg_dumpall end line")),
+        DumpFormat::MysqlSql => Some((mysql::dump_end_check("mariadb-dump"), "dump end line")),
+        DumpFormat::SqliteDb => None,
     }
 }
 

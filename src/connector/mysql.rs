@@ -84,6 +84,11 @@ impl DumpCheck for ClientCommandCheck {
     }
 }
 
+/// The check a dump must pass: it ends with the tool's end line.
+pub fn dump_end_check(tool: &'static str) -> Box<dyn DumpCheck> {
+    Box::new(EndMarker::new(tool, DUMP_END, 512))
+}
+
 /// A MariaDB or MySQL server.
 pub struct Mysql {
     source: ServerSource,
@@ -296,10 +301,7 @@ impl Connector for Mysql {
             ])
             .arg(db)
             .spawn_reader()?;
-        Ok((
-            Box::new(child),
-            Box::new(EndMarker::new(name, DUMP_END, 512)),
-        ))
+        Ok((Box::new(child), dump_end_check(name)))
     }
 
     fn probe_restore(&mut self, _dumped_with: Option<&str>) -> Result<()> {

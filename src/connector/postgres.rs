@@ -279,6 +279,17 @@ impl DumpCheck for ScriptCheck {
     }
 }
 
+/// The check a custom archive must pass: every data block the table of
+/// contents announces arrives whole.
+pub fn archive_check() -> Box<dyn DumpCheck> {
+    Box::new(ArchiveCheck(Some(PgArchiveCheck::new())))
+}
+
+/// The check a pg_dumpall script must pass: it ends with its end line.
+pub fn script_end_check() -> Box<dyn DumpCheck> {
+    Box::new(EndMarker::new("pg_dumpall", DUMPALL_END, 256))
+}
+
 /// Adapts the custom-archive parser to the pipeline's check.
 struct ArchiveCheck(Option<PgArchiveCheck>);
 
@@ -349,10 +360,7 @@ impl Connector for Postgres {
                     .args(["--globals-only", "--database"])
                     .arg(conninfo("postgres"))
                     .spawn_reader()?;
-                Ok((
-                    Box::new(child),
-                    Box::new(EndMarker::new("pg_dumpall", DUMPALL_END, 256)),
-                ))
+                Ok((Box::new(child), script_end_check()))
             }
             (ArtifactKind::Database, Some(db)) => {
                 let mut tool = self.tool("pg_dump")?;
@@ -363,10 +371,7 @@ impl Connector for Postgres {
                     .args(["--format=custom", "--compress=0", "--dbname"])
                     .arg(conninfo(db))
                     .spawn_reader()?;
-                Ok((
-                    Box::new(child),
-                    Box::new(ArchiveCheck(Some(PgArchiveCheck::new()))),
-                ))
+                Ok((Box::new(child), archive_check()))
             }
             (ArtifactKind::Database, None) => {
                 anyhow::bail!("a PostgreSQL dump needs a database name")

@@ -198,3 +198,40 @@ jobs:
         assert!(!out.status.success(), "the schema accepted: {bad}");
     }
 }
+
+#[test]
+fn the_example_config_shows_every_key_of_the_schema() {
+    let out = ok(run(dbkeep().args(["config", "schema"])));
+    let schema: serde_json::Value = serde_json::from_str(&out).unwrap();
+    fn keys(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::Object(props)) = map.get("properties") {
+                    out.extend(props.keys().cloned());
+                }
+                map.values().for_each(|v| keys(v, out));
+            }
+            serde_json::Value::Array(list) => list.iter().for_each(|v| keys(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = std::collections::BTreeSet::new();
+    keys(&schema, &mut all);
+    assert!(all.len() > 50, "{all:?}");
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.yaml"))
+            .unwrap();
+    let missing: Vec<&String> = all
+        .iter()
+        .filter(|k| {
+            !example.lines().any(|l| {
+                l.split(|c: char| c.is_whitespace() || c == '{' || c == ',' || c == '#')
+                    .any(|w| w == format!("{k}:"))
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "config.example.yaml does not show these keys: {missing:?}"
+    );
+}
