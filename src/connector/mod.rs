@@ -12,6 +12,7 @@ pub mod pg_archive;
 mod postgres;
 pub mod process;
 mod redis;
+pub mod resp;
 mod sqlite;
 pub mod url;
 
