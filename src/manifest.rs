@@ -17,6 +17,21 @@ use crate::storage::Storage;
 pub const MANIFEST: &str = "manifest.json";
 /// The manifest format this dbkeep writes and reads.
 pub const FORMAT: u32 = 1;
+/// No manifest is larger: a bigger object is not read as one.
+pub const MAX_MANIFEST: usize = 64 << 20;
+
+/// Parses a manifest's bytes, as read from a storage (which does not vouch
+/// for them): input over [`MAX_MANIFEST`] is refused without parsing.
+pub fn parse(bytes: &[u8]) -> Result<Manifest> {
+    if bytes.len() > MAX_MANIFEST {
+        anyhow::bail!(
+            "a manifest of {} bytes is larger than the {} MiB limit",
+            bytes.len(),
+            MAX_MANIFEST >> 20
+        );
+    }
+    Ok(serde_json::from_slice(bytes)?)
+}
 
 /// The record of one complete backup.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -214,7 +229,7 @@ pub fn list(storage: &dyn Storage, prefix: &str, job: Option<&str>) -> Result<Ve
         let bytes = storage
             .get(&key)
             .with_context(|| format!("cannot read {key}"))?;
-        match serde_json::from_slice::<Manifest>(&bytes) {
+        match parse(&bytes) {
             Ok(m) if m.format <= FORMAT => entries.push(Entry {
                 manifest: m,
                 dir: dir.to_string(),
@@ -330,5 +345,16 @@ mod tests {
             "2026-11-22T09:30:00Z"
         );
         assert!(parse_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn parse_refuses_oversized_and_malformed_input() {
+        let big = vec![b' '; MAX_MANIFEST + 1];
+        let e = parse(&big).unwrap_err().to_string();
+        assert!(e.contains("larger than the 64 MiB limit"), "{e}");
+        assert!(parse(b"").is_err());
+        assert!(parse(b"{").is_err());
+        assert!(parse(b"{\"format\": 1}").is_err());
+        assert!(parse(b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[").is_err());
     }
 }

@@ -157,7 +157,7 @@ fn folders(target: &Target, job: &str) -> Result<Vec<Folder>> {
                 .storage
                 .get(&manifest_key)
                 .with_context(|| format!("cannot read {manifest_key}"))?;
-            match serde_json::from_slice::<Manifest>(&bytes) {
+            match manifest::parse(&bytes) {
                 Ok(m) => Some(m),
                 Err(e) => {
                     tracing::warn!(key = manifest_key, error = %e, "unreadable manifest: the backup is kept");
