@@ -99,7 +99,12 @@ fn parse_int(bytes: &[u8]) -> io::Result<i64> {
 
 /// A bulk or array length: `None` for -1 (null), an error when it is another
 /// negative number or over `max`.
-fn parse_len(bytes: &[u8], what: &str, max: usize, unit: &str) -> io::Result<Option<usize>> {
+fn parse_len(
+    bytes: &[u8],
+    what: &str,
+    max: usize,
+    limit: fn() -> String,
+) -> io::Result<Option<usize>> {
     let n = parse_int(bytes)?;
     if n == -1 {
         return Ok(None);
@@ -111,16 +116,8 @@ fn parse_len(bytes: &[u8], what: &str, max: usize, unit: &str) -> io::Result<Opt
         Ok(len) if len <= max => Ok(Some(len)),
         _ => Err(invalid(format!(
             "{what} length {n} exceeds the limit of {}",
-            unit_text(max, unit)
+            limit()
         ))),
-    }
-}
-
-fn unit_text(max: usize, unit: &str) -> String {
-    if unit == "bytes" && max >= 1 << 20 && max % (1 << 20) == 0 {
-        format!("{} MiB", max >> 20)
-    } else {
-        format!("{max} {unit}")
     }
 }
 
@@ -168,11 +165,13 @@ fn read_nested(r: &mut impl BufRead, depth: usize) -> io::Result<Reply> {
         b'+' => Reply::Status(String::from_utf8_lossy(rest).into_owned()),
         b'-' => Reply::Error(String::from_utf8_lossy(rest).into_owned()),
         b':' => Reply::Int(parse_int(rest)?),
-        b'$' => match parse_len(rest, "bulk", MAX_BULK, "bytes")? {
+        b'$' => match parse_len(rest, "bulk", MAX_BULK, || format!("{} MiB", MAX_BULK >> 20))? {
             None => Reply::Bulk(None),
             Some(len) => Reply::Bulk(Some(read_bulk(r, len)?)),
         },
-        b'*' => match parse_len(rest, "array", MAX_ELEMENTS, "elements")? {
+        b'*' => match parse_len(rest, "array", MAX_ELEMENTS, || {
+            format!("{MAX_ELEMENTS} elements")
+        })? {
             None => Reply::Array(None),
             Some(n) => {
                 if n > 0 && depth >= MAX_DEPTH {
