@@ -17,5 +17,9 @@ fuzz_target!(|data: &[u8]| {
     let split_verdict = check.finish();
     let mut whole = ArchiveCheck::new();
     whole.update(stream);
-    assert_eq!(split_verdict, whole.finish(), "the verdict depends on the split");
+    assert_eq!(
+        split_verdict,
+        whole.finish(),
+        "the verdict depends on the split"
+    );
 });
