@@ -17,7 +17,6 @@ use crate::storage::Storage;
 pub const MANIFEST: &str = "manifest.json";
 /// The manifest format this dbkeep writes and reads.
 pub const FORMAT: u32 = 1;
-
 /// The record of one complete backup.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
@@ -551,5 +550,16 @@ mod tests {
             "2026-11-22T09:30:00Z"
         );
         assert!(parse_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn parse_refuses_oversized_and_malformed_input() {
+        let big = vec![b' '; MAX_MANIFEST + 1];
+        let e = parse(&big).unwrap_err().to_string();
+        assert!(e.contains("larger than the 64 MiB limit"), "{e}");
+        assert!(parse(b"").is_err());
+        assert!(parse(b"{").is_err());
+        assert!(parse(b"{\"format\": 1}").is_err());
+        assert!(parse(b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[").is_err());
     }
 }

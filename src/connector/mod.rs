@@ -11,6 +11,7 @@ mod mysql;
 pub mod pg_archive;
 mod postgres;
 mod redis;
+pub mod resp;
 mod sqlite;
 pub mod url;
 

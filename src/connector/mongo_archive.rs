@@ -64,6 +64,8 @@ pub struct ArchiveCheck {
     open: BTreeSet<(String, String)>,
     ended: BTreeSet<(String, String)>,
     bytes: u64,
+    /// Bytes the parser has consumed: where the unit being read ends.
+    pos: u64,
     error: Option<String>,
     /// A dump of one named database must hold at least one collection.
     require: Option<String>,
@@ -81,6 +83,7 @@ impl ArchiveCheck {
             open: BTreeSet::new(),
             ended: BTreeSet::new(),
             bytes: 0,
+            pos: 0,
             error: None,
             require: None,
         }
@@ -117,6 +120,7 @@ impl ArchiveCheck {
             if self.skip > 0 {
                 let n = self.skip.min(bytes.len());
                 self.skip -= n;
+                self.pos += n as u64;
                 bytes = &bytes[n..];
                 continue;
             }
@@ -128,6 +132,7 @@ impl ArchiveCheck {
             };
             let n = (want - self.buf.len()).min(bytes.len());
             self.buf.extend_from_slice(&bytes[..n]);
+            self.pos += n as u64;
             bytes = &bytes[n..];
             if self.buf.len() < want {
                 continue;
@@ -179,7 +184,7 @@ impl ArchiveCheck {
         if len < 5 || len as usize > max {
             self.fail(format!(
                 "a document length of {len} at byte {} is not valid BSON",
-                self.bytes
+                self.pos - 4
             ));
             return;
         }
@@ -459,5 +464,20 @@ pub mod tests {
         let mut c = ArchiveCheck::for_database("app");
         c.update(&empty);
         assert!(c.finish().unwrap_err().contains("no collections"));
+    }
+
+    #[test]
+    fn a_bad_length_is_reported_at_its_offset_in_any_chunking() {
+        let mut a = archive("app", &["users"], 2);
+        let header =
+            MAGIC.len() + doc(&[("version", "0.1"), ("server_version", "7.0.2")], &[]).len();
+        a[header..header + 4].copy_from_slice(&0x7374_6f00i32.to_le_bytes());
+        let want = format!(
+            "the mongodump archive is damaged: a document length of 1937010432 at byte {header} \
+             is not valid BSON"
+        );
+        for chunk in [1, 3, 7, 64, a.len()] {
+            assert_eq!(check(&a, chunk).unwrap_err(), want, "chunks of {chunk}");
+        }
     }
 }

@@ -32,7 +32,7 @@
 //! The password is sent with `AUTH` over the connection (from the config, or
 //! `REDISCLI_AUTH` when the config has none), never on a command line.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -41,6 +41,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use super::resp::{Reply, read_reply};
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
@@ -234,16 +235,6 @@ fn tls(
     Ok(rustls::StreamOwned::new(conn, tcp))
 }
 
-/// A RESP2 reply.
-#[derive(Debug)]
-enum Reply {
-    Status(String),
-    Error(String),
-    Int(i64),
-    Bulk(Option<Vec<u8>>),
-    Array(Option<Vec<Reply>>),
-}
-
 /// An error reply from the server.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -292,69 +283,6 @@ impl Conn {
             r => Ok(r),
         }
     }
-}
-
-fn read_line(r: &mut impl BufRead) -> io::Result<Vec<u8>> {
-    let mut line = Vec::new();
-    r.read_until(b'\n', &mut line)?;
-    if !line.ends_with(b"\r\n") {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "connection closed mid-reply",
-        ));
-    }
-    line.truncate(line.len() - 2);
-    Ok(line)
-}
-
-fn parse_int(bytes: &[u8]) -> io::Result<i64> {
-    std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed reply"))
-}
-
-fn read_reply(r: &mut impl BufRead) -> io::Result<Reply> {
-    let line = read_line(r)?;
-    let (kind, rest) = line
-        .split_first()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "empty reply"))?;
-    Ok(match kind {
-        b'+' => Reply::Status(String::from_utf8_lossy(rest).into_owned()),
-        b'-' => Reply::Error(String::from_utf8_lossy(rest).into_owned()),
-        b':' => Reply::Int(parse_int(rest)?),
-        b'$' => {
-            let len = parse_int(rest)?;
-            if len < 0 {
-                Reply::Bulk(None)
-            } else {
-                let len = usize::try_from(len)
-                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad length"))?;
-                let mut data = vec![0u8; len + 2];
-                r.read_exact(&mut data)?;
-                data.truncate(len);
-                Reply::Bulk(Some(data))
-            }
-        }
-        b'*' => {
-            let n = parse_int(rest)?;
-            if n < 0 {
-                Reply::Array(None)
-            } else {
-                let mut items = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(4096));
-                for _ in 0..n {
-                    items.push(read_reply(r)?);
-                }
-                Reply::Array(Some(items))
-            }
-        }
-        _ => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "unknown reply type",
-            ));
-        }
-    })
 }
 
 fn bulk_text(reply: Reply) -> String {
@@ -1063,21 +991,5 @@ mod tests {
         let mut c = stream_check();
         c.update(&bad);
         assert!(c.finish().unwrap_err().contains("counts 9 keys"));
-    }
-
-    #[test]
-    fn resp_replies_parse() {
-        let wire =
-            b"+OK\r\n-ERR no\r\n:42\r\n$3\r\nabc\r\n$-1\r\n*2\r\n$1\r\n0\r\n*1\r\n$1\r\nk\r\n";
-        let mut r = BufReader::new(&wire[..]);
-        assert!(matches!(read_reply(&mut r).unwrap(), Reply::Status(s) if s == "OK"));
-        assert!(matches!(read_reply(&mut r).unwrap(), Reply::Error(s) if s == "ERR no"));
-        assert!(matches!(read_reply(&mut r).unwrap(), Reply::Int(42)));
-        assert!(matches!(read_reply(&mut r).unwrap(), Reply::Bulk(Some(b)) if b == b"abc"));
-        assert!(matches!(read_reply(&mut r).unwrap(), Reply::Bulk(None)));
-        assert!(
-            matches!(read_reply(&mut r).unwrap(), Reply::Array(Some(items)) if items.len() == 2)
-        );
-        assert!(read_reply(&mut BufReader::new(&b"$5\r\nab"[..])).is_err());
     }
 }

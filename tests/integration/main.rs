@@ -14,6 +14,7 @@ mod mysql;
 mod notify;
 mod postgres;
 mod redis;
+mod redis_hostile;
 mod retention;
 mod s3;
 mod schedule;

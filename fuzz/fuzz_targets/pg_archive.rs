@@ -1,0 +1,25 @@
+//! pg_dump custom-archive check: any bytes, in any chunk split, must give a
+//! verdict without panicking, and the same verdict as one whole chunk.
+#![no_main]
+
+use dbkeep::connector::pg_archive::PgArchiveCheck;
+use libfuzzer_sys::fuzz_target;
+
+mod split;
+
+fuzz_target!(|data: &[u8]| {
+    let (sizes, stream) = split::split(data);
+    let mut check = PgArchiveCheck::new();
+    for chunk in split::chunks(&sizes, stream) {
+        check.update(chunk);
+    }
+    assert_eq!(check.bytes_seen(), stream.len() as u64);
+    let split_verdict = check.finish();
+    let mut whole = PgArchiveCheck::new();
+    whole.update(stream);
+    assert_eq!(
+        split_verdict,
+        whole.finish(),
+        "the verdict depends on the split"
+    );
+});
