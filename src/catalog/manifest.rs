@@ -556,7 +556,7 @@ mod tests {
     fn parse_refuses_oversized_and_malformed_input() {
         let big = vec![b' '; MAX_MANIFEST + 1];
         let e = parse(&big).unwrap_err().to_string();
-        assert!(e.contains("larger than the 64 MiB limit"), "{e}");
+        assert!(e.contains("over the 64 MiB that dbkeep reads"), "{e}");
         assert!(parse(b"").is_err());
         assert!(parse(b"{").is_err());
         assert!(parse(b"{\"format\": 1}").is_err());

@@ -49,6 +49,22 @@ pub struct DumpItem {
 }
 
 impl DumpItem {
+    /// One database, dumped in `format`.
+    pub fn database(name: impl Into<String>, format: DumpFormat) -> DumpItem {
+        DumpItem {
+            kind: ArtifactKind::Database,
+            database: Some(name.into()),
+            format,
+        }
+    }
+
+    /// The database a database item names.
+    pub fn database_name(&self) -> Result<&str> {
+        self.database
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("a {:?} dump needs a database", self.format))
+    }
+
     /// The artifact's file name before the compression suffix.
     pub fn base_name(&self) -> String {
         match (&self.kind, &self.database) {

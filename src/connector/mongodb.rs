@@ -17,7 +17,7 @@ use super::postgres::ToolSink;
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
-use crate::catalog::manifest::{Artifact, ArtifactKind, DumpFormat};
+use crate::catalog::manifest::{Artifact, DumpFormat};
 use crate::config::{Databases, ServerSource};
 use crate::pipeline::DumpCheck;
 use crate::util::process::{Tool, find_tool};
@@ -252,19 +252,12 @@ impl Connector for Mongodb {
         }
         Ok(names
             .into_iter()
-            .map(|n| DumpItem {
-                kind: ArtifactKind::Database,
-                database: Some(n),
-                format: DumpFormat::MongoArchive,
-            })
+            .map(|n| DumpItem::database(n, DumpFormat::MongoArchive))
             .collect())
     }
 
     fn dump(&mut self, item: &DumpItem) -> Result<(Box<dyn DumpSource>, Box<dyn DumpCheck>)> {
-        let db = item
-            .database
-            .as_deref()
-            .context("a MongoDB dump needs a database name")?;
+        let db = item.database_name()?;
         let child = self
             .tool("mongodump")?
             .arg("--archive")

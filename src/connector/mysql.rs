@@ -13,7 +13,7 @@ use super::{
     Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo,
     TargetState,
 };
-use crate::catalog::manifest::{Artifact, ArtifactKind, DumpFormat};
+use crate::catalog::manifest::{Artifact, DumpFormat};
 use crate::config::{Databases, Engine, ServerSource};
 use crate::pipeline::DumpCheck;
 use crate::util::process::{Tool, find_tool};
@@ -270,19 +270,12 @@ impl Connector for Mysql {
         };
         Ok(names
             .into_iter()
-            .map(|n| DumpItem {
-                kind: ArtifactKind::Database,
-                database: Some(n),
-                format: DumpFormat::MysqlSql,
-            })
+            .map(|n| DumpItem::database(n, DumpFormat::MysqlSql))
             .collect())
     }
 
     fn dump(&mut self, item: &DumpItem) -> Result<(Box<dyn DumpSource>, Box<dyn DumpCheck>)> {
-        let db = item
-            .database
-            .as_deref()
-            .context("a MySQL dump needs a database name")?;
+        let db = item.database_name()?;
         let tool = self.tool(true)?;
         let name = if tool.name().starts_with("mariadb") {
             "mariadb-dump"

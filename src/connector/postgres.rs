@@ -329,11 +329,7 @@ impl Connector for Postgres {
     }
 
     fn plan(&mut self) -> Result<Vec<DumpItem>> {
-        let db = |name: &str| DumpItem {
-            kind: ArtifactKind::Database,
-            database: Some(name.to_string()),
-            format: DumpFormat::PgCustom,
-        };
+        let db = |name: &str| DumpItem::database(name, DumpFormat::PgCustom);
         match &self.source.databases {
             Databases::List(list) => Ok(list.iter().map(|n| db(n)).collect()),
             Databases::All => {

@@ -45,7 +45,7 @@ use super::resp::{Reply, read_reply};
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
-use crate::catalog::manifest::{Artifact, ArtifactKind, DumpFormat};
+use crate::catalog::manifest::{Artifact, DumpFormat};
 use crate::config::{Databases, ServerSource};
 use crate::pipeline::DumpCheck;
 use crate::util::secret::Secret;
@@ -835,19 +835,12 @@ impl Connector for Redis {
         };
         Ok(dbs
             .into_iter()
-            .map(|db| DumpItem {
-                kind: ArtifactKind::Database,
-                database: Some(db),
-                format: DumpFormat::RedisKeys,
-            })
+            .map(|db| DumpItem::database(db, DumpFormat::RedisKeys))
             .collect())
     }
 
     fn dump(&mut self, item: &DumpItem) -> Result<(Box<dyn DumpSource>, Box<dyn DumpCheck>)> {
-        let db = item
-            .database
-            .as_deref()
-            .context("a redis dump needs a db number")?;
+        let db = item.database_name()?;
         let mut conn = self.connect()?;
         let db = Self::select(&mut conn, db)?;
         let major = self

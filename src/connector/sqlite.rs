@@ -16,7 +16,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
-use crate::catalog::manifest::{Artifact, ArtifactKind, DumpFormat};
+use crate::catalog::manifest::{Artifact, DumpFormat};
 use crate::pipeline::DumpCheck;
 
 /// The first 16 bytes of every SQLite database file.
@@ -165,11 +165,7 @@ impl Connector for Sqlite {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "database".into());
-        Ok(vec![DumpItem {
-            kind: ArtifactKind::Database,
-            database: Some(name),
-            format: DumpFormat::SqliteDb,
-        }])
+        Ok(vec![DumpItem::database(name, DumpFormat::SqliteDb)])
     }
 
     fn dump(&mut self, _item: &DumpItem) -> Result<(Box<dyn DumpSource>, Box<dyn DumpCheck>)> {

@@ -42,6 +42,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use sha2::Sha256;
 
+use super::http::{self, Outcome, enc};
 use super::resume::{self, Refused};
 use super::retry::Backoff;
 use super::{ObjectWriter, Storage, Version, check_key};
@@ -91,43 +92,6 @@ struct Inner {
     label: String,
 }
 
-/// Percent-encodes everything but unreserved characters and, with
-/// `keep_slash`, `/`.
-fn enc(text: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_slash && b == b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// A reqwest error as text: the cause chain, without the URL.
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "cannot connect (is the endpoint reachable?)".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    let mut last = String::new();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !part.is_empty() && !last.contains(&part) && !part.contains("http") {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        last = part;
-        source = s.source();
-    }
-    crate::util::secret::clean(&text)
-}
-
 /// The text between `<tag>` and `</tag>`, from `from` on: (text, end).
 fn element<'a>(xml: &'a str, tag: &str, from: usize) -> Option<(&'a str, usize)> {
     let open = format!("<{tag}>");
@@ -175,28 +139,8 @@ fn answer(response: Response) -> String {
     }
 }
 
-fn transient_status(status: StatusCode) -> bool {
-    status.is_server_error()
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
-}
-
-/// What a request came to.
-enum Outcome {
-    Done(Box<Response>),
-    /// Worth another try: the reason.
-    Transient(String),
-    /// Not worth another try.
-    Failed(Box<Response>),
-}
-
 fn outcome(result: reqwest::Result<Response>) -> Outcome {
-    match result {
-        Ok(r) if transient_status(r.status()) => Outcome::Transient(answer(r)),
-        Ok(r) if r.status().is_success() => Outcome::Done(Box::new(r)),
-        Ok(r) => Outcome::Failed(Box::new(r)),
-        Err(e) => Outcome::Transient(describe(&e)),
-    }
+    http::outcome(result, answer, None)
 }
 
 /// A setting from the config, its `_file` variant, or nothing.

@@ -37,6 +37,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 
+use super::http::{self, Outcome, describe, transient_status};
 use super::resume::{self, Refused};
 use super::retry::Backoff;
 use super::{ObjectWriter, Storage, Version, check_key};
@@ -75,38 +76,7 @@ struct Inner {
 
 /// Percent-encodes everything but unreserved characters (so `/` too).
 fn enc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// A reqwest error as text: the cause chain, without the URL.
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "cannot connect".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    let mut last = String::new();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !part.is_empty() && !last.contains(&part) && !part.contains("http") {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        last = part;
-        source = s.source();
-    }
-    crate::util::secret::clean(&text)
+    http::enc(text, false)
 }
 
 /// A JSON answer, read up to [`crate::util::PAGE_MAX`] bytes.
@@ -131,30 +101,8 @@ fn answer(response: Response) -> String {
     }
 }
 
-fn transient_status(status: StatusCode) -> bool {
-    status.is_server_error()
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
-}
-
-/// What a request came to.
-enum Outcome {
-    Done(Box<Response>),
-    /// Worth another try: the reason.
-    Transient(String),
-    /// Not worth another try.
-    Failed(Box<Response>),
-}
-
 fn outcome(result: reqwest::Result<Response>) -> Outcome {
-    match result {
-        Ok(r) if transient_status(r.status()) => Outcome::Transient(answer(r)),
-        Ok(r) if r.status().is_success() || r.status().as_u16() == 308 => {
-            Outcome::Done(Box::new(r))
-        }
-        Ok(r) => Outcome::Failed(Box::new(r)),
-        Err(e) => Outcome::Transient(describe(&e)),
-    }
+    http::outcome(result, answer, Some(StatusCode::PERMANENT_REDIRECT))
 }
 
 impl Gcs {

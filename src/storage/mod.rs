@@ -8,6 +8,8 @@
 mod azure;
 #[cfg(feature = "gcs")]
 mod gcs;
+#[cfg(any(feature = "gcs", feature = "azure"))]
+mod http;
 mod local;
 pub mod location;
 #[cfg(any(feature = "gcs", feature = "azure"))]
