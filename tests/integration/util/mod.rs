@@ -1,0 +1,184 @@
+//! Test helpers: the real binary, unique names, real servers, stand-in tools.
+//! One file per concern; everything is re-exported here.
+
+mod mysql;
+mod postgres;
+mod receivers;
+mod redis;
+mod s3;
+
+pub use mysql::*;
+pub use postgres::*;
+pub use receivers::*;
+pub use redis::*;
+pub use s3::*;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The dbkeep binary under test, with a clean environment for its own variables.
+pub fn dbkeep() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbkeep"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DBKEEP_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("DBKEEP_LOG", "dbkeep=info");
+    cmd
+}
+
+/// Runs a command and returns its output.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("cannot run dbkeep")
+}
+
+/// stdout and stderr as text, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Asserts success and returns stdout.
+#[track_caller]
+pub fn ok(out: Output) -> String {
+    assert!(out.status.success(), "expected success\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A name no other test (or test run) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        nanos % 100_000
+    )
+}
+
+/// A fresh temp folder.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("dbkeep-test-")
+        .tempdir()
+        .unwrap()
+}
+
+/// Every file below `dir` (relative paths), sorted.
+pub fn files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path().strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Writes an executable shell script `name` into `dir` (a stand-in tool).
+pub fn stand_in(dir: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// PATH with `dir` first.
+pub fn path_with(dir: &Path) -> String {
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// Where the real tool `name` is.
+pub fn which(name: &str) -> PathBuf {
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let p = dir.join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("`{name}` is not on PATH; run the tests through scripts/test.sh")
+}
+
+// ---------------------------------------------------------------- configs
+
+/// Writes a config file with a local storage at `dir/backups` and one job.
+pub fn write_config(dir: &Path, job: &str, source_yaml: &str) -> PathBuf {
+    let path = dir.join("dbkeep.yaml");
+    let text = format!(
+        "storages:\n  local:\n    type: local\n    path: {}\njobs:\n  {job}:\n    source:\n{}",
+        dir.join("backups").display(),
+        source_yaml
+            .lines()
+            .map(|l| format!("      {l}\n"))
+            .collect::<String>()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The single backup folder's manifest under `backups`, parsed.
+pub fn manifests(backups: &Path) -> Vec<serde_json::Value> {
+    files(backups)
+        .into_iter()
+        .filter(|f| f.ends_with("manifest.json"))
+        .map(|f| serde_json::from_slice(&std::fs::read(backups.join(f)).unwrap()).unwrap())
+        .collect()
+}
+
+// ---------------------------------------------------------------- processes
+
+/// Samples every process's argv until `pid` exits; returns how many argv were
+/// read and the ones that contained `needle`.
+pub fn watch_cmdlines(needle: &str, pid: u32) -> std::thread::JoinHandle<(usize, Vec<String>)> {
+    let needle = needle.as_bytes().to_vec();
+    std::thread::spawn(move || {
+        let mut sampled = 0;
+        let mut hits = Vec::new();
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if status.contains(") Z ") {
+                break;
+            }
+            for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                    continue;
+                };
+                if cmdline.is_empty() {
+                    continue;
+                }
+                sampled += 1;
+                if cmdline
+                    .windows(needle.len())
+                    .any(|w| w == needle.as_slice())
+                {
+                    hits.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        (sampled, hits)
+    })
+}
