@@ -139,8 +139,15 @@ fn answer(response: Response) -> String {
     }
 }
 
+/// How Azure answers are judged.
+const SERVICE: http::Service = http::Service {
+    name: "Azure",
+    answer,
+    also_done: None,
+};
+
 fn outcome(result: reqwest::Result<Response>) -> Outcome {
-    http::outcome(result, answer, None)
+    http::outcome(result, SERVICE.answer, SERVICE.also_done)
 }
 
 /// A setting from the config, its `_file` variant, or nothing.
@@ -421,36 +428,23 @@ impl Inner {
     /// runs out of attempts. A 404 (but a missing container), or a 412 (a
     /// precondition did not hold), is returned as `Ok` for the caller to judge.
     fn send(&self, what: &str, make: impl Fn() -> RequestBuilder) -> Result<Response> {
-        let mut attempt = 1;
-        loop {
-            match outcome(make().send()) {
-                Outcome::Done(r) => return Ok(*r),
-                Outcome::Failed(r) if r.status() == StatusCode::PRECONDITION_FAILED => {
-                    return Ok(*r);
+        http::send(
+            &SERVICE,
+            &self.backoff,
+            what,
+            || Ok(make()),
+            |r| {
+                let container_missing = r
+                    .headers()
+                    .get("x-ms-error-code")
+                    .is_some_and(|c| c == "ContainerNotFound");
+                match r.status() {
+                    StatusCode::PRECONDITION_FAILED => Ok(r),
+                    StatusCode::NOT_FOUND if !container_missing => Ok(r),
+                    _ => Err(self.refused(r)),
                 }
-                Outcome::Failed(r) if r.status() == StatusCode::NOT_FOUND => {
-                    let code = r
-                        .headers()
-                        .get("x-ms-error-code")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_string();
-                    if code == "ContainerNotFound" {
-                        anyhow::bail!("{what}: {}", self.refused(*r));
-                    }
-                    return Ok(*r);
-                }
-                Outcome::Failed(r) => anyhow::bail!("{what}: {}", self.refused(*r)),
-                Outcome::Transient(why) if attempt < self.backoff.attempts => {
-                    tracing::debug!(what, attempt, error = %why, "transient Azure error, retrying");
-                    std::thread::sleep(self.backoff.pause(attempt));
-                    attempt += 1;
-                }
-                Outcome::Transient(why) => {
-                    anyhow::bail!("{what}: {why} (after {attempt} attempts)")
-                }
-            }
-        }
+            },
+        )
     }
 
     /// The reason for a refusal, with a hint for the usual causes.

@@ -101,8 +101,15 @@ fn answer(response: Response) -> String {
     }
 }
 
+/// How GCS answers are judged: 308 is a resumable upload's "go on".
+const SERVICE: http::Service = http::Service {
+    name: "GCS",
+    answer,
+    also_done: Some(StatusCode::PERMANENT_REDIRECT),
+};
+
 fn outcome(result: reqwest::Result<Response>) -> Outcome {
-    http::outcome(result, answer, Some(StatusCode::PERMANENT_REDIRECT))
+    http::outcome(result, SERVICE.answer, SERVICE.also_done)
 }
 
 impl Gcs {
@@ -186,29 +193,11 @@ impl Inner {
     /// runs out of attempts. A 404, or a 412 (a precondition did not hold),
     /// is returned as `Ok` for the caller to judge.
     fn send(&self, what: &str, make: impl Fn() -> Result<RequestBuilder>) -> Result<Response> {
-        let mut attempt = 1;
-        loop {
-            match outcome(make().with_context(|| what.to_string())?.send()) {
-                Outcome::Done(r) => return Ok(*r),
-                Outcome::Failed(r)
-                    if matches!(
-                        r.status(),
-                        StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED
-                    ) =>
-                {
-                    return Ok(*r);
-                }
-                Outcome::Failed(r) => anyhow::bail!("{what}: {}", self.refused(*r)),
-                Outcome::Transient(why) if attempt < self.backoff.attempts => {
-                    tracing::debug!(what, attempt, error = %why, "transient GCS error, retrying");
-                    std::thread::sleep(self.backoff.pause(attempt));
-                    attempt += 1;
-                }
-                Outcome::Transient(why) => {
-                    anyhow::bail!("{what}: {why} (after {attempt} attempts)")
-                }
-            }
-        }
+        let make = || make().with_context(|| what.to_string());
+        http::send(&SERVICE, &self.backoff, what, make, |r| match r.status() {
+            StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED => Ok(r),
+            _ => Err(self.refused(r)),
+        })
     }
 
     /// The reason for a refusal, with a hint for the usual causes.

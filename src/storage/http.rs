@@ -2,7 +2,9 @@
 //! and how an answer is judged worth another try.
 
 use reqwest::StatusCode;
-use reqwest::blocking::Response;
+use reqwest::blocking::{RequestBuilder, Response};
+
+use super::retry::Backoff;
 
 /// Percent-encodes everything but unreserved characters, and `/` unless
 /// `keep_slash`.
@@ -72,5 +74,45 @@ pub(super) fn outcome(
         }
         Ok(r) => Outcome::Failed(Box::new(r)),
         Err(e) => Outcome::Transient(describe(&e)),
+    }
+}
+
+/// How one backend sends a request: its name in logs, its error text, and
+/// the status it counts as success beside 2xx.
+pub(super) struct Service {
+    /// `GCS`, `Azure`.
+    pub name: &'static str,
+    /// The text of an error answer.
+    pub answer: fn(Response) -> String,
+    /// Another status that counts as done.
+    pub also_done: Option<StatusCode>,
+}
+
+/// Sends the request `make` builds, again after a transient failure (up to
+/// `backoff.attempts` in all). A refused answer goes to `refused`, which
+/// hands it back to the caller (`Ok`) or says why the call failed (`Err`).
+pub(super) fn send(
+    service: &Service,
+    backoff: &Backoff,
+    what: &str,
+    make: impl Fn() -> anyhow::Result<RequestBuilder>,
+    refused: impl Fn(Response) -> Result<Response, String>,
+) -> anyhow::Result<Response> {
+    let mut attempt = 1;
+    loop {
+        match outcome(make()?.send(), service.answer, service.also_done) {
+            Outcome::Done(r) => return Ok(*r),
+            Outcome::Failed(r) => {
+                return refused(*r).map_err(|why| anyhow::anyhow!("{what}: {why}"));
+            }
+            Outcome::Transient(why) if attempt < backoff.attempts => {
+                tracing::debug!(what, attempt, service = service.name, error = %why, "transient error, retrying");
+                std::thread::sleep(backoff.pause(attempt));
+                attempt += 1;
+            }
+            Outcome::Transient(why) => {
+                anyhow::bail!("{what}: {why} (after {attempt} attempts)")
+            }
+        }
     }
 }
