@@ -20,6 +20,20 @@ fn backup_dir(backups: &Path, job: &str) -> PathBuf {
     dirs[0].clone()
 }
 
+/// `dbkeep CMD --from BACKUPS --job JOB`.
+fn from_backups(cmd: &str, backups: &Path, job: &str) -> Command {
+    let mut c = dbkeep();
+    c.args([cmd, "--from"]).arg(backups).args(["--job", job]);
+    c
+}
+
+/// Asserts that a run failed and that its output says `why`.
+#[track_caller]
+fn refused(out: &std::process::Output, why: &str) {
+    assert!(!out.status.success(), "expected a failure\n{}", text(out));
+    assert!(text(out).contains(why), "expected `{why}`\n{}", text(out));
+}
+
 fn read_manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
 }
@@ -121,20 +135,8 @@ fn a_mariadb_backup_cannot_run_commands_on_the_restoring_host() {
         .into_bytes(),
     );
     put_artifact(&folder, &name, &sql, entry);
-    let verify = run(dbkeep()
-        .args(["verify", "--from"])
-        .arg(&backups)
-        .args(["--job", &db.name]));
-    assert!(
-        !verify.status.success(),
-        "verify called it intact: {}",
-        text(&verify)
-    );
-    assert!(
-        text(&verify).contains("client-side command"),
-        "{}",
-        text(&verify)
-    );
+    let verify = run(&mut from_backups("verify", &backups, &db.name));
+    refused(&verify, "client-side command");
 
     let copy = db.another("copy");
     let out = run(dbkeep().args(["restore", "--from"]).arg(&backups).args([
@@ -143,8 +145,7 @@ fn a_mariadb_backup_cannot_run_commands_on_the_restoring_host() {
         "--target",
         &my_url(&copy),
     ]));
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("sandbox"), "{}", text(&out));
+    refused(&out, "sandbox");
     assert!(
         !shell.exists(),
         "`\\!` ran a shell command on the restoring host"
@@ -194,20 +195,8 @@ fn a_psql_script_with_client_commands_is_refused_before_anything_runs() {
             globals(&line).as_bytes(),
             serde_json::json!({"kind": "globals", "format": "pg_sql"}),
         );
-        let verify = run(dbkeep()
-            .args(["verify", "--from"])
-            .arg(&backups)
-            .args(["--job", &db.name]));
-        assert!(
-            !verify.status.success(),
-            "verify called it intact: {}",
-            text(&verify)
-        );
-        assert!(
-            text(&verify).contains("client-side command"),
-            "{}",
-            text(&verify)
-        );
+        let verify = run(&mut from_backups("verify", &backups, &db.name));
+        refused(&verify, "client-side command");
 
         let copy = db.another(&format!("c{}", line.len()));
         let out = run(dbkeep().args(["restore", "--from"]).arg(&backups).args([
@@ -216,8 +205,7 @@ fn a_psql_script_with_client_commands_is_refused_before_anything_runs() {
             "--target",
             &pg_url(&copy),
         ]));
-        assert!(!out.status.success(), "{}", text(&out));
-        assert!(text(&out).contains("client-side command"), "{}", text(&out));
+        refused(&out, "client-side command");
         assert!(!ran.exists(), "the backup ran a command through psql");
         assert!(!pg_exists(&copy), "the refused restore created `{copy}`");
     }
@@ -433,8 +421,7 @@ fn a_database_named_like_an_option_is_refused() {
         ),
     );
     let out = run(dbkeep().arg("-c").arg(&cfg).args(["backup", "app"]));
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("`--all-databases`"), "{}", text(&out));
+    refused(&out, "`--all-databases`");
     assert!(manifests(&dir.path().join("backups")).is_empty());
 
     let cfg = write_config(
@@ -597,12 +584,7 @@ fn a_restore_never_uses_or_drops_a_database_that_appeared_meanwhile() {
         psql("postgres", &format!("drop database \"{db}\""));
     }
     let out = run(dbkeep().arg("-c").arg(&cfg).args(["restore", "app"]));
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains(&format!("`{b}` holds")),
-        "{}",
-        text(&out)
-    );
+    refused(&out, &format!("`{b}` holds"));
     assert!(
         pg_exists(&b),
         "the restore dropped a database it did not create"
@@ -678,12 +660,7 @@ fn signed_manifests_refuse_forgeries_and_plain_copies() {
             c.arg("--target").arg(&target);
         }
         let out = run(&mut c);
-        assert!(!out.status.success(), "{}", text(&out));
-        assert!(
-            text(&out).contains("signature does not match"),
-            "{}",
-            text(&out)
-        );
+        refused(&out, "signature does not match");
         assert!(!target.exists());
     }
     let listed = ok(run(dbkeep()
@@ -752,8 +729,7 @@ fn a_job_refuses_plain_backups_when_it_encrypts_and_foreign_database_lists() {
         .arg("-c")
         .arg(&cfg)
         .args(["restore", &db.name, "--to-database", &copy]));
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("not encrypted"), "{}", text(&out));
+    refused(&out, "not encrypted");
     assert!(!pg_exists(&copy));
 
     // The manifest claims other databases than the job's.
@@ -765,8 +741,7 @@ fn a_job_refuses_plain_backups_when_it_encrypts_and_foreign_database_lists() {
         .arg("-c")
         .arg(&cfg)
         .args(["restore", &db.name, "--to-database", &copy]));
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("--database NAME"), "{}", text(&out));
+    refused(&out, "--database NAME");
     assert!(
         text(&out).contains("\\u{1b}[2J") && !text(&out).contains('\u{1b}'),
         "{}",
@@ -810,24 +785,14 @@ fn a_decompression_bomb_stops_at_the_recorded_size() {
         .arg(&cfg)
         .args(["verify", "app"])
         .env("TMPDIR", &tmp));
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains(&format!("decompresses to more than the {raw} bytes")),
-        "{}",
-        text(&out)
-    );
+    refused(&out, &format!("decompresses to more than the {raw} bytes"));
     let target = dir.path().join("restored.db");
     let out = run(dbkeep()
         .arg("-c")
         .arg(&cfg)
         .args(["restore", "app", "--target"])
         .arg(&target));
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("decompresses to more than"),
-        "{}",
-        text(&out)
-    );
+    refused(&out, "decompresses to more than");
     assert!(!target.exists());
 }
 
@@ -1037,12 +1002,7 @@ fn a_config_file_others_can_write_is_not_picked_up_from_the_current_folder() {
         .env("HOME", dir.path())
         .env("XDG_CONFIG_HOME", dir.path())
         .args(["config", "show"]));
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("other users can write it"),
-        "{}",
-        text(&out)
-    );
+    refused(&out, "other users can write it");
     // `config init` writes a file only its owner can read.
     let made = dir.path().join("new.yaml");
     ok(run(dbkeep().args(["config", "init"]).arg(&made)));
@@ -1150,11 +1110,6 @@ fn a_dump_that_waits_for_a_table_lock_gives_up_after_lock_wait_timeout() {
     let out = run(dbkeep().arg("-c").arg(&cfg).args(["backup", "app"]));
     let _ = holder.kill();
     let _ = holder.wait();
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("due to statement timeout"),
-        "{}",
-        text(&out)
-    );
+    refused(&out, "due to statement timeout");
     assert!(manifests(&dir.path().join("backups")).is_empty());
 }
