@@ -217,8 +217,9 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
             text.push_str(&format!("restored {artifact} from backup {}\n", m.id));
         } else {
             text.push_str(&format!(
-                "restored {artifact} from backup {} into `{db}`\n",
-                m.id
+                "restored {artifact} from backup {} into `{}`\n",
+                m.id,
+                crate::util::printable(db)
             ));
         }
     }
