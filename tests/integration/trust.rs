@@ -34,6 +34,14 @@ fn refused(out: &std::process::Output, why: &str) {
     assert!(text(out).contains(why), "expected `{why}`\n{}", text(out));
 }
 
+/// A SQLite file at `path` with one empty table.
+fn empty_sqlite(path: &Path) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (v TEXT);")
+        .unwrap();
+}
+
 fn read_manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
 }
@@ -881,10 +889,7 @@ fn a_second_signal_kills_the_tools_and_leaves_no_secret_file() {
 fn a_closed_stdout_pipe_does_not_skip_jobs_or_hide_failures() {
     let dir = tempdir();
     let db = dir.path().join("app.db");
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute_batch("CREATE TABLE t (v TEXT);")
-        .unwrap();
+    empty_sqlite(&db);
     let cfg = dir.path().join("dbkeep.yaml");
     std::fs::write(
         &cfg,
@@ -929,10 +934,7 @@ fn a_closed_stdout_pipe_does_not_skip_jobs_or_hide_failures() {
 fn url_storage_options_are_validated_like_config_storages() {
     let dir = tempdir();
     let db = dir.path().join("app.db");
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute_batch("CREATE TABLE t (v TEXT);")
-        .unwrap();
+    empty_sqlite(&db);
     for (url, key) in [
         ("s3://bucket/p?part_size_mib=0", "part_size_mib"),
         ("s3://bucket/p?parallel_parts=many", "parallel_parts"),
