@@ -20,10 +20,13 @@ use serde::Serialize;
 
 pub use schema::RawStorage as StorageSettings;
 pub use schema::{
-    Compression, Databases, Engine, HookArg, NotifierKind, NotifyOn, RawAge as AgeConfig,
+    Databases, Engine, HookArg, NotifierKind, NotifyOn, RawAge as AgeConfig,
     RawHooks as Hooks, RawMetrics as Metrics, RawSigning, SmtpTls, StorageKind,
 };
-pub use validate::{Problem, is_plain_name};
+pub use validate::is_plain_name;
+pub use crate::pipeline::codec::Compression;
+pub use crate::util::problem::Problem;
+pub use crate::util::secret::secret_from;
 
 use crate::util::exit::{self, Exit};
 use crate::util::secret::Secret;
@@ -203,27 +206,6 @@ pub struct NotifierConfig {
     pub hmac_secret_file: Option<PathBuf>,
     /// Seconds per attempt.
     pub timeout: u64,
-}
-
-/// Reads a secret given inline or in a file (first line).
-pub fn secret_from(
-    inline: &Option<Secret>,
-    file: &Option<PathBuf>,
-    key: &str,
-) -> anyhow::Result<Option<Secret>> {
-    if let Some(s) = inline {
-        return Ok(Some(s.clone()));
-    }
-    let Some(file) = file else { return Ok(None) };
-    let text = std::fs::read_to_string(file).with_context(|| {
-        format!(
-            "cannot read `{key}_file` {}: check the path and its permissions",
-            file.display()
-        )
-    })?;
-    Ok(Some(Secret::new(
-        text.lines().next().unwrap_or("").trim_end(),
-    )))
 }
 
 /// A storage, validated: the keys as written, with `prefix` normalized.

@@ -12,6 +12,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::pipeline::codec::Compression;
 use crate::util::secret::Secret;
 
 /// The whole config file.
@@ -531,58 +532,6 @@ pub enum StorageKind {
     Gcs,
     /// Azure Blob Storage.
     Azure,
-}
-
-/// Compression of the stored dump.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// zstd, multi-threaded (default).
-    Zstd,
-    /// gzip, for tools that only know gzip.
-    Gzip,
-    /// Store the dump as it is.
-    None,
-}
-
-impl Compression {
-    /// The file-name suffix, with its dot (empty for `none`).
-    pub fn suffix(self) -> &'static str {
-        match self {
-            Compression::Zstd => ".zst",
-            Compression::Gzip => ".gz",
-            Compression::None => "",
-        }
-    }
-
-    /// The name used in configs and manifests.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::Zstd => "zstd",
-            Compression::Gzip => "gzip",
-            Compression::None => "none",
-        }
-    }
-
-    /// The default level.
-    pub fn default_level(self) -> i32 {
-        match self {
-            Compression::Zstd => 3,
-            Compression::Gzip => 6,
-            Compression::None => 0,
-        }
-    }
-
-    /// The accepted levels.
-    pub fn levels(self) -> std::ops::RangeInclusive<i32> {
-        match self {
-            Compression::Zstd => 1..=19,
-            Compression::Gzip => 1..=9,
-            Compression::None => 0..=0,
-        }
-    }
 }
 
 /// Which databases of a server to back up.

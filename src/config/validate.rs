@@ -8,7 +8,6 @@
 //! enclosing entry is set aside, so other entries are still checked.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use serde_json::Value;
 use serde_path_to_error::Segment;
@@ -21,30 +20,7 @@ use super::{
     StorageConfig, StorageKind,
 };
 
-/// One thing wrong with the config.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// YAML path, e.g. `jobs.app.source.port`.
-    pub path: String,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
-
-impl Problem {
-    /// A problem at `path`.
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
+pub use crate::util::problem::Problem;
 
 /// Validates a config value tree.
 pub fn validate(value: Value) -> Result<Config, Vec<Problem>> {

@@ -5,7 +5,59 @@ use std::io::{self, BufReader, Read, Write};
 use flate2::write::GzEncoder;
 
 use super::Packing;
-use crate::config::Compression;
+use serde::{Deserialize, Serialize};
+
+/// Compression of the stored dump.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// zstd, multi-threaded (default).
+    Zstd,
+    /// gzip, for tools that only know gzip.
+    Gzip,
+    /// Store the dump as it is.
+    None,
+}
+
+impl Compression {
+    /// The file-name suffix, with its dot (empty for `none`).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Compression::Zstd => ".zst",
+            Compression::Gzip => ".gz",
+            Compression::None => "",
+        }
+    }
+
+    /// The name used in configs and manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Zstd => "zstd",
+            Compression::Gzip => "gzip",
+            Compression::None => "none",
+        }
+    }
+
+    /// The default level.
+    pub fn default_level(self) -> i32 {
+        match self {
+            Compression::Zstd => 3,
+            Compression::Gzip => 6,
+            Compression::None => 0,
+        }
+    }
+
+    /// The accepted levels.
+    pub fn levels(self) -> std::ops::RangeInclusive<i32> {
+        match self {
+            Compression::Zstd => 1..=19,
+            Compression::Gzip => 1..=9,
+            Compression::None => 0..=0,
+        }
+    }
+}
 
 /// A compressor writing into `W`.
 pub enum Encoder<W: Write> {

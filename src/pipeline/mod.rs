@@ -6,7 +6,7 @@
 //! commits only after the dump tool's exit status and the dump's own end
 //! marker have been checked.
 
-mod codec;
+pub mod codec;
 pub mod crypt;
 pub mod progress;
 
@@ -19,7 +19,7 @@ pub use codec::{Decoder, Encoder};
 
 use crate::pipeline::crypt::{Keys, Sealed, Sealing};
 
-use crate::config::Compression;
+use crate::pipeline::codec::Compression;
 use crate::storage::ObjectWriter;
 use crate::util::signal;
 

@@ -4,6 +4,7 @@
 
 pub mod duration;
 pub mod exit;
+pub mod problem;
 pub mod process;
 pub mod secret;
 pub mod signal;

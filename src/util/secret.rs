@@ -142,6 +142,27 @@ impl schemars::JsonSchema for Secret {
     }
 }
 
+/// Reads a secret given inline or in a file (first line).
+pub fn secret_from(
+    inline: &Option<Secret>,
+    file: &Option<std::path::PathBuf>,
+    key: &str,
+) -> anyhow::Result<Option<Secret>> {
+    if let Some(s) = inline {
+        return Ok(Some(s.clone()));
+    }
+    let Some(file) = file else { return Ok(None) };
+    let text = anyhow::Context::with_context(std::fs::read_to_string(file), || {
+        format!(
+            "cannot read `{key}_file` {}: check the path and its permissions",
+            file.display()
+        )
+    })?;
+    Ok(Some(Secret::new(
+        text.lines().next().unwrap_or("").trim_end(),
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
