@@ -52,7 +52,7 @@ fn expected(a: &Artifact) -> Expected {
 }
 
 /// Feeds a restore pre-check from `unpack`.
-struct CheckSink<'a>(&'a mut dyn pipeline::DumpCheck);
+struct CheckSink<'a>(&'a mut dyn crate::connector::DumpCheck);
 
 impl std::io::Write for CheckSink<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -79,7 +79,7 @@ pub fn compatible(from: Engine, to: Engine) -> bool {
 /// Restores `plan` through `conn`.
 pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
     let m = &plan.entry.manifest;
-    crate::connector::check_artifacts(m)?;
+    m.check_artifacts()?;
     let mut chosen: Vec<&Artifact> = m
         .artifacts
         .iter()
@@ -245,7 +245,7 @@ fn restore_one(
         .encryption
         .is_some()
         .then_some(plan.keys);
-    let mut sink = conn.restore(a, db, plan.options)?;
+    let mut sink = conn.restore(&a.item(), db, plan.options)?;
     let mut reader = plan
         .storage
         .open(key)

@@ -13,9 +13,10 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::catalog::manifest::{Artifact, DumpFormat, Entry, join_key};
+use crate::connector::DumpCheck;
 use crate::connector::sqlite_integrity;
 use crate::pipeline::crypt::Keys;
-use crate::pipeline::{self, DumpCheck, Expected};
+use crate::pipeline::{self, Expected};
 use crate::storage::Storage;
 use crate::util::process::{ChildWriter, Tool, find_tool};
 
@@ -51,7 +52,7 @@ pub fn run(
     tools: &Tools,
 ) -> Result<Vec<Checked>> {
     let m = &entry.manifest;
-    crate::connector::check_artifacts(m)?;
+    m.check_artifacts()?;
     let mut out = Vec::new();
     for a in &m.artifacts {
         let key = join_key(&[&entry.dir, &a.name]);

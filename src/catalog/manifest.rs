@@ -10,7 +10,9 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Compression, Engine};
+use crate::connector::Engine;
+pub use crate::connector::{ArtifactKind, DumpFormat};
+use crate::pipeline::codec::Compression;
 use crate::storage::Storage;
 
 /// The manifest's file name inside a backup folder.
@@ -241,48 +243,39 @@ pub struct Artifact {
     pub sha256: String,
 }
 
-/// What an artifact holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ArtifactKind {
-    /// One database.
-    Database,
-    /// Server-wide objects: PostgreSQL roles and tablespaces.
-    Globals,
-}
-
-/// The format of the dump inside an artifact (before compression).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DumpFormat {
-    /// `pg_dump -Fc` custom archive.
-    PgCustom,
-    /// SQL script for psql (`pg_dumpall --globals-only`).
-    PgSql,
-    /// SQL script from mariadb-dump / mysqldump.
-    MysqlSql,
-    /// A SQLite database file.
-    SqliteDb,
-    /// `mongodump --archive` output.
-    MongoArchive,
-    /// dbkeep's Redis key stream (see `connector::redis`).
-    RedisKeys,
-}
-
-impl DumpFormat {
-    /// The file-name extension before the compression suffix.
-    pub fn extension(self) -> &'static str {
-        match self {
-            DumpFormat::PgCustom => "pgdump",
-            DumpFormat::PgSql | DumpFormat::MysqlSql => "sql",
-            DumpFormat::SqliteDb => "sqlite",
-            DumpFormat::MongoArchive => "archive",
-            DumpFormat::RedisKeys => "redis",
+impl Artifact {
+    /// What a connector needs to restore it.
+    pub fn item(&self) -> crate::connector::DumpItem {
+        crate::connector::DumpItem {
+            kind: self.kind,
+            database: self.database.clone(),
+            format: self.format,
         }
     }
 }
 
 impl Manifest {
+    /// Checks every artifact against what its engine writes
+    /// ([`crate::connector::expected_format`]).
+    pub fn check_artifacts(&self) -> Result<()> {
+        for a in &self.artifacts {
+            let ok = crate::connector::expected_format(self.engine, a.kind) == Some(a.format)
+                && (a.kind == ArtifactKind::Database) == a.database.is_some();
+            if !ok {
+                anyhow::bail!(
+                    "backup {}: artifact `{}` claims to be a {:?} {:?} of a {} backup, which dbkeep never writes; \
+                     the manifest is damaged or crafted, so the backup is refused",
+                    crate::util::printable(&self.id),
+                    crate::util::printable(&a.name),
+                    a.kind,
+                    a.format,
+                    self.engine
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// The folder of this backup inside its storage.
     pub fn dir(&self, prefix: &str) -> String {
         backup_dir(prefix, &self.job, &self.id)

@@ -267,7 +267,7 @@ fn admit(
     database: Option<&str>,
 ) -> Result<()> {
     let m = &entry.manifest;
-    crate::connector::check_artifacts(m)?;
+    m.check_artifacts()?;
     let Some((name, job)) = job else {
         return Ok(());
     };

@@ -18,15 +18,16 @@ use figment::Figment;
 use figment::providers::{Env, Format};
 use serde::Serialize;
 
-pub use schema::RawStorage as StorageSettings;
-pub use schema::{
-    Databases, Engine, HookArg, NotifierKind, NotifyOn, RawAge as AgeConfig,
-    RawHooks as Hooks, RawMetrics as Metrics, RawSigning, SmtpTls, StorageKind,
-};
-pub use validate::is_plain_name;
+pub use crate::connector::Engine;
 pub use crate::pipeline::codec::Compression;
 pub use crate::util::problem::Problem;
 pub use crate::util::secret::secret_from;
+pub use schema::RawStorage as StorageSettings;
+pub use schema::{
+    Databases, HookArg, NotifierKind, NotifyOn, RawAge as AgeConfig, RawHooks as Hooks,
+    RawMetrics as Metrics, RawSigning, SmtpTls, StorageKind,
+};
+pub use validate::is_plain_name;
 
 use crate::util::exit::{self, Exit};
 use crate::util::secret::Secret;

@@ -12,6 +12,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::connector::Engine;
 use crate::pipeline::codec::Compression;
 use crate::util::secret::Secret;
 
@@ -479,44 +480,6 @@ pub struct RawSource {
     /// held (default `5m`; `0s` waits forever). mariadb-dump and mysqldump
     /// cannot set it, so for MariaDB and MySQL it bounds restores only.
     pub lock_wait_timeout: Option<String>,
-}
-
-/// Database engines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    /// PostgreSQL, through pg_dump / pg_restore / psql.
-    Postgres,
-    /// MySQL, through mysqldump / mysql (or the MariaDB tools).
-    Mysql,
-    /// MariaDB, through mariadb-dump / mariadb (or the MySQL tools).
-    Mariadb,
-    /// SQLite, through its online backup API.
-    Sqlite,
-    /// MongoDB, through mongodump / mongorestore.
-    Mongodb,
-    /// Redis, through its protocol (SCAN, DUMP, RESTORE).
-    Redis,
-}
-
-impl Engine {
-    /// The name used in configs, URLs and manifests.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Engine::Postgres => "postgres",
-            Engine::Mysql => "mysql",
-            Engine::Mariadb => "mariadb",
-            Engine::Sqlite => "sqlite",
-            Engine::Mongodb => "mongodb",
-            Engine::Redis => "redis",
-        }
-    }
-}
-
-impl fmt::Display for Engine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Storage kinds.

@@ -1,6 +1,6 @@
 //! Dump checks for tools that end their output with a known line.
 
-use crate::pipeline::DumpCheck;
+use super::DumpCheck;
 
 /// Passes when the last bytes of the stream contain `marker`.
 ///

@@ -15,6 +15,7 @@ pub mod resp;
 mod sqlite;
 pub mod url;
 
+use std::fmt;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
@@ -22,9 +23,97 @@ use anyhow::Result;
 
 pub use marker::{EndMarker, NoCheck};
 
-use crate::catalog::manifest::{Artifact, ArtifactKind, DumpFormat};
-use crate::config::{Engine, Source};
-use crate::pipeline::DumpCheck;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Source;
+
+/// Database engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// PostgreSQL, through pg_dump / pg_restore / psql.
+    Postgres,
+    /// MySQL, through mysqldump / mysql (or the MariaDB tools).
+    Mysql,
+    /// MariaDB, through mariadb-dump / mariadb (or the MySQL tools).
+    Mariadb,
+    /// SQLite, through its online backup API.
+    Sqlite,
+    /// MongoDB, through mongodump / mongorestore.
+    Mongodb,
+    /// Redis, through its protocol (SCAN, DUMP, RESTORE).
+    Redis,
+}
+
+impl Engine {
+    /// The name used in configs, URLs and manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Postgres => "postgres",
+            Engine::Mysql => "mysql",
+            Engine::Mariadb => "mariadb",
+            Engine::Sqlite => "sqlite",
+            Engine::Mongodb => "mongodb",
+            Engine::Redis => "redis",
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an artifact holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactKind {
+    /// One database.
+    Database,
+    /// Server-wide objects: PostgreSQL roles and tablespaces.
+    Globals,
+}
+
+/// The format of the dump inside an artifact (before compression).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DumpFormat {
+    /// `pg_dump -Fc` custom archive.
+    PgCustom,
+    /// SQL script for psql (`pg_dumpall --globals-only`).
+    PgSql,
+    /// SQL script from mariadb-dump / mysqldump.
+    MysqlSql,
+    /// A SQLite database file.
+    SqliteDb,
+    /// `mongodump --archive` output.
+    MongoArchive,
+    /// dbkeep's Redis key stream (see `connector::redis`).
+    RedisKeys,
+}
+
+impl DumpFormat {
+    /// The file-name extension before the compression suffix.
+    pub fn extension(self) -> &'static str {
+        match self {
+            DumpFormat::PgCustom => "pgdump",
+            DumpFormat::PgSql | DumpFormat::MysqlSql => "sql",
+            DumpFormat::SqliteDb => "sqlite",
+            DumpFormat::MongoArchive => "archive",
+            DumpFormat::RedisKeys => "redis",
+        }
+    }
+}
+
+/// Something that looks at every raw byte of a dump and decides at the end
+/// whether it is complete.
+pub trait DumpCheck {
+    /// Sees the next bytes.
+    fn update(&mut self, bytes: &[u8]);
+    /// Err(reason) when the dump is not complete.
+    fn finish(&mut self) -> std::result::Result<(), String>;
+}
 
 /// What a probe learned about the server and the tools.
 #[derive(Debug, Clone, Default)]
@@ -49,6 +138,18 @@ pub struct DumpItem {
 }
 
 impl DumpItem {
+    /// Refuses an artifact of another format than the one a connector restores.
+    pub fn expect(&self, format: DumpFormat) -> Result<()> {
+        if self.format != format {
+            anyhow::bail!(
+                "a {:?} restore cannot take a {:?} artifact",
+                format,
+                self.format
+            );
+        }
+        Ok(())
+    }
+
     /// One database, dumped in `format`.
     pub fn database(name: impl Into<String>, format: DumpFormat) -> DumpItem {
         DumpItem {
@@ -187,7 +288,7 @@ pub trait Connector {
     /// Starts restoring one artifact into `database` (created when missing).
     fn restore(
         &mut self,
-        artifact: &Artifact,
+        artifact: &DumpItem,
         database: &str,
         opts: RestoreOptions,
     ) -> Result<Box<dyn RestoreSink>>;
@@ -238,26 +339,6 @@ pub fn expected_format(engine: Engine, kind: ArtifactKind) -> Option<DumpFormat>
         (Engine::Redis, ArtifactKind::Database) => Some(DumpFormat::RedisKeys),
         (_, ArtifactKind::Globals) => None,
     }
-}
-
-/// Checks every artifact of `m` against [`expected_format`].
-pub fn check_artifacts(m: &crate::catalog::manifest::Manifest) -> Result<()> {
-    for a in &m.artifacts {
-        let ok = expected_format(m.engine, a.kind) == Some(a.format)
-            && (a.kind == ArtifactKind::Database) == a.database.is_some();
-        if !ok {
-            anyhow::bail!(
-                "backup {}: artifact `{}` claims to be a {:?} {:?} of a {} backup, which dbkeep never writes; \
-                 the manifest is damaged or crafted, so the backup is refused",
-                crate::util::printable(&m.id),
-                crate::util::printable(&a.name),
-                a.kind,
-                a.format,
-                m.engine
-            );
-        }
-    }
-    Ok(())
 }
 
 /// A check that must pass on the whole decompressed artifact *before* a

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::pipeline::DumpCheck;
+use super::DumpCheck;
 
 /// The magic number's bytes, as written (little-endian 0x8199e26d).
 pub const MAGIC: [u8; 4] = [0x6d, 0xe2, 0x99, 0x81];

@@ -12,14 +12,14 @@ use std::io::Read;
 
 use anyhow::{Context, Result};
 
+use super::DumpCheck;
+use super::DumpFormat;
 use super::mongo_archive::{ArchiveCheck, Prelude};
 use super::postgres::ToolSink;
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
-use crate::catalog::manifest::{Artifact, DumpFormat};
 use crate::config::{Databases, ServerSource};
-use crate::pipeline::DumpCheck;
 use crate::util::process::{Tool, find_tool};
 use crate::util::secret::Secret;
 
@@ -286,16 +286,11 @@ impl Connector for Mongodb {
 
     fn restore(
         &mut self,
-        artifact: &Artifact,
+        artifact: &DumpItem,
         database: &str,
         opts: RestoreOptions,
     ) -> Result<Box<dyn RestoreSink>> {
-        if artifact.format != DumpFormat::MongoArchive {
-            anyhow::bail!(
-                "a mongodb target cannot restore a {:?} artifact",
-                artifact.format
-            );
-        }
+        artifact.expect(DumpFormat::MongoArchive)?;
         let from = artifact
             .database
             .as_deref()

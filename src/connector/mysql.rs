@@ -8,14 +8,15 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use super::DumpCheck;
+use super::DumpFormat;
+use super::Engine;
 use super::postgres::ToolSink;
 use super::{
     Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo,
     TargetState,
 };
-use crate::catalog::manifest::{Artifact, DumpFormat};
-use crate::config::{Databases, Engine, ServerSource};
-use crate::pipeline::DumpCheck;
+use crate::config::{Databases, ServerSource};
 use crate::util::process::{Tool, find_tool};
 use crate::util::secret::Secret;
 
@@ -323,17 +324,11 @@ impl Connector for Mysql {
 
     fn restore(
         &mut self,
-        artifact: &Artifact,
+        artifact: &DumpItem,
         database: &str,
         _opts: RestoreOptions,
     ) -> Result<Box<dyn RestoreSink>> {
-        if artifact.format != DumpFormat::MysqlSql {
-            anyhow::bail!(
-                "a {} target cannot restore a {:?} artifact",
-                self.source.engine,
-                artifact.format
-            );
-        }
+        artifact.expect(DumpFormat::MysqlSql)?;
         let no_commands = match self.no_commands {
             Some(flag) => flag,
             None => self.client_commands_off()?,

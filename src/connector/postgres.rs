@@ -10,14 +10,14 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
+use super::DumpCheck;
 use super::pg_archive::PgArchiveCheck;
+use super::{ArtifactKind, DumpFormat};
 use super::{
     Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo,
     TargetState,
 };
-use crate::catalog::manifest::{Artifact, ArtifactKind, DumpFormat};
 use crate::config::{Databases, ServerSource};
-use crate::pipeline::DumpCheck;
 use crate::util::process::{ChildWriter, Tool, find_tool};
 use crate::util::secret::Secret;
 
@@ -416,7 +416,7 @@ impl Connector for Postgres {
 
     fn restore(
         &mut self,
-        artifact: &Artifact,
+        artifact: &DumpItem,
         database: &str,
         opts: RestoreOptions,
     ) -> Result<Box<dyn RestoreSink>> {

@@ -41,13 +41,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use super::DumpCheck;
+use super::DumpFormat;
 use super::resp::{Reply, read_reply};
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
-use crate::catalog::manifest::{Artifact, DumpFormat};
 use crate::config::{Databases, ServerSource};
-use crate::pipeline::DumpCheck;
 use crate::util::secret::Secret;
 use crate::util::signal;
 
@@ -902,16 +902,11 @@ impl Connector for Redis {
 
     fn restore(
         &mut self,
-        artifact: &Artifact,
+        artifact: &DumpItem,
         database: &str,
         _opts: RestoreOptions,
     ) -> Result<Box<dyn RestoreSink>> {
-        if artifact.format != DumpFormat::RedisKeys {
-            anyhow::bail!(
-                "a redis target cannot restore a {:?} artifact",
-                artifact.format
-            );
-        }
+        artifact.expect(DumpFormat::RedisKeys)?;
         let mut conn = self.connect()?;
         Self::select(&mut conn, database)?;
         Ok(Box::new(RedisSink {

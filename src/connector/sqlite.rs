@@ -13,11 +13,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OpenFlags};
 
+use super::DumpCheck;
+use super::DumpFormat;
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
-use crate::catalog::manifest::{Artifact, DumpFormat};
-use crate::pipeline::DumpCheck;
 
 /// The first 16 bytes of every SQLite database file.
 const MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -223,16 +223,11 @@ impl Connector for Sqlite {
 
     fn restore(
         &mut self,
-        artifact: &Artifact,
+        artifact: &DumpItem,
         _database: &str,
         opts: RestoreOptions,
     ) -> Result<Box<dyn RestoreSink>> {
-        if artifact.format != DumpFormat::SqliteDb {
-            anyhow::bail!(
-                "a SQLite target cannot restore a {:?} artifact",
-                artifact.format
-            );
-        }
+        artifact.expect(DumpFormat::SqliteDb)?;
         let name = self
             .path
             .file_name()

@@ -19,6 +19,7 @@ pub use codec::{Decoder, Encoder};
 
 use crate::pipeline::crypt::{Keys, Sealed, Sealing};
 
+use crate::connector::DumpCheck;
 use crate::pipeline::codec::Compression;
 use crate::storage::ObjectWriter;
 use crate::util::signal;
@@ -200,15 +201,6 @@ pub struct Staged {
     pub stored_size: u64,
     /// sha256 of the stored bytes.
     pub sha256: String,
-}
-
-/// Something that looks at every raw byte of a dump and decides at the end
-/// whether it is complete.
-pub trait DumpCheck {
-    /// Sees the next bytes.
-    fn update(&mut self, bytes: &[u8]);
-    /// Err(reason) when the dump is not complete.
-    fn finish(&mut self) -> std::result::Result<(), String>;
 }
 
 /// Streams `source` through `check` and the compressor into `out`.

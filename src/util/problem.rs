@@ -86,7 +86,10 @@ impl Problems {
         if let Some(url) = url
             && !is_http_url(url)
         {
-            self.add(format!("{at}.{key}"), format!("{shown} is not an http(s) URL"));
+            self.add(
+                format!("{at}.{key}"),
+                format!("{shown} is not an http(s) URL"),
+            );
         }
     }
 
@@ -103,8 +106,13 @@ impl Problems {
     }
 
     /// A number that must lie in `range`.
-    pub fn in_range<T>(&mut self, at: &str, value: Option<T>, range: std::ops::RangeInclusive<T>, unit: &str)
-    where
+    pub fn in_range<T>(
+        &mut self,
+        at: &str,
+        value: Option<T>,
+        range: std::ops::RangeInclusive<T>,
+        unit: &str,
+    ) where
         T: PartialOrd + fmt::Display + Copy,
     {
         if let Some(v) = value
