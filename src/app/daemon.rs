@@ -340,7 +340,7 @@ fn run_job(config: &Config, name: &str, job: &Job) -> bool {
     };
     let around = crate::app::job::Surroundings {
         global_hooks: &config.hooks,
-        notifiers: Notifiers::for_names(config, &job.notify),
+        notifiers: Notifiers::for_names(&config.notifiers, &job.notify),
         metrics: config.metrics.as_ref(),
         progress: crate::pipeline::progress::Mode::Off,
         lock: Some(crate::app::lock::Options {

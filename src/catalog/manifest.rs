@@ -14,6 +14,7 @@ use crate::connector::Engine;
 pub use crate::connector::{ArtifactKind, DumpFormat};
 use crate::pipeline::codec::Compression;
 use crate::storage::Storage;
+use crate::util::problem::Problems;
 
 /// The manifest's file name inside a backup folder.
 pub const MANIFEST: &str = "manifest.json";
@@ -176,12 +177,41 @@ impl Manifest {
     }
 }
 
+/// The key that authenticates manifests (HMAC-SHA256). With it set, backups
+/// are signed, and `list`, `restore`, `verify` and `prune` trust only
+/// manifests that carry a valid signature.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// The key itself (at least 32 characters; prefer `key_file`).
+    pub key: Option<crate::util::secret::Secret>,
+    /// A file whose content (trailing newline removed) is the key.
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+impl SigningConfig {
+    /// One of `key` and `key_file`, and a key long enough to resist guessing.
+    pub fn validate(&self, at: &str, problems: &mut Problems) {
+        match (&self.key, &self.key_file) {
+            (Some(_), Some(_)) => problems.add(at, "give `key` or `key_file`, not both"),
+            (None, None) => {
+                problems.add(at, "missing required key: set `key_file: PATH` (or `key`)")
+            }
+            (Some(k), None) if k.expose().len() < 32 => problems.add(
+                format!("{at}.key"),
+                "the key is too short: use at least 32 characters (e.g. `openssl rand -hex 32`)",
+            ),
+            _ => {}
+        }
+    }
+}
+
 /// The HMAC-SHA256 key that signs manifests.
 pub struct SigningKey(crate::util::secret::Secret);
 
 impl SigningKey {
     /// Loads the key the config's `signing` section names.
-    pub fn load(config: &crate::config::RawSigning) -> Result<SigningKey> {
+    pub fn load(config: &SigningConfig) -> Result<SigningKey> {
         let key = match (&config.key, &config.key_file) {
             (Some(k), _) => k.clone(),
             (None, Some(path)) => {

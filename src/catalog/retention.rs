@@ -38,13 +38,124 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use chrono_tz::Tz;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::manifest::{self, MANIFEST, Manifest, SigningKey};
-use crate::config::Retention;
 use crate::storage::Target;
+use crate::util::problem::Problems;
 
 pub use crate::catalog::manifest::{SKEW, suspect};
+
+/// Which backups to keep (restic's `forget` rules). A backup is kept when any
+/// rule keeps it; the newest backup is always kept; no rule keeps everything.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Keep the n newest backups.
+    pub keep_last: Option<u32>,
+    /// Keep the newest backup of each of the n newest hours that have one.
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest backup of each of the n newest days that have one.
+    pub keep_daily: Option<u32>,
+    /// Keep the newest backup of each of the n newest ISO weeks that have one.
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest backup of each of the n newest months that have one.
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest backup of each of the n newest years that have one.
+    pub keep_yearly: Option<u32>,
+    /// Keep every backup started within this duration of the newest one (`30d`, `8w`, `1y`).
+    pub keep_within: Option<String>,
+    /// Remove folders without a manifest (dead runs, half-deleted backups)
+    /// once they are this old (default `24h`).
+    pub incomplete_after: Option<String>,
+}
+
+/// Retention rules, validated (0 = rule unused).
+#[derive(Debug, Clone, Serialize)]
+pub struct Retention {
+    /// The n newest.
+    pub keep_last: u32,
+    /// Newest per hour, n hours.
+    pub keep_hourly: u32,
+    /// Newest per day, n days.
+    pub keep_daily: u32,
+    /// Newest per ISO week, n weeks.
+    pub keep_weekly: u32,
+    /// Newest per month, n months.
+    pub keep_monthly: u32,
+    /// Newest per year, n years.
+    pub keep_yearly: u32,
+    /// Everything within this duration of the newest.
+    #[serde(
+        serialize_with = "crate::util::duration::serialize_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub keep_within: Option<std::time::Duration>,
+    /// Grace period of folders without a manifest.
+    #[serde(serialize_with = "crate::util::duration::serialize")]
+    pub incomplete_after: std::time::Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Retention {
+        Retention {
+            keep_last: 0,
+            keep_hourly: 0,
+            keep_daily: 0,
+            keep_weekly: 0,
+            keep_monthly: 0,
+            keep_yearly: 0,
+            keep_within: None,
+            incomplete_after: INCOMPLETE_AFTER,
+        }
+    }
+}
+
+impl Retention {
+    /// Whether any keep rule is set (with none, everything is kept).
+    pub fn has_rules(&self) -> bool {
+        self.keep_last
+            + self.keep_hourly
+            + self.keep_daily
+            + self.keep_weekly
+            + self.keep_monthly
+            + self.keep_yearly
+            > 0
+            || self.keep_within.is_some()
+    }
+}
+
+/// The default grace period for folders without a manifest.
+pub const INCOMPLETE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+impl RetentionConfig {
+    /// The rules, checked; durations that do not parse are problems.
+    pub fn validate(&self, at: &str, problems: &mut Problems) -> Retention {
+        let r = self;
+        let within = r.keep_within.as_deref().map(|t| {
+            problems.duration(
+                &format!("{at}.keep_within"),
+                Some(t),
+                std::time::Duration::ZERO,
+            )
+        });
+        Retention {
+            keep_last: r.keep_last.unwrap_or(0),
+            keep_hourly: r.keep_hourly.unwrap_or(0),
+            keep_daily: r.keep_daily.unwrap_or(0),
+            keep_weekly: r.keep_weekly.unwrap_or(0),
+            keep_monthly: r.keep_monthly.unwrap_or(0),
+            keep_yearly: r.keep_yearly.unwrap_or(0),
+            keep_within: within,
+            incomplete_after: problems.duration(
+                &format!("{at}.incomplete_after"),
+                r.incomplete_after.as_deref(),
+                INCOMPLETE_AFTER,
+            ),
+        }
+    }
+}
 
 /// Why a backup is kept.
 pub fn decide(

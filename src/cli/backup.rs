@@ -190,7 +190,7 @@ pub fn run(
         let around = match &loaded {
             Some(config) => Surroundings {
                 global_hooks: &config.hooks,
-                notifiers: Notifiers::for_names(config, &job.notify),
+                notifiers: Notifiers::for_names(&config.notifiers, &job.notify),
                 metrics: config.metrics.as_ref(),
                 progress,
                 lock: Some(crate::app::lock::Options {

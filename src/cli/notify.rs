@@ -36,7 +36,7 @@ pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<u8> {
         )
         .into());
     }
-    let notifiers = Notifiers::for_test(&config, &names)
+    let notifiers = Notifiers::for_test(&config.notifiers, &names)
         .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
     let now = Utc::now();
     let event = Event {

@@ -18,14 +18,18 @@ use figment::Figment;
 use figment::providers::{Env, Format};
 use serde::Serialize;
 
+pub use crate::catalog::manifest::SigningConfig;
+pub use crate::catalog::retention::{Retention, RetentionConfig};
+pub use crate::notify::metrics::MetricsConfig as Metrics;
+pub use crate::notify::{NotifierConfig, NotifyOn, SmtpTls};
+pub use crate::pipeline::crypt::{AgeConfig, EncryptionConfig};
 pub use crate::connector::Engine;
 pub use crate::pipeline::codec::Compression;
 pub use crate::util::problem::Problem;
 pub use crate::util::secret::secret_from;
 pub use schema::RawStorage as StorageSettings;
 pub use schema::{
-    Databases, HookArg, NotifierKind, NotifyOn, RawAge as AgeConfig, RawHooks as Hooks,
-    RawMetrics as Metrics, RawSigning, SmtpTls, StorageKind,
+    Databases, HookArg, RawHooks as Hooks, StorageKind,
 };
 pub use validate::is_plain_name;
 
@@ -58,7 +62,7 @@ pub struct Config {
     pub lock: LockSettings,
     /// The manifest signing key.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub signing: Option<RawSigning>,
+    pub signing: Option<SigningConfig>,
 }
 
 /// Settings of the `schedule run` daemon, validated.
@@ -94,119 +98,6 @@ impl Default for LockSettings {
             stale_after: std::time::Duration::from_secs(900),
         }
     }
-}
-
-/// Retention rules, validated (0 = rule unused).
-#[derive(Debug, Clone, Serialize)]
-pub struct Retention {
-    /// The n newest.
-    pub keep_last: u32,
-    /// Newest per hour, n hours.
-    pub keep_hourly: u32,
-    /// Newest per day, n days.
-    pub keep_daily: u32,
-    /// Newest per ISO week, n weeks.
-    pub keep_weekly: u32,
-    /// Newest per month, n months.
-    pub keep_monthly: u32,
-    /// Newest per year, n years.
-    pub keep_yearly: u32,
-    /// Everything within this duration of the newest.
-    #[serde(
-        serialize_with = "crate::util::duration::serialize_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub keep_within: Option<std::time::Duration>,
-    /// Grace period of folders without a manifest.
-    #[serde(serialize_with = "crate::util::duration::serialize")]
-    pub incomplete_after: std::time::Duration,
-}
-
-impl Default for Retention {
-    fn default() -> Retention {
-        Retention {
-            keep_last: 0,
-            keep_hourly: 0,
-            keep_daily: 0,
-            keep_weekly: 0,
-            keep_monthly: 0,
-            keep_yearly: 0,
-            keep_within: None,
-            incomplete_after: crate::config::INCOMPLETE_AFTER,
-        }
-    }
-}
-
-impl Retention {
-    /// Whether any keep rule is set (with none, everything is kept).
-    pub fn has_rules(&self) -> bool {
-        self.keep_last
-            + self.keep_hourly
-            + self.keep_daily
-            + self.keep_weekly
-            + self.keep_monthly
-            + self.keep_yearly
-            > 0
-            || self.keep_within.is_some()
-    }
-}
-
-/// A notifier, validated.
-#[derive(Debug, Clone, Serialize)]
-pub struct NotifierConfig {
-    /// The kind.
-    #[serde(rename = "type")]
-    pub kind: NotifierKind,
-    /// Which outcomes it reports.
-    pub on: Vec<NotifyOn>,
-    /// slack, webhook, healthcheck: URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<Secret>,
-    /// File holding the URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url_file: Option<PathBuf>,
-    /// email: SMTP host.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub smtp_host: Option<String>,
-    /// email: SMTP port.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub smtp_port: Option<u16>,
-    /// email: TLS mode.
-    pub tls: SmtpTls,
-    /// email: CA certificate to verify the server with.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_ca_file: Option<PathBuf>,
-    /// email: user.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// email: password.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<Secret>,
-    /// email: password file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password_file: Option<PathBuf>,
-    /// email: From.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    /// email: recipients.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub to: Vec<String>,
-    /// email: subject template.
-    pub subject: String,
-    /// webhook: bearer token.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bearer_token: Option<Secret>,
-    /// webhook: bearer token file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bearer_token_file: Option<PathBuf>,
-    /// webhook: HMAC key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hmac_secret: Option<Secret>,
-    /// webhook: HMAC key file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hmac_secret_file: Option<PathBuf>,
-    /// Seconds per attempt.
-    pub timeout: u64,
 }
 
 /// A storage, validated: the keys as written, with `prefix` normalized.
@@ -283,7 +174,7 @@ pub struct Job {
     pub retention: Retention,
     /// The manifest signing key (the config's top-level `signing`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub signing: Option<RawSigning>,
+    pub signing: Option<SigningConfig>,
 }
 
 fn serialize_cron<S: serde::Serializer>(
@@ -392,9 +283,6 @@ pub struct ServerSource {
     #[serde(serialize_with = "crate::util::duration::serialize_opt")]
     pub lock_wait_timeout: Option<std::time::Duration>,
 }
-
-/// The default grace period for folders without a manifest.
-pub const INCOMPLETE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The default `lock_wait_timeout`.
 pub const LOCK_WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -597,7 +485,7 @@ pub fn load(path: &Path) -> anyhow::Result<Config> {
 /// Validates a storage given as a URL (`--to`, `--from`) by the rules of a
 /// storage in the config; the message names the URL and the key.
 pub fn validate_storage(text: &str, raw: &StorageSettings) -> anyhow::Result<StorageConfig> {
-    let mut problems = Vec::new();
+    let mut problems = crate::util::problem::Problems::new();
     match validate::check_storage(".", raw, &mut problems) {
         Some(c) if problems.is_empty() => Ok(c),
         _ => {

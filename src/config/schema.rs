@@ -12,6 +12,11 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::catalog::manifest::SigningConfig;
+use crate::catalog::retention::RetentionConfig;
+use crate::notify::NotifierConfig;
+use crate::notify::metrics::MetricsConfig;
+use crate::pipeline::crypt::EncryptionConfig;
 use crate::connector::Engine;
 use crate::pipeline::codec::Compression;
 use crate::util::secret::Secret;
@@ -31,12 +36,12 @@ pub struct RawConfig {
     pub jobs: BTreeMap<String, RawJob>,
     /// Named notifiers that jobs refer to in `notify:`.
     #[serde(default)]
-    pub notifiers: BTreeMap<String, RawNotifier>,
+    pub notifiers: BTreeMap<String, NotifierConfig>,
     /// Commands run around every job (job hooks run inside these).
     #[serde(default)]
     pub hooks: RawHooks,
     /// Prometheus metrics written after each job.
-    pub metrics: Option<RawMetrics>,
+    pub metrics: Option<MetricsConfig>,
     /// `dbkeep schedule run`: how many jobs at once, and how it stops.
     #[serde(default)]
     pub scheduler: RawScheduler,
@@ -45,19 +50,7 @@ pub struct RawConfig {
     pub lock: RawLock,
     /// Authenticate every manifest with HMAC-SHA256, so that whoever can
     /// write a storage cannot forge or alter a backup record unnoticed.
-    pub signing: Option<RawSigning>,
-}
-
-/// The key that authenticates manifests (HMAC-SHA256). With it set, backups
-/// are signed, and `list`, `restore`, `verify` and `prune` trust only
-/// manifests that carry a valid signature.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawSigning {
-    /// The key itself (at least 32 characters; prefer `key_file`).
-    pub key: Option<Secret>,
-    /// A file whose content (trailing newline removed) is the key.
-    pub key_file: Option<PathBuf>,
+    pub signing: Option<SigningConfig>,
 }
 
 /// Settings of the `dbkeep schedule run` daemon.
@@ -78,30 +71,6 @@ pub struct RawLock {
     /// A lock not refreshed for this long belongs to a dead run and is taken
     /// over (default `15m`; a live run refreshes its lock every third of it).
     pub stale_after: Option<String>,
-}
-
-/// Which backups to keep (restic's `forget` rules). A backup is kept when any
-/// rule keeps it; the newest backup is always kept; no rule keeps everything.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawRetention {
-    /// Keep the n newest backups.
-    pub keep_last: Option<u32>,
-    /// Keep the newest backup of each of the n newest hours that have one.
-    pub keep_hourly: Option<u32>,
-    /// Keep the newest backup of each of the n newest days that have one.
-    pub keep_daily: Option<u32>,
-    /// Keep the newest backup of each of the n newest ISO weeks that have one.
-    pub keep_weekly: Option<u32>,
-    /// Keep the newest backup of each of the n newest months that have one.
-    pub keep_monthly: Option<u32>,
-    /// Keep the newest backup of each of the n newest years that have one.
-    pub keep_yearly: Option<u32>,
-    /// Keep every backup started within this duration of the newest one (`30d`, `8w`, `1y`).
-    pub keep_within: Option<String>,
-    /// Remove folders without a manifest (dead runs, half-deleted backups)
-    /// once they are this old (default `24h`).
-    pub incomplete_after: Option<String>,
 }
 
 /// Commands run around a job. Each is an argv list, run without a shell
@@ -167,102 +136,6 @@ impl HookArg {
     }
 }
 
-/// Metrics output.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawMetrics {
-    /// A `.prom` file for node_exporter's textfile collector, rewritten atomically.
-    pub textfile: Option<PathBuf>,
-    /// A Prometheus Pushgateway base URL (metrics are pushed under job `dbkeep`).
-    pub pushgateway: Option<String>,
-}
-
-/// A notifier: where to report a job's outcome.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawNotifier {
-    /// `slack`, `email`, `webhook` or `healthcheck`.
-    #[serde(rename = "type")]
-    pub kind: NotifierKind,
-    /// When to send: `[failure]` (default), `[success, failure]` or `[always]`.
-    /// healthcheck always pings.
-    pub on: Option<Vec<NotifyOn>>,
-    /// slack, webhook, healthcheck: the URL (a secret: it often holds a token).
-    pub url: Option<Secret>,
-    /// File whose first line is the URL.
-    pub url_file: Option<PathBuf>,
-    /// email: SMTP server host.
-    pub smtp_host: Option<String>,
-    /// email: SMTP port (default 587 for starttls, 465 for implicit, 25 for none).
-    pub smtp_port: Option<u16>,
-    /// email: `starttls` (default), `implicit` or `none` (only to a relay on
-    /// this host when a password is set).
-    pub tls: Option<SmtpTls>,
-    /// email: CA certificate file (PEM) to verify the SMTP server with, in
-    /// place of the public roots.
-    pub tls_ca_file: Option<PathBuf>,
-    /// email: SMTP user name.
-    pub username: Option<String>,
-    /// email: SMTP password.
-    pub password: Option<Secret>,
-    /// email: file whose first line is the SMTP password.
-    pub password_file: Option<PathBuf>,
-    /// email: the From address.
-    pub from: Option<String>,
-    /// email: recipients.
-    pub to: Option<Vec<String>>,
-    /// email: subject template; `{job}`, `{status}`, `{host}` and `{id}` are filled in.
-    pub subject: Option<String>,
-    /// webhook: sent as `Authorization: Bearer ...`.
-    pub bearer_token: Option<Secret>,
-    /// webhook: file holding the bearer token.
-    pub bearer_token_file: Option<PathBuf>,
-    /// webhook: key for the `X-Dbkeep-Signature: sha256=<hex HMAC of the body>` header.
-    pub hmac_secret: Option<Secret>,
-    /// webhook: file holding the HMAC key.
-    pub hmac_secret_file: Option<PathBuf>,
-    /// Seconds each attempt may take (default 10).
-    pub timeout: Option<u64>,
-}
-
-/// Notifier kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum NotifierKind {
-    /// A Slack incoming webhook.
-    Slack,
-    /// Mail over SMTP.
-    Email,
-    /// A JSON POST.
-    Webhook,
-    /// healthchecks.io-style pings: `/start`, success, `/fail`.
-    Healthcheck,
-}
-
-/// Which outcomes a notifier reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum NotifyOn {
-    /// Successful backups.
-    Success,
-    /// Failed backups.
-    Failure,
-    /// Both.
-    Always,
-}
-
-/// How SMTP is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum SmtpTls {
-    /// Plain connection upgraded with STARTTLS (required).
-    Starttls,
-    /// TLS from the first byte (SMTPS).
-    Implicit,
-    /// No TLS (a local relay only).
-    None,
-}
-
 /// Job settings inherited by every job.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -280,11 +153,11 @@ pub struct RawDefaults {
     /// Notifier names every job reports to (unless it sets `notify`).
     pub notify: Option<Names>,
     /// Encryption every job uses (unless it sets its own).
-    pub encryption: Option<RawEncryption>,
+    pub encryption: Option<EncryptionConfig>,
     /// IANA time zone of schedules and retention buckets (default `UTC`).
     pub timezone: Option<String>,
     /// Retention every job uses (unless it sets its own).
-    pub retention: Option<RawRetention>,
+    pub retention: Option<RetentionConfig>,
     /// Run a missed scheduled backup once when `schedule run` starts.
     pub catch_up: Option<bool>,
 }
@@ -398,7 +271,7 @@ pub struct RawJob {
     #[serde(default)]
     pub hooks: RawHooks,
     /// Encrypts the stored objects; overrides `defaults.encryption`.
-    pub encryption: Option<RawEncryption>,
+    pub encryption: Option<EncryptionConfig>,
     /// When `dbkeep schedule run` runs the job: a cron expression
     /// (`min hour day month weekday`, optional leading seconds; `@daily`, `@hourly`).
     pub schedule: Option<String>,
@@ -408,34 +281,7 @@ pub struct RawJob {
     /// (read from the storage's newest manifest), run once at start.
     pub catch_up: Option<bool>,
     /// Which backups to keep after a successful backup; overrides `defaults.retention`.
-    pub retention: Option<RawRetention>,
-}
-
-/// Encryption of stored objects.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawEncryption {
-    /// age (age-encryption.org): X25519 recipients or a passphrase.
-    pub age: RawAge,
-}
-
-/// age encryption, after compression. Stored objects decrypt with the stock
-/// `age` tool: `age -d -i key.txt < object | zstd -d`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawAge {
-    /// Public keys (`age1...`) that can decrypt.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub recipients: Vec<String>,
-    /// A file of public keys, one per line (`#` comments allowed).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recipients_file: Option<PathBuf>,
-    /// Encrypt with a passphrase (first line of this file) instead of keys.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub passphrase_file: Option<PathBuf>,
-    /// For restore and verify: an age identity file (the private keys).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub identity_file: Option<PathBuf>,
+    pub retention: Option<RetentionConfig>,
 }
 
 /// A database connection. Which fields apply depends on `type`.

@@ -12,15 +12,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 use serde_path_to_error::Segment;
 
-use super::schema::{
-    NotifierKind, NotifyOn, RawConfig, RawHooks, RawNotifier, RawSource, RawStorage, SmtpTls,
-};
+use super::schema::{RawConfig, RawHooks, RawSource, RawStorage};
 use super::{
-    Config, Databases, Engine, Job, NotifierConfig, ServerSource, Source, SqliteSource,
-    StorageConfig, StorageKind,
+    Config, Databases, Engine, Job, ServerSource, Source, SqliteSource, StorageConfig,
+    StorageKind,
 };
 
 pub use crate::util::problem::Problem;
+use crate::util::problem::Problems;
 
 /// Validates a config value tree.
 pub fn validate(value: Value) -> Result<Config, Vec<Problem>> {
@@ -29,13 +28,13 @@ pub fn validate(value: Value) -> Result<Config, Vec<Problem>> {
     if problems.is_empty() {
         Ok(config)
     } else {
-        Err(problems)
+        Err(problems.into_vec())
     }
 }
 
 /// Deserializes, collecting every serde error instead of the first.
-fn deserialize_all(mut value: Value) -> (RawConfig, Vec<Problem>) {
-    let mut problems = Vec::new();
+fn deserialize_all(mut value: Value) -> (RawConfig, Problems) {
+    let mut problems = Problems::new();
     let mut removed: BTreeSet<Vec<String>> = BTreeSet::new();
     for _ in 0..500 {
         let err = match serde_path_to_error::deserialize::<_, RawConfig>(&value) {
@@ -195,7 +194,7 @@ fn remove(value: &mut Value, path: &[String]) -> bool {
 }
 
 /// Checks what serde cannot: cross-field rules, references, ranges.
-fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
+fn check(raw: &RawConfig, problems: &mut Problems) -> Config {
     let mut config = Config::default();
     for (name, storage) in &raw.storages {
         let at = format!("storages.{name}");
@@ -207,66 +206,17 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
     for (name, n) in &raw.notifiers {
         let at = format!("notifiers.{name}");
         check_name(&at, name, "notifier", problems);
-        if let Some(v) = check_notifier(&at, n, problems) {
-            config.notifiers.insert(name.clone(), v);
-        }
+        n.validate(&at, problems);
+        config.notifiers.insert(name.clone(), n.clone());
     }
     if let Some(sig) = &raw.signing {
-        match (&sig.key, &sig.key_file) {
-            (Some(_), Some(_)) => problems.push(Problem::new(
-                "signing",
-                "give `key` or `key_file`, not both",
-            )),
-            (None, None) => problems.push(Problem::new(
-                "signing",
-                "missing required key: set `key_file: PATH` (or `key`)",
-            )),
-            (Some(k), None) if k.expose().len() < 32 => problems.push(Problem::new(
-                "signing.key",
-                "the key is too short: use at least 32 characters (e.g. `openssl rand -hex 32`)",
-            )),
-            _ => {}
-        }
+        sig.validate("signing", problems);
     }
     check_hooks("hooks", &raw.hooks, problems);
     config.hooks = raw.hooks.clone();
     config.signing = raw.signing.clone();
     if let Some(m) = &raw.metrics {
-        if m.textfile.is_none() && m.pushgateway.is_none() {
-            problems.push(Problem::new(
-                "metrics",
-                "give `textfile`, `pushgateway`, or both",
-            ));
-        }
-        // Credentials in the URL are secrets: `config show`, logs and errors hide them.
-        if let Some(password) = m
-            .pushgateway
-            .as_deref()
-            .and_then(|u| url::Url::parse(u).ok())
-            .and_then(|u| u.password().map(str::to_string))
-        {
-            crate::util::secret::register(&password);
-            if let Ok(plain) = url::form_urlencoded::parse(format!("p={password}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .ok_or(())
-            {
-                crate::util::secret::register(&plain);
-            }
-        }
-        if let Some(url) = &m.pushgateway
-            && !matches!(
-                url::Url::parse(url)
-                    .map(|u| u.scheme().to_string())
-                    .as_deref(),
-                Ok("http" | "https")
-            )
-        {
-            problems.push(Problem::new(
-                "metrics.pushgateway",
-                format!("`{url}` is not an http(s) URL"),
-            ));
-        }
+        m.validate("metrics", problems);
         config.metrics = Some(m.clone());
     }
     let sch = &raw.scheduler;
@@ -310,7 +260,7 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
     let default_retention = d
         .retention
         .as_ref()
-        .map(|r| check_retention("defaults.retention", r, problems))
+        .map(|r| r.validate("defaults.retention", problems))
         .unwrap_or_default();
     if let Some(names) = &d.notify {
         for n in &names.0 {
@@ -328,7 +278,7 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
     }
     check_level("defaults", d.compression, d.compression_level, problems);
     if let Some(e) = &d.encryption {
-        check_age("defaults.encryption.age", &e.age, problems);
+        e.age.validate("defaults.encryption.age", problems);
     }
     for (name, job) in &raw.jobs {
         let at = format!("jobs.{name}");
@@ -385,7 +335,7 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
         check_hooks(&format!("{at}.hooks"), &job.hooks, problems);
         let encryption = match (&job.encryption, &d.encryption) {
             (Some(e), _) => {
-                check_age(&format!("{at}.encryption.age"), &e.age, problems);
+                e.age.validate(&format!("{at}.encryption.age"), problems);
                 Some(e.age.clone())
             }
             (None, Some(e)) => Some(e.age.clone()),
@@ -404,7 +354,7 @@ fn check(raw: &RawConfig, problems: &mut Vec<Problem>) -> Config {
             None => default_tz,
         };
         let retention = match &job.retention {
-            Some(r) => check_retention(&format!("{at}.retention"), r, problems),
+            Some(r) => r.validate(&format!("{at}.retention"), problems),
             None => default_retention.clone(),
         };
         let Some(source) = check_source(&format!("{at}.source"), &job.source, problems) else {
@@ -441,7 +391,7 @@ fn duration_at(
     at: &str,
     text: Option<&str>,
     default: std::time::Duration,
-    problems: &mut Vec<Problem>,
+    problems: &mut Problems,
 ) -> std::time::Duration {
     match text.map(crate::util::duration::parse) {
         None => default,
@@ -450,36 +400,6 @@ fn duration_at(
             problems.push(Problem::new(at, e));
             default
         }
-    }
-}
-
-fn check_retention(
-    at: &str,
-    r: &super::schema::RawRetention,
-    problems: &mut Vec<Problem>,
-) -> super::Retention {
-    let within = r.keep_within.as_deref().map(|t| {
-        duration_at(
-            &format!("{at}.keep_within"),
-            Some(t),
-            std::time::Duration::ZERO,
-            problems,
-        )
-    });
-    super::Retention {
-        keep_last: r.keep_last.unwrap_or(0),
-        keep_hourly: r.keep_hourly.unwrap_or(0),
-        keep_daily: r.keep_daily.unwrap_or(0),
-        keep_weekly: r.keep_weekly.unwrap_or(0),
-        keep_monthly: r.keep_monthly.unwrap_or(0),
-        keep_yearly: r.keep_yearly.unwrap_or(0),
-        keep_within: within,
-        incomplete_after: duration_at(
-            &format!("{at}.incomplete_after"),
-            r.incomplete_after.as_deref(),
-            crate::config::INCOMPLETE_AFTER,
-            problems,
-        ),
     }
 }
 
@@ -495,32 +415,6 @@ fn unknown_storage(name: &str, raw: &RawConfig) -> String {
     }
 }
 
-fn check_age(at: &str, age: &super::AgeConfig, problems: &mut Vec<Problem>) {
-    let keyed = !age.recipients.is_empty() || age.recipients_file.is_some();
-    if keyed && age.passphrase_file.is_some() {
-        problems.push(Problem::new(
-            at,
-            "give `recipients`/`recipients_file` or `passphrase_file`, not both (age encrypts to keys or to a passphrase)",
-        ));
-    }
-    if !keyed && age.passphrase_file.is_none() {
-        problems.push(Problem::new(
-            format!("{at}.recipients"),
-            "missing required key: give `recipients`, `recipients_file` or `passphrase_file`",
-        ));
-    }
-    for (i, r) in age.recipients.iter().enumerate() {
-        if r.parse::<age::x25519::Recipient>().is_err() {
-            problems.push(Problem::new(
-                format!("{at}.recipients[{i}]"),
-                format!(
-                    "`{r}` is not an age public key (age1...); `age-keygen -y KEYFILE` prints one"
-                ),
-            ));
-        }
-    }
-}
-
 fn unknown_notifier(name: &str, raw: &RawConfig) -> String {
     let known: Vec<&str> = raw.notifiers.keys().map(String::as_str).collect();
     if known.is_empty() {
@@ -533,7 +427,7 @@ fn unknown_notifier(name: &str, raw: &RawConfig) -> String {
     }
 }
 
-fn check_hooks(at: &str, hooks: &RawHooks, problems: &mut Vec<Problem>) {
+fn check_hooks(at: &str, hooks: &RawHooks, problems: &mut Problems) {
     for (kind, list) in [
         ("before", &hooks.before),
         ("after", &hooks.after),
@@ -578,185 +472,8 @@ fn check_hooks(at: &str, hooks: &RawHooks, problems: &mut Vec<Problem>) {
     }
 }
 
-fn check_notifier(
-    at: &str,
-    n: &RawNotifier,
-    problems: &mut Vec<Problem>,
-) -> Option<NotifierConfig> {
-    let before = problems.len();
-    let kind = n.kind;
-    let email = kind == NotifierKind::Email;
-    let webhook = kind == NotifierKind::Webhook;
-    let mut not_for = |key: &str, set: bool| {
-        if set {
-            problems.push(Problem::new(
-                format!("{at}.{key}"),
-                format!("`{key}` does not apply to a `{}` notifier", kind_name(kind)),
-            ));
-        }
-    };
-    not_for("url", email && n.url.is_some());
-    not_for("url_file", email && n.url_file.is_some());
-    for (key, set) in [
-        ("smtp_host", n.smtp_host.is_some()),
-        ("smtp_port", n.smtp_port.is_some()),
-        ("tls", n.tls.is_some()),
-        ("tls_ca_file", n.tls_ca_file.is_some()),
-        ("username", n.username.is_some()),
-        ("password", n.password.is_some()),
-        ("password_file", n.password_file.is_some()),
-        ("from", n.from.is_some()),
-        ("to", n.to.is_some()),
-        ("subject", n.subject.is_some()),
-    ] {
-        not_for(key, !email && set);
-    }
-    for (key, set) in [
-        ("bearer_token", n.bearer_token.is_some()),
-        ("bearer_token_file", n.bearer_token_file.is_some()),
-        ("hmac_secret", n.hmac_secret.is_some()),
-        ("hmac_secret_file", n.hmac_secret_file.is_some()),
-    ] {
-        not_for(key, !webhook && set);
-    }
-    not_for("on", kind == NotifierKind::Healthcheck && n.on.is_some());
-    if email {
-        let loopback = n.smtp_host.as_deref().is_some_and(|h| {
-            h == "localhost"
-                || h.parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        });
-        let password = n.password.is_some() || n.password_file.is_some();
-        if n.tls == Some(SmtpTls::None) && password && !loopback {
-            problems.push(Problem::new(
-                format!("{at}.tls"),
-                "`tls: none` would send the SMTP password in the clear; use `starttls` or `implicit`, \
-                 or `none` only with a relay on this host (localhost, 127.0.0.1)",
-            ));
-        }
-        if n.tls == Some(SmtpTls::None) && n.tls_ca_file.is_some() {
-            problems.push(Problem::new(
-                format!("{at}.tls_ca_file"),
-                "`tls_ca_file` needs `tls: starttls` or `tls: implicit`",
-            ));
-        }
-        if n.smtp_host.is_none() {
-            problems.push(Problem::new(
-                format!("{at}.smtp_host"),
-                "an `email` notifier needs `smtp_host`",
-            ));
-        }
-        if n.from.is_none() {
-            problems.push(Problem::new(
-                format!("{at}.from"),
-                "an `email` notifier needs a `from` address",
-            ));
-        }
-        if n.to.as_ref().is_none_or(Vec::is_empty) {
-            problems.push(Problem::new(
-                format!("{at}.to"),
-                "an `email` notifier needs at least one address in `to`",
-            ));
-        }
-        for (key, addr) in n
-            .from
-            .iter()
-            .map(|f| ("from", f))
-            .chain(n.to.iter().flatten().map(|t| ("to", t)))
-        {
-            if addr.parse::<lettre::message::Mailbox>().is_err() {
-                problems.push(Problem::new(
-                    format!("{at}.{key}"),
-                    format!("`{addr}` is not an email address"),
-                ));
-            }
-        }
-    } else if n.url.is_none() && n.url_file.is_none() {
-        problems.push(Problem::new(
-            format!("{at}.url"),
-            format!("a `{}` notifier needs `url` or `url_file`", kind_name(kind)),
-        ));
-    }
-    for (key, a, b) in [
-        ("url", n.url.is_some(), n.url_file.is_some()),
-        ("password", n.password.is_some(), n.password_file.is_some()),
-        (
-            "bearer_token",
-            n.bearer_token.is_some(),
-            n.bearer_token_file.is_some(),
-        ),
-        (
-            "hmac_secret",
-            n.hmac_secret.is_some(),
-            n.hmac_secret_file.is_some(),
-        ),
-    ] {
-        if a && b {
-            problems.push(Problem::new(
-                format!("{at}.{key}"),
-                format!("give `{key}` or `{key}_file`, not both"),
-            ));
-        }
-    }
-    if let Some(url) = &n.url
-        && !matches!(
-            url::Url::parse(url.expose())
-                .map(|u| u.scheme().to_string())
-                .as_deref(),
-            Ok("http" | "https")
-        )
-    {
-        problems.push(Problem::new(
-            format!("{at}.url"),
-            "the URL must start with http:// or https://",
-        ));
-    }
-    if n.timeout == Some(0) {
-        problems.push(Problem::new(
-            format!("{at}.timeout"),
-            "a timeout of 0 seconds cannot succeed",
-        ));
-    }
-    (problems.len() == before).then(|| NotifierConfig {
-        kind,
-        on: match kind {
-            NotifierKind::Healthcheck => vec![NotifyOn::Always],
-            _ => n.on.clone().unwrap_or_else(|| vec![NotifyOn::Failure]),
-        },
-        url: n.url.clone(),
-        url_file: n.url_file.clone(),
-        smtp_host: n.smtp_host.clone(),
-        smtp_port: n.smtp_port,
-        tls: n.tls.unwrap_or(SmtpTls::Starttls),
-        tls_ca_file: n.tls_ca_file.clone(),
-        username: n.username.clone(),
-        password: n.password.clone(),
-        password_file: n.password_file.clone(),
-        from: n.from.clone(),
-        to: n.to.clone().unwrap_or_default(),
-        subject: n
-            .subject
-            .clone()
-            .unwrap_or_else(|| "[dbkeep] {job}: backup {status} on {host}".to_string()),
-        bearer_token: n.bearer_token.clone(),
-        bearer_token_file: n.bearer_token_file.clone(),
-        hmac_secret: n.hmac_secret.clone(),
-        hmac_secret_file: n.hmac_secret_file.clone(),
-        timeout: n.timeout.unwrap_or(10),
-    })
-}
-
-fn kind_name(kind: NotifierKind) -> &'static str {
-    match kind {
-        NotifierKind::Slack => "slack",
-        NotifierKind::Email => "email",
-        NotifierKind::Webhook => "webhook",
-        NotifierKind::Healthcheck => "healthcheck",
-    }
-}
-
 /// Job and storage names become folder names: keep them plain.
-fn check_name(at: &str, name: &str, what: &str, problems: &mut Vec<Problem>) {
+fn check_name(at: &str, name: &str, what: &str, problems: &mut Problems) {
     if !is_plain_name(name) {
         problems.push(Problem::new(
             at,
@@ -779,7 +496,7 @@ fn check_level(
     at: &str,
     compression: Option<super::Compression>,
     level: Option<i32>,
-    problems: &mut Vec<Problem>,
+    problems: &mut Problems,
 ) {
     let (Some(c), Some(level)) = (compression.or(Some(super::Compression::Zstd)), level) else {
         return;
@@ -801,7 +518,7 @@ fn check_level(
 pub(super) fn check_storage(
     at: &str,
     s: &RawStorage,
-    problems: &mut Vec<Problem>,
+    problems: &mut Problems,
 ) -> Option<StorageConfig> {
     let before = problems.len();
     let prefix = s
@@ -995,7 +712,7 @@ pub(super) fn check_storage(
     })
 }
 
-fn check_source(at: &str, s: &RawSource, problems: &mut Vec<Problem>) -> Option<Source> {
+fn check_source(at: &str, s: &RawSource, problems: &mut Problems) -> Option<Source> {
     let before = problems.len();
     let mut not_for = |key: &str, set: bool| {
         if set {

@@ -8,8 +8,115 @@ use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Message, SmtpTransport, Transport};
 
-use super::{Event, Notifier, clean};
-use crate::config::{NotifierConfig, SmtpTls, secret_from};
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Event, Notifier, NotifyOn, clean};
+use crate::util::problem::{Problem, Problems};
+use crate::util::secret::{Secret, secret_from};
+
+/// `type: email`: mail over SMTP.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// When to send: `[failure]` (default), `[success, failure]` or `[always]`.
+    #[serde(default = "super::on_failure")]
+    pub on: Vec<NotifyOn>,
+    /// SMTP server host.
+    pub smtp_host: String,
+    /// SMTP port (default 587 for starttls, 465 for implicit, 25 for none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_port: Option<u16>,
+    /// `starttls` (default), `implicit` or `none` (only to a relay on this
+    /// host when a password is set).
+    #[serde(default = "starttls")]
+    pub tls: SmtpTls,
+    /// CA certificate file (PEM) to verify the SMTP server with, in place of
+    /// the public roots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// SMTP user name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// SMTP password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// File whose first line is the SMTP password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// The From address.
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Subject template; `{job}`, `{status}`, `{host}` and `{id}` are filled in.
+    #[serde(default = "default_subject")]
+    pub subject: String,
+    /// Seconds each attempt may take (default 10).
+    #[serde(default = "super::default_timeout")]
+    pub timeout: u64,
+}
+
+/// How SMTP is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required).
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Implicit,
+    /// No TLS (a local relay only).
+    None,
+}
+
+fn starttls() -> SmtpTls {
+    SmtpTls::Starttls
+}
+
+fn default_subject() -> String {
+    "[dbkeep] {job}: backup {status} on {host}".to_string()
+}
+
+impl EmailConfig {
+    /// Addresses that parse, and no password sent in the clear.
+    pub fn validate(&self, at: &str, problems: &mut Problems) {
+        let n = self;
+        let loopback = n.smtp_host == "localhost"
+            || n.smtp_host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        let password = n.password.is_some() || n.password_file.is_some();
+        if n.tls == SmtpTls::None && password && !loopback {
+            problems.push(Problem::new(
+                format!("{at}.tls"),
+                "`tls: none` would send the SMTP password in the clear; use `starttls` or `implicit`, \
+                 or `none` only with a relay on this host (localhost, 127.0.0.1)",
+            ));
+        }
+        if n.tls == SmtpTls::None && n.tls_ca_file.is_some() {
+            problems.push(Problem::new(
+                format!("{at}.tls_ca_file"),
+                "`tls_ca_file` needs `tls: starttls` or `tls: implicit`",
+            ));
+        }
+        if n.to.is_empty() {
+            problems.push(Problem::new(
+                format!("{at}.to"),
+                "an `email` notifier needs at least one address in `to`",
+            ));
+        }
+        for (key, addr) in std::iter::once(("from", &n.from)).chain(n.to.iter().map(|t| ("to", t))) {
+            if addr.parse::<Mailbox>().is_err() {
+                problems.push(Problem::new(
+                    format!("{at}.{key}"),
+                    format!("`{addr}` is not an email address"),
+                ));
+            }
+        }
+        problems.not_both(at, "password", n.password.is_some(), n.password_file.is_some());
+    }
+}
 
 /// Mail to a list of recipients.
 pub struct Email {
@@ -21,11 +128,8 @@ pub struct Email {
 
 impl Email {
     /// From its config; reads `password_file`.
-    pub fn new(config: &NotifierConfig, timeout: Duration) -> Result<Email> {
-        let host = config
-            .smtp_host
-            .as_deref()
-            .context("an email notifier needs `smtp_host`")?;
+    pub fn new(config: &EmailConfig, timeout: Duration) -> Result<Email> {
+        let host = config.smtp_host.as_str();
         let mut builder = match config.tls {
             SmtpTls::Starttls => {
                 SmtpTransport::starttls_relay(host)?.port(config.smtp_port.unwrap_or(587))
@@ -57,10 +161,7 @@ impl Email {
         ) {
             builder = builder.credentials(Credentials::new(user.clone(), pw.expose().to_string()));
         }
-        let from = config
-            .from
-            .as_deref()
-            .context("an email notifier needs `from`")?;
+        let from = config.from.as_str();
         Ok(Email {
             transport: builder.timeout(Some(timeout)).build(),
             from: from

@@ -6,9 +6,37 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use super::{Event, Notifier, Status, check_response, clean, http};
-use crate::config::{NotifierConfig, secret_from};
-use crate::util::secret::Secret;
+use crate::util::problem::Problems;
+use crate::util::secret::{Secret, secret_from};
+
+/// `type: healthcheck`: pings on start, success and failure (it reports
+/// every outcome, so it has no `on`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthcheckConfig {
+    /// The check's ping URL (a secret: it identifies the check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<Secret>,
+    /// File whose first line is the URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_file: Option<PathBuf>,
+    /// Seconds each attempt may take (default 10).
+    #[serde(default = "super::default_timeout")]
+    pub timeout: u64,
+}
+
+impl HealthcheckConfig {
+    /// A URL, given once.
+    pub fn validate(&self, at: &str, problems: &mut Problems) {
+        super::check_url(at, "healthcheck", &self.url, &self.url_file, problems);
+    }
+}
 
 /// A ping URL.
 pub struct Healthcheck {
@@ -18,7 +46,7 @@ pub struct Healthcheck {
 
 impl Healthcheck {
     /// From its config; reads `url_file`.
-    pub fn new(config: &NotifierConfig, timeout: Duration) -> Result<Healthcheck> {
+    pub fn new(config: &HealthcheckConfig, timeout: Duration) -> Result<Healthcheck> {
         let url = secret_from(&config.url, &config.url_file, "url")?
             .context("a healthcheck notifier needs `url`")?;
         Ok(Healthcheck {

@@ -18,7 +18,57 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::config::Metrics;
+use crate::util::problem::{Problem, Problems};
+
+/// Metrics output.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A `.prom` file for node_exporter's textfile collector, rewritten atomically.
+    pub textfile: Option<std::path::PathBuf>,
+    /// A Prometheus Pushgateway base URL (metrics are pushed under job `dbkeep`).
+    pub pushgateway: Option<String>,
+}
+
+impl MetricsConfig {
+    /// At least one output, and a pushgateway URL that is http(s); its
+    /// password is registered as a secret.
+    pub fn validate(&self, at: &str, problems: &mut Problems) {
+        let m = self;
+        if m.textfile.is_none() && m.pushgateway.is_none() {
+            problems.push(Problem::new(at, "give `textfile`, `pushgateway`, or both"));
+        }
+        // Credentials in the URL are secrets: `config show`, logs and errors hide them.
+        if let Some(password) = m
+            .pushgateway
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.password().map(str::to_string))
+        {
+            crate::util::secret::register(&password);
+            if let Ok(plain) = url::form_urlencoded::parse(format!("p={password}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .ok_or(())
+            {
+                crate::util::secret::register(&plain);
+            }
+        }
+        if let Some(url) = &m.pushgateway
+            && !matches!(
+                url::Url::parse(url)
+                    .map(|u| u.scheme().to_string())
+                    .as_deref(),
+                Ok("http" | "https")
+            )
+        {
+            problems.push(Problem::new(
+                format!("{at}.pushgateway"),
+                format!("`{url}` is not an http(s) URL"),
+            ));
+        }
+    }
+}
 
 /// One run's outcome, as the metrics see it.
 #[derive(Debug, Clone)]
@@ -125,7 +175,7 @@ fn apply(values: &mut Values, run: &Run) {
 }
 
 /// Records a run in the textfile and the Pushgateway. Failures are warnings.
-pub fn record(config: &Metrics, run: &Run) {
+pub fn record(config: &MetricsConfig, run: &Run) {
     if let Some(path) = &config.textfile
         && let Err(e) = write_textfile(path, run)
     {

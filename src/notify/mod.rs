@@ -19,7 +19,125 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::{Config, NotifierConfig, NotifierKind, NotifyOn};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+pub use email::{EmailConfig, SmtpTls};
+pub use healthcheck::HealthcheckConfig;
+pub use slack::SlackConfig;
+pub use webhook::WebhookConfig;
+
+use crate::util::problem::Problems;
+use crate::util::secret::Secret;
+
+/// A notifier: where to report a job's outcome. Its `type` decides which
+/// keys apply.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum NotifierConfig {
+    /// A Slack incoming webhook.
+    Slack(SlackConfig),
+    /// Mail over SMTP.
+    Email(EmailConfig),
+    /// A JSON POST.
+    Webhook(WebhookConfig),
+    /// healthchecks.io-style pings: `/start`, success, `/fail`.
+    Healthcheck(HealthcheckConfig),
+}
+
+impl NotifierConfig {
+    /// The outcomes it reports.
+    pub fn on(&self) -> Vec<NotifyOn> {
+        match self {
+            NotifierConfig::Slack(c) => c.on.clone(),
+            NotifierConfig::Email(c) => c.on.clone(),
+            NotifierConfig::Webhook(c) => c.on.clone(),
+            NotifierConfig::Healthcheck(_) => vec![NotifyOn::Always],
+        }
+    }
+
+    /// Seconds each attempt may take.
+    pub fn timeout(&self) -> u64 {
+        match self {
+            NotifierConfig::Slack(c) => c.timeout,
+            NotifierConfig::Email(c) => c.timeout,
+            NotifierConfig::Webhook(c) => c.timeout,
+            NotifierConfig::Healthcheck(c) => c.timeout,
+        }
+    }
+
+    /// Checks the rules that span keys.
+    pub fn validate(&self, at: &str, problems: &mut Problems) {
+        match self {
+            NotifierConfig::Slack(c) => c.validate(at, problems),
+            NotifierConfig::Email(c) => c.validate(at, problems),
+            NotifierConfig::Webhook(c) => c.validate(at, problems),
+            NotifierConfig::Healthcheck(c) => c.validate(at, problems),
+        }
+        if self.timeout() == 0 {
+            problems.add(format!("{at}.timeout"), "a timeout of 0 seconds cannot succeed");
+        }
+    }
+
+    fn build(&self) -> Result<Box<dyn Notifier>> {
+        let timeout = Duration::from_secs(self.timeout());
+        Ok(match self {
+            NotifierConfig::Slack(c) => Box::new(slack::Slack::new(c, timeout)?),
+            NotifierConfig::Email(c) => Box::new(email::Email::new(c, timeout)?),
+            NotifierConfig::Webhook(c) => Box::new(webhook::Webhook::new(c, timeout)?),
+            NotifierConfig::Healthcheck(c) => Box::new(healthcheck::Healthcheck::new(c, timeout)?),
+        })
+    }
+}
+
+/// Which outcomes a notifier reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyOn {
+    /// Successful backups.
+    Success,
+    /// Failed backups.
+    Failure,
+    /// Both.
+    Always,
+}
+
+fn on_failure() -> Vec<NotifyOn> {
+    vec![NotifyOn::Failure]
+}
+
+fn default_timeout() -> u64 {
+    10
+}
+
+/// The URL of an HTTP notifier: given once, inline or in a file, and http(s).
+fn check_url(
+    at: &str,
+    kind: &str,
+    url: &Option<Secret>,
+    url_file: &Option<PathBuf>,
+    problems: &mut Problems,
+) {
+    if url.is_none() && url_file.is_none() {
+        problems.add(
+            format!("{at}.url"),
+            format!("a `{kind}` notifier needs `url` or `url_file`"),
+        );
+    }
+    problems.not_both(at, "url", url.is_some(), url_file.is_some());
+    if let Some(url) = url
+        && !crate::util::problem::is_http_url(url.expose())
+    {
+        problems.add(
+            format!("{at}.url"),
+            "the URL must start with http:// or https://",
+        );
+    }
+}
+
 
 /// How a job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -122,14 +240,6 @@ pub trait Notifier {
     }
 }
 
-fn build(config: &NotifierConfig, timeout: Duration) -> Result<Box<dyn Notifier>> {
-    Ok(match config.kind {
-        NotifierKind::Slack => Box::new(slack::Slack::new(config, timeout)?),
-        NotifierKind::Email => Box::new(email::Email::new(config, timeout)?),
-        NotifierKind::Webhook => Box::new(webhook::Webhook::new(config, timeout)?),
-        NotifierKind::Healthcheck => Box::new(healthcheck::Healthcheck::new(config, timeout)?),
-    })
-}
 
 /// A blocking HTTP client with a timeout.
 fn http(timeout: Duration) -> Result<reqwest::blocking::Client> {
@@ -171,14 +281,14 @@ impl Notifiers {
 
     /// Builds the named notifiers. One that cannot be built (an unreadable
     /// secret file) is logged and left out: it must not stop the backup.
-    pub fn for_names(config: &Config, names: &[String]) -> Notifiers {
+    pub fn for_names(config: &BTreeMap<String, NotifierConfig>, names: &[String]) -> Notifiers {
         let mut out = Notifiers::none();
         for name in names {
-            let Some(nc) = config.notifiers.get(name) else {
+            let Some(nc) = config.get(name) else {
                 continue;
             };
-            match build(nc, Duration::from_secs(nc.timeout)) {
-                Ok(n) => out.list.push((name.clone(), nc.on.clone(), n)),
+            match nc.build() {
+                Ok(n) => out.list.push((name.clone(), nc.on(), n)),
                 Err(e) => {
                     tracing::warn!(notifier = name, error = %clean(&format!("{e:#}")), "notifier unusable")
                 }
@@ -188,14 +298,14 @@ impl Notifiers {
     }
 
     /// Builds notifiers for `dbkeep notify test`; errors are returned.
-    pub fn for_test(config: &Config, names: &[String]) -> Result<Notifiers> {
+    pub fn for_test(config: &BTreeMap<String, NotifierConfig>, names: &[String]) -> Result<Notifiers> {
         let mut out = Notifiers::none();
         for name in names {
             let nc = config
-                .notifiers
                 .get(name)
                 .ok_or_else(|| anyhow::anyhow!("no notifier `{name}` in the config"))?;
-            let n = build(nc, Duration::from_secs(nc.timeout))
+            let n = nc
+                .build()
                 .map_err(|e| anyhow::anyhow!("notifier `{name}`: {e:#}"))?;
             out.list.push((name.clone(), vec![NotifyOn::Always], n));
         }

@@ -12,11 +12,68 @@ use age::secrecy::SecretString;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::config::AgeConfig;
+use crate::util::problem::{Problem, Problems};
 use crate::util::secret::Secret;
 
 /// The environment variable that can hold the passphrase for restore and verify.
 pub const PASSPHRASE_ENV: &str = "DBKEEP_AGE_PASSPHRASE";
+
+/// Encryption of stored objects.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// age (age-encryption.org): X25519 recipients or a passphrase.
+    pub age: AgeConfig,
+}
+
+/// age encryption, after compression. Stored objects decrypt with the stock
+/// `age` tool: `age -d -i key.txt < object | zstd -d`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgeConfig {
+    /// Public keys (`age1...`) that can decrypt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+    /// A file of public keys, one per line (`#` comments allowed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipients_file: Option<PathBuf>,
+    /// Encrypt with a passphrase (first line of this file) instead of keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passphrase_file: Option<PathBuf>,
+    /// For restore and verify: an age identity file (the private keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_file: Option<PathBuf>,
+}
+
+impl AgeConfig {
+    /// Keys or a passphrase, not both, and keys that parse.
+    pub fn validate(&self, at: &str, problems: &mut Problems) {
+        let age = self;
+        let keyed = !age.recipients.is_empty() || age.recipients_file.is_some();
+        if keyed && age.passphrase_file.is_some() {
+            problems.push(Problem::new(
+                at,
+                "give `recipients`/`recipients_file` or `passphrase_file`, not both (age encrypts to keys or to a passphrase)",
+            ));
+        }
+        if !keyed && age.passphrase_file.is_none() {
+            problems.push(Problem::new(
+                format!("{at}.recipients"),
+                "missing required key: give `recipients`, `recipients_file` or `passphrase_file`",
+            ));
+        }
+        for (i, r) in age.recipients.iter().enumerate() {
+            if r.parse::<age::x25519::Recipient>().is_err() {
+                problems.push(Problem::new(
+                    format!("{at}.recipients[{i}]"),
+                    format!(
+                        "`{r}` is not an age public key (age1...); `age-keygen -y KEYFILE` prints one"
+                    ),
+                ));
+            }
+        }
+    }
+}
 
 /// How a backup's objects are encrypted, as the manifest records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -66,6 +66,11 @@ impl Problems {
         self.0.iter().any(|p| p.path == path)
     }
 
+    /// The problems so far.
+    pub fn iter(&self) -> impl Iterator<Item = &Problem> {
+        self.0.iter()
+    }
+
     /// The problems, in the order they were found.
     pub fn into_vec(self) -> Vec<Problem> {
         self.0
