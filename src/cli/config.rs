@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::print;
-use crate::config::{self, Config, Databases, Engine, Source};
+use crate::config::{self, Config};
 use crate::storage;
 use crate::util::exit::{self, Exit};
-use crate::util::process::find_tool;
 
 /// The starter config that `config init` writes (also the full reference).
 pub const EXAMPLE: &str = include_str!("../../config.example.yaml");
@@ -142,37 +141,14 @@ pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
 fn environment(cfg: &Config) -> Vec<String> {
     let mut problems = Vec::new();
     for (name, job) in &cfg.jobs {
-        match &job.source {
-            Source::Server(s) => {
-                let tools: &[&[&str]] = match s.engine {
-                    Engine::Postgres if s.databases == Databases::All => {
-                        &[&["pg_dump"], &["pg_restore"], &["psql"], &["pg_dumpall"]]
-                    }
-                    Engine::Postgres => &[&["pg_dump"], &["pg_restore"], &["psql"]],
-                    Engine::Mongodb => &[&["mongodump"], &["mongorestore"]],
-                    // Spoken over the protocol: no tools needed.
-                    Engine::Redis | Engine::Sqlite => &[],
-                    Engine::Mysql | Engine::Mariadb => {
-                        &[&["mariadb-dump", "mysqldump"], &["mariadb", "mysql"]]
-                    }
-                };
-                for names in tools {
-                    if let Err(e) = find_tool(names, s.bin_dir.as_deref()) {
-                        problems.push(format!("jobs.{name}.source: {e}"));
-                    }
-                }
-                if let Err(e) = s.password() {
-                    problems.push(format!("jobs.{name}.source.password_file: {e:#}"));
+        let at = format!("jobs.{name}.source");
+        match crate::connector::connect(&job.source, job.temp_dir.clone()) {
+            Ok(conn) => {
+                for e in conn.preflight() {
+                    problems.push(format!("{at}: {e:#}"));
                 }
             }
-            Source::Sqlite(s) => {
-                if !s.path.is_file() {
-                    problems.push(format!(
-                        "jobs.{name}.source.path: {} does not exist",
-                        s.path.display()
-                    ));
-                }
-            }
+            Err(e) => problems.push(format!("{at}: {e:#}")),
         }
     }
     for (name, sc) in &cfg.storages {

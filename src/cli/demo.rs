@@ -10,7 +10,8 @@ use rusqlite::Connection;
 use super::{location, print};
 use crate::app::restore::{self, Plan};
 use crate::catalog::manifest;
-use crate::config::{Compression, Engine, Job, Source, SqliteSource};
+use crate::config::{Compression, Job, SourceConfig};
+use crate::connector::source::SqliteConfig;
 use crate::connector::{self, RestoreOptions};
 use crate::util::human_size;
 
@@ -36,10 +37,7 @@ pub fn run(args: Args) -> Result<u8> {
         eprintln!("created sample database {}", db.display());
     }
     let job = Job::new(
-        Source::Sqlite(SqliteSource {
-            engine: Engine::Sqlite,
-            path: db.clone(),
-        }),
+        SourceConfig::Sqlite(SqliteConfig { path: db.clone() }),
         vec![args.to.clone()],
         Compression::Zstd,
     );
@@ -65,8 +63,7 @@ pub fn run(args: Args) -> Result<u8> {
     let entries = manifest::list(&*target.storage, "", Some("demo"))?;
     let entry = manifest::select(&entries, Some(&m.id), None)?;
     let mut conn = connector::connect(
-        &Source::Sqlite(SqliteSource {
-            engine: Engine::Sqlite,
+        &SourceConfig::Sqlite(SqliteConfig {
             path: restored.clone(),
         }),
         None,

@@ -278,8 +278,7 @@ fn admit(
              written by this job's dbkeep (restore it with `--from` if you trust it)"
         );
     }
-    if let crate::config::Source::Server(s) = &job.source
-        && let crate::config::Databases::List(list) = &s.databases
+    if let Some(crate::config::Databases::List(list)) = job.source.databases()
         && database.is_none()
     {
         let mut want = list.clone();

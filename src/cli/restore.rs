@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::{job_storage, load_config, location, print};
 use crate::app::restore::{self, Plan};
 use crate::catalog::manifest;
-use crate::config::{Databases, Source};
+use crate::config::{Databases, SourceConfig as Source};
 use crate::connector::{self, RestoreOptions, url};
 use crate::storage::Target;
 use crate::util::exit::{self, Exit};
@@ -169,8 +169,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     let target = match (target, source) {
         (Some(t), _) => {
             // A URL naming one database is the target name for a single-database restore.
-            if let Source::Server(s) = &t
-                && let Databases::List(list) = &s.databases
+            if let Some(Databases::List(list)) = t.databases()
                 && to_database.is_none()
                 && (m.databases.len() == 1 || args.database.is_some())
             {

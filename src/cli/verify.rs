@@ -84,10 +84,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     let entry = super::pick(&entries, &skipped, args.id.as_deref(), None)?;
     super::admit(&entry, job.as_deref().zip(job_config.as_ref()), None)?;
     let tools = crate::app::verify::Tools {
-        bin_dir: job_config.as_ref().and_then(|j| match &j.source {
-            crate::config::Source::Server(s) => s.bin_dir.clone(),
-            crate::config::Source::Sqlite(_) => None,
-        }),
+        bin_dir: job_config.as_ref().and_then(|j| j.source.bin_dir()),
         temp_dir: job_config.as_ref().and_then(|j| j.temp_dir.clone()),
     };
     let checked = crate::app::verify::run(&entry, &*target.storage, &keys, &tools)?;

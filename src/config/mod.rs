@@ -20,21 +20,18 @@ use serde::Serialize;
 
 pub use crate::catalog::manifest::SigningConfig;
 pub use crate::catalog::retention::{Retention, RetentionConfig};
+pub use crate::connector::{Databases, Engine, SourceConfig};
 pub use crate::notify::metrics::MetricsConfig as Metrics;
 pub use crate::notify::{NotifierConfig, NotifyOn, SmtpTls};
-pub use crate::pipeline::crypt::{AgeConfig, EncryptionConfig};
-pub use crate::connector::Engine;
 pub use crate::pipeline::codec::Compression;
+pub use crate::pipeline::crypt::{AgeConfig, EncryptionConfig};
 pub use crate::util::problem::Problem;
 pub use crate::util::secret::secret_from;
 pub use schema::RawStorage as StorageSettings;
-pub use schema::{
-    Databases, HookArg, RawHooks as Hooks, StorageKind,
-};
+pub use schema::{HookArg, RawHooks as Hooks, StorageKind};
 pub use validate::is_plain_name;
 
 use crate::util::exit::{self, Exit};
-use crate::util::secret::Secret;
 
 /// The config file name looked for in the current folder.
 pub const LOCAL_NAME: &str = "dbkeep.yaml";
@@ -139,7 +136,7 @@ impl StorageConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
     /// The database to back up.
-    pub source: Source,
+    pub source: SourceConfig,
     /// Names of the storages the dump goes to.
     pub storage: Vec<String>,
     /// Compression.
@@ -193,7 +190,7 @@ fn serialize_tz<S: serde::Serializer>(tz: &chrono_tz::Tz, s: S) -> Result<S::Ok,
 
 impl Job {
     /// A job with no notifiers or hooks.
-    pub fn new(source: Source, storage: Vec<String>, compression: Compression) -> Job {
+    pub fn new(source: SourceConfig, storage: Vec<String>, compression: Compression) -> Job {
         Job {
             source,
             storage,
@@ -211,162 +208,6 @@ impl Job {
             signing: None,
         }
     }
-}
-
-/// What a job backs up.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-// One per job: its size does not matter, and boxing would only add noise.
-#[allow(clippy::large_enum_variant)]
-pub enum Source {
-    /// A database server reached through its client tools.
-    Server(ServerSource),
-    /// A SQLite file.
-    Sqlite(SqliteSource),
-}
-
-impl Source {
-    /// The engine.
-    pub fn engine(&self) -> Engine {
-        match self {
-            Source::Server(s) => s.engine,
-            Source::Sqlite(_) => Engine::Sqlite,
-        }
-    }
-}
-
-/// A PostgreSQL or MySQL/MariaDB server.
-#[derive(Debug, Clone, Serialize)]
-pub struct ServerSource {
-    /// The engine.
-    #[serde(rename = "type")]
-    pub engine: Engine,
-    /// Host; `None` leaves it to the tool (PGHOST, socket).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    /// Port; `None` leaves it to the tool.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub port: Option<u16>,
-    /// User; `None` leaves it to the tool.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Password given inline.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<Secret>,
-    /// File holding the password.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password_file: Option<PathBuf>,
-    /// The databases.
-    pub databases: Databases,
-    /// Folder of the client tools.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bin_dir: Option<PathBuf>,
-    /// mongodb: connection string.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uri: Option<Secret>,
-    /// mongodb: file holding the connection string.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uri_file: Option<PathBuf>,
-    /// mongodb: authentication database.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth_source: Option<String>,
-    /// mongodb: replica set name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replica_set: Option<String>,
-    /// mongodb, redis: use TLS.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub tls: bool,
-    /// mongodb, redis: CA file for TLS.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_ca_file: Option<PathBuf>,
-    /// postgres, mysql, mariadb: the longest wait for a table lock (`None`: forever).
-    #[serde(serialize_with = "crate::util::duration::serialize_opt")]
-    pub lock_wait_timeout: Option<std::time::Duration>,
-}
-
-/// The default `lock_wait_timeout`.
-pub const LOCK_WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
-
-impl ServerSource {
-    /// The password, read from `password_file` when that is how it is given.
-    pub fn password(&self) -> anyhow::Result<Option<Secret>> {
-        if let Some(p) = &self.password {
-            return Ok(Some(p.clone()));
-        }
-        let Some(file) = &self.password_file else {
-            return Ok(None);
-        };
-        let text = std::fs::read_to_string(file).with_context(|| {
-            format!(
-                "cannot read `password_file` {}: check the path and its permissions",
-                file.display()
-            )
-        })?;
-        let line = text.lines().next().unwrap_or("");
-        Ok(Some(Secret::new(line)))
-    }
-
-    /// The connection string, read from `uri_file` when that is how it is given.
-    pub fn uri(&self) -> anyhow::Result<Option<Secret>> {
-        if let Some(u) = &self.uri {
-            return Ok(Some(u.clone()));
-        }
-        let Some(file) = &self.uri_file else {
-            return Ok(None);
-        };
-        let text = std::fs::read_to_string(file).with_context(|| {
-            format!(
-                "cannot read `uri_file` {}: check the path and its permissions",
-                file.display()
-            )
-        })?;
-        Ok(Some(Secret::new(text.lines().next().unwrap_or("").trim())))
-    }
-
-    /// A source with only connection fields set (the rest default).
-    pub fn new(engine: Engine, databases: Databases) -> ServerSource {
-        ServerSource {
-            engine,
-            host: None,
-            port: None,
-            user: None,
-            password: None,
-            password_file: None,
-            databases,
-            bin_dir: None,
-            uri: None,
-            uri_file: None,
-            auth_source: None,
-            replica_set: None,
-            tls: false,
-            tls_ca_file: None,
-            lock_wait_timeout: Some(LOCK_WAIT_TIMEOUT),
-        }
-    }
-
-    /// A short description for messages: `postgres://user@host:port`.
-    pub fn describe(&self) -> String {
-        let mut s = format!("{}://", self.engine);
-        if let Some(u) = &self.user {
-            s.push_str(u);
-            s.push('@');
-        }
-        s.push_str(self.host.as_deref().unwrap_or("(default host)"));
-        if let Some(p) = self.port {
-            s.push_str(&format!(":{p}"));
-        }
-        s
-    }
-}
-
-/// A SQLite database file.
-#[derive(Debug, Clone, Serialize)]
-pub struct SqliteSource {
-    /// Always `sqlite`.
-    #[serde(rename = "type")]
-    pub engine: Engine,
-    /// The database file.
-    pub path: PathBuf,
 }
 
 /// A config that failed validation: every problem, each with its YAML path.

@@ -10,15 +10,15 @@ use std::path::PathBuf;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::catalog::manifest::SigningConfig;
 use crate::catalog::retention::RetentionConfig;
+use crate::connector::SourceConfig;
 use crate::notify::NotifierConfig;
 use crate::notify::metrics::MetricsConfig;
-use crate::pipeline::crypt::EncryptionConfig;
-use crate::connector::Engine;
 use crate::pipeline::codec::Compression;
+use crate::pipeline::crypt::EncryptionConfig;
 use crate::util::secret::Secret;
 
 /// The whole config file.
@@ -256,7 +256,7 @@ pub struct RawStorage {
 #[serde(deny_unknown_fields)]
 pub struct RawJob {
     /// The database to back up.
-    pub source: RawSource,
+    pub source: SourceConfig,
     /// Storage name, or list of names; default: `defaults.storage`, or the only storage.
     pub storage: Option<Names>,
     /// Overrides `defaults.compression`.
@@ -284,50 +284,6 @@ pub struct RawJob {
     pub retention: Option<RetentionConfig>,
 }
 
-/// A database connection. Which fields apply depends on `type`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawSource {
-    /// Engine: `postgres`, `mysql`, `mariadb`, `sqlite`, `mongodb` or `redis`.
-    #[serde(rename = "type")]
-    pub engine: Engine,
-    /// Server host name or address; default: the tool's own (PGHOST, socket, ...).
-    pub host: Option<String>,
-    /// Server port; default: the tool's own (5432, 3306).
-    pub port: Option<u16>,
-    /// User name; default: the tool's own (PGUSER, the login name, ...).
-    pub user: Option<String>,
-    /// Password. Prefer `password_file`; never passed on a command line.
-    pub password: Option<Secret>,
-    /// File whose first line is the password.
-    pub password_file: Option<PathBuf>,
-    /// One database to back up (redis: a db number).
-    pub database: Option<DbName>,
-    /// Several databases, or `all` (every non-template/non-system database).
-    pub databases: Option<Databases>,
-    /// sqlite: the database file.
-    pub path: Option<PathBuf>,
-    /// mongodb: a connection string (may hold the password; never put on a command line).
-    pub uri: Option<Secret>,
-    /// mongodb: file whose first line is the connection string.
-    pub uri_file: Option<PathBuf>,
-    /// mongodb: the database that holds the user's credentials.
-    pub auth_source: Option<String>,
-    /// mongodb: the replica set name.
-    pub replica_set: Option<String>,
-    /// mongodb, redis: connect with TLS.
-    pub tls: Option<bool>,
-    /// mongodb, redis: CA certificate file (PEM) to verify the server with.
-    pub tls_ca_file: Option<PathBuf>,
-    /// Folder holding the client tools (pg_dump, mariadb-dump, ...); default: PATH.
-    pub bin_dir: Option<PathBuf>,
-    /// postgres, mysql, mariadb: how long a dump or a restore may wait for a
-    /// table lock before it fails, rather than hang while the job's lock is
-    /// held (default `5m`; `0s` waits forever). mariadb-dump and mysqldump
-    /// cannot set it, so for MariaDB and MySQL it bounds restores only.
-    pub lock_wait_timeout: Option<String>,
-}
-
 /// Storage kinds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -341,77 +297,6 @@ pub enum StorageKind {
     Gcs,
     /// Azure Blob Storage.
     Azure,
-}
-
-/// Which databases of a server to back up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Databases {
-    /// Every database (PostgreSQL: non-template; MySQL: non-system).
-    All,
-    /// These databases.
-    List(Vec<String>),
-}
-
-impl Serialize for Databases {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Databases::All => s.serialize_str("all"),
-            Databases::List(list) => list.serialize(s),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Databases {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Databases, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Databases;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list of database names, or `all`")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Databases, E> {
-                if v == "all" {
-                    Ok(Databases::All)
-                } else {
-                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
-                }
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Databases, A::Error> {
-                let mut names = Vec::new();
-                while let Some(name) = seq.next_element::<DbName>()? {
-                    names.push(name.0);
-                }
-                Ok(Databases::List(names))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A database name; a number is accepted too (Redis db numbers).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DbName(pub String);
-
-impl<'de> Deserialize<'de> for DbName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<DbName, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = DbName;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a database name or number")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<DbName, E> {
-                Ok(DbName(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DbName, E> {
-                Ok(DbName(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DbName, E> {
-                Ok(DbName(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// One name or a list of names (`storage: local` or `storage: [local, offsite]`).
@@ -438,32 +323,6 @@ impl<'de> Deserialize<'de> for Names {
             }
         }
         d.deserialize_any(V)
-    }
-}
-
-impl JsonSchema for Databases {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Databases".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "A list of database names (numbers for redis), or `all`.",
-            "oneOf": [
-                { "const": "all" },
-                { "type": "array", "items": { "type": ["string", "integer"] } }
-            ]
-        })
-    }
-}
-
-impl JsonSchema for DbName {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "DbName".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "description": "A database name (a number for redis).", "type": ["string", "integer"] })
     }
 }
 

@@ -7,24 +7,21 @@
 //! enum values are all found this way; after a missing key the whole
 //! enclosing entry is set aside, so other entries are still checked.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 use serde_path_to_error::Segment;
 
-use super::schema::{RawConfig, RawHooks, RawSource, RawStorage};
-use super::{
-    Config, Databases, Engine, Job, ServerSource, Source, SqliteSource, StorageConfig,
-    StorageKind,
-};
+use super::schema::{RawConfig, RawHooks, RawStorage};
+use super::{Config, Job, StorageConfig, StorageKind};
 
 pub use crate::util::problem::Problem;
 use crate::util::problem::Problems;
 
 /// Validates a config value tree.
 pub fn validate(value: Value) -> Result<Config, Vec<Problem>> {
-    let (raw, mut problems) = deserialize_all(value);
-    let config = check(&raw, &mut problems);
+    let (raw, mut problems, set_aside) = deserialize_all(value);
+    let config = check(&raw, &set_aside, &mut problems);
     if problems.is_empty() {
         Ok(config)
     } else {
@@ -32,57 +29,216 @@ pub fn validate(value: Value) -> Result<Config, Vec<Problem>> {
     }
 }
 
-/// Deserializes, collecting every serde error instead of the first.
-fn deserialize_all(mut value: Value) -> (RawConfig, Problems) {
+type PathError = serde_path_to_error::Error<serde_json::Error>;
+
+/// One `type` of a tagged section, and how to read its keys alone.
+struct Variant {
+    tag: &'static str,
+    read: fn(&Value) -> Result<(), PathError>,
+    keys: fn() -> BTreeSet<String>,
+}
+
+fn read<T: serde::de::DeserializeOwned>(value: &Value) -> Result<(), PathError> {
+    serde_path_to_error::deserialize::<_, T>(value).map(drop)
+}
+
+fn keys<T: schemars::JsonSchema>() -> BTreeSet<String> {
+    serde_json::to_value(schemars::schema_for!(T))
+        .ok()
+        .and_then(|s| s.get("properties").and_then(Value::as_object).cloned())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+macro_rules! variant {
+    ($tag:literal, $ty:ty) => {
+        Variant {
+            tag: $tag,
+            read: read::<$ty>,
+            keys: keys::<$ty>,
+        }
+    };
+}
+
+/// The types of `jobs.*.source`.
+const SOURCES: &[Variant] = {
+    use crate::connector::source::{MongoConfig, RedisConfig, ServerConfig, SqliteConfig};
+    &[
+        variant!("postgres", ServerConfig),
+        variant!("mysql", ServerConfig),
+        variant!("mariadb", ServerConfig),
+        variant!("sqlite", SqliteConfig),
+        variant!("mongodb", MongoConfig),
+        variant!("redis", RedisConfig),
+    ]
+};
+
+/// The types of `notifiers.*`.
+const NOTIFIERS: &[Variant] = {
+    use crate::notify::{EmailConfig, HealthcheckConfig, SlackConfig, WebhookConfig};
+    &[
+        variant!("slack", SlackConfig),
+        variant!("email", EmailConfig),
+        variant!("webhook", WebhookConfig),
+        variant!("healthcheck", HealthcheckConfig),
+    ]
+};
+
+/// Deserializes, collecting every serde error instead of the first. Also
+/// returns the paths of entries set aside whole (a missing key, an unknown
+/// `type`), which still count as defined for references to them.
+fn deserialize_all(mut value: Value) -> (RawConfig, Problems, BTreeSet<String>) {
     let mut problems = Problems::new();
     let mut removed: BTreeSet<Vec<String>> = BTreeSet::new();
-    for _ in 0..500 {
-        let err = match serde_path_to_error::deserialize::<_, RawConfig>(&value) {
-            Ok(raw) => return (raw, problems),
-            Err(err) => err,
-        };
-        let path: Vec<String> = err
-            .path()
-            .iter()
-            .map(|s| match s {
-                Segment::Seq { index } => format!("[{index}]"),
-                Segment::Map { key } => key.clone(),
-                Segment::Enum { variant } => variant.clone(),
-                Segment::Unknown => "?".to_string(),
-            })
-            .collect();
-        let message = err.inner().to_string();
-        if let Some(field) = quoted_after(&message, "unknown field `") {
-            let mut at = path.clone();
-            if at.last() != Some(&field) {
-                at.push(field.clone());
+    // serde's tagged enums do not say where inside an entry an error is:
+    // each tagged entry is first read on its own, by the struct its `type` picks.
+    let mut tagged: Vec<(Vec<String>, &[Variant])> = Vec::new();
+    for (section, variants) in [("notifiers", NOTIFIERS)] {
+        if let Some(map) = value.get(section).and_then(Value::as_object) {
+            for name in map.keys() {
+                tagged.push((vec![section.to_string(), name.clone()], variants));
             }
-            problems.push(Problem::new(
-                join(&at),
-                unknown_key_message(&field, &message),
-            ));
-            if !remove(&mut value, &at) {
-                break;
-            }
-        } else if let Some(field) = quoted_after(&message, "missing field `") {
-            let mut at = path.clone();
-            at.push(field.clone());
-            if !removed.contains(&at) {
-                problems.push(Problem::new(join(&at), "missing required key"));
-            }
-            if path.is_empty() || !remove(&mut value, &path) {
-                break;
-            }
-            removed.insert(path);
-        } else {
-            problems.push(Problem::new(join(&path), friendly(&message)));
-            if path.is_empty() || !remove(&mut value, &path) {
-                break;
-            }
-            removed.insert(path);
         }
     }
-    (RawConfig::default(), problems)
+    if let Some(jobs) = value.get("jobs").and_then(Value::as_object) {
+        for name in jobs.keys() {
+            tagged.push((vec!["jobs".into(), name.clone(), "source".into()], SOURCES));
+        }
+    }
+    for (at, variants) in tagged {
+        read_tagged(&mut value, at, variants, &mut problems, &mut removed);
+    }
+    for _ in 0..500 {
+        let err = match serde_path_to_error::deserialize::<_, RawConfig>(&value) {
+            Ok(raw) => return (raw, problems, set_aside(&removed)),
+            Err(err) => err,
+        };
+        if !record(&err, &[], None, &mut value, &mut problems, &mut removed) {
+            break;
+        }
+    }
+    (RawConfig::default(), problems, set_aside(&removed))
+}
+
+fn set_aside(removed: &BTreeSet<Vec<String>>) -> BTreeSet<String> {
+    removed.iter().map(|p| join(p)).collect()
+}
+
+/// Reads the tagged entry at `at` by the struct of its `type`, recording
+/// each problem with its full path and taking the offending key out.
+fn read_tagged(
+    value: &mut Value,
+    at: Vec<String>,
+    variants: &[Variant],
+    problems: &mut Problems,
+    removed: &mut BTreeSet<Vec<String>>,
+) {
+    let Some(tag) = node(value, &at).and_then(|n| n.get("type")).cloned() else {
+        // Not a map, or no `type`: the whole-file pass reports it.
+        return;
+    };
+    let Some(variant) = variants.iter().find(|v| tag.as_str() == Some(v.tag)) else {
+        let types: Vec<&str> = variants.iter().map(|v| v.tag).collect();
+        let mut at_type = at.clone();
+        at_type.push("type".into());
+        let shown = match tag.as_str() {
+            Some(t) => format!("unknown value `{t}`"),
+            None => format!("wrong type: {tag}"),
+        };
+        problems.add(
+            join(&at_type),
+            format!("{shown}, expected one of `{}`", types.join("`, `")),
+        );
+        remove(value, &at);
+        removed.insert(at);
+        return;
+    };
+    let own = (variant.keys)();
+    let others: BTreeSet<String> = variants
+        .iter()
+        .flat_map(|v| (v.keys)())
+        .filter(|k| !own.contains(k))
+        .collect();
+    for _ in 0..100 {
+        let Some(mut fields) = node(value, &at).cloned() else {
+            return;
+        };
+        if let Some(map) = fields.as_object_mut() {
+            map.remove("type");
+        }
+        let Err(err) = (variant.read)(&fields) else {
+            return;
+        };
+        if !record(
+            &err,
+            &at,
+            Some((variant.tag, &others)),
+            value,
+            problems,
+            removed,
+        ) {
+            return;
+        }
+    }
+}
+
+/// The node at `path`, if there is one.
+fn node<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(value, |v, seg| v.get(seg))
+}
+
+/// Records one serde error found under `prefix` and takes what it names out
+/// of `value`, so that the next read goes further. False when nothing more
+/// can be learned. `tag` is the entry's `type` and the keys of its other
+/// types, for "does not apply" messages.
+fn record(
+    err: &PathError,
+    prefix: &[String],
+    tag: Option<(&str, &BTreeSet<String>)>,
+    value: &mut Value,
+    problems: &mut Problems,
+    removed: &mut BTreeSet<Vec<String>>,
+) -> bool {
+    let mut path: Vec<String> = prefix.to_vec();
+    path.extend(err.path().iter().map(|s| match s {
+        Segment::Seq { index } => format!("[{index}]"),
+        Segment::Map { key } => key.clone(),
+        Segment::Enum { variant } => variant.clone(),
+        Segment::Unknown => "?".to_string(),
+    }));
+    let message = err.inner().to_string();
+    if let Some(field) = quoted_after(&message, "unknown field `") {
+        let mut at = path.clone();
+        if at.last() != Some(&field) {
+            at.push(field.clone());
+        }
+        let text = match tag {
+            Some((tag, others)) if others.contains(&field) && at.len() == prefix.len() + 1 => {
+                format!("`{field}` does not apply to `type: {tag}`")
+            }
+            _ => unknown_key_message(&field, &message),
+        };
+        problems.push(Problem::new(join(&at), text));
+        remove(value, &at)
+    } else if let Some(field) = quoted_after(&message, "missing field `") {
+        let mut at = path.clone();
+        at.push(field.clone());
+        if !removed.contains(&at) {
+            problems.push(Problem::new(join(&at), "missing required key"));
+        }
+        if path.is_empty() || !remove(value, &path) {
+            return false;
+        }
+        removed.insert(path);
+        true
+    } else {
+        problems.push(Problem::new(join(&path), friendly(&message)));
+        if path.is_empty() || !remove(value, &path) {
+            return false;
+        }
+        removed.insert(path);
+        true
+    }
 }
 
 fn join(path: &[String]) -> String {
@@ -194,7 +350,7 @@ fn remove(value: &mut Value, path: &[String]) -> bool {
 }
 
 /// Checks what serde cannot: cross-field rules, references, ranges.
-fn check(raw: &RawConfig, problems: &mut Problems) -> Config {
+fn check(raw: &RawConfig, set_aside: &BTreeSet<String>, problems: &mut Problems) -> Config {
     let mut config = Config::default();
     for (name, storage) in &raw.storages {
         let at = format!("storages.{name}");
@@ -264,14 +420,14 @@ fn check(raw: &RawConfig, problems: &mut Problems) -> Config {
         .unwrap_or_default();
     if let Some(names) = &d.notify {
         for n in &names.0 {
-            if !raw.notifiers.contains_key(n) {
+            if !(raw.notifiers.contains_key(n) || set_aside.contains(&format!("notifiers.{n}"))) {
                 problems.push(Problem::new("defaults.notify", unknown_notifier(n, raw)));
             }
         }
     }
     if let Some(names) = &d.storage {
         for n in &names.0 {
-            if !raw.storages.contains_key(n) {
+            if !(raw.storages.contains_key(n) || set_aside.contains(&format!("storages.{n}"))) {
                 problems.push(Problem::new("defaults.storage", unknown_storage(n, raw)));
             }
         }
@@ -296,7 +452,7 @@ fn check(raw: &RawConfig, problems: &mut Problems) -> Config {
         };
         if job.storage.is_some() {
             for n in &storage {
-                if !raw.storages.contains_key(n) {
+                if !(raw.storages.contains_key(n) || set_aside.contains(&format!("storages.{n}"))) {
                     problems.push(Problem::new(
                         format!("{at}.storage"),
                         unknown_storage(n, raw),
@@ -324,7 +480,8 @@ fn check(raw: &RawConfig, problems: &mut Problems) -> Config {
             .unwrap_or_default();
         if let Some(names) = &job.notify {
             for n in &names.0 {
-                if !raw.notifiers.contains_key(n) {
+                if !(raw.notifiers.contains_key(n) || set_aside.contains(&format!("notifiers.{n}")))
+                {
                     problems.push(Problem::new(
                         format!("{at}.notify"),
                         unknown_notifier(n, raw),
@@ -357,9 +514,12 @@ fn check(raw: &RawConfig, problems: &mut Problems) -> Config {
             Some(r) => r.validate(&format!("{at}.retention"), problems),
             None => default_retention.clone(),
         };
-        let Some(source) = check_source(&format!("{at}.source"), &job.source, problems) else {
+        let mut source = job.source.clone();
+        let before = problems.len();
+        source.validate(&format!("{at}.source"), problems);
+        if problems.len() > before {
             continue;
-        };
+        }
         config.jobs.insert(
             name.clone(),
             Job {
@@ -712,178 +872,6 @@ pub(super) fn check_storage(
     })
 }
 
-fn check_source(at: &str, s: &RawSource, problems: &mut Problems) -> Option<Source> {
-    let before = problems.len();
-    let mut not_for = |key: &str, set: bool| {
-        if set {
-            problems.push(Problem::new(
-                format!("{at}.{key}"),
-                format!("`{key}` does not apply to `type: {}`", s.engine),
-            ));
-        }
-    };
-    match s.engine {
-        Engine::Sqlite => {
-            not_for("host", s.host.is_some());
-            not_for("port", s.port.is_some());
-            not_for("user", s.user.is_some());
-            not_for("password", s.password.is_some());
-            not_for("password_file", s.password_file.is_some());
-            not_for("database", s.database.is_some());
-            not_for("databases", s.databases.is_some());
-            not_for("bin_dir", s.bin_dir.is_some());
-            not_for("uri", s.uri.is_some());
-            not_for("uri_file", s.uri_file.is_some());
-            not_for("auth_source", s.auth_source.is_some());
-            not_for("replica_set", s.replica_set.is_some());
-            not_for("tls", s.tls.is_some());
-            not_for("tls_ca_file", s.tls_ca_file.is_some());
-            not_for("lock_wait_timeout", s.lock_wait_timeout.is_some());
-            let Some(path) = &s.path else {
-                problems.push(Problem::new(
-                    format!("{at}.path"),
-                    "a `sqlite` source needs `path`, the database file",
-                ));
-                return None;
-            };
-            (problems.len() == before).then(|| {
-                Source::Sqlite(SqliteSource {
-                    engine: Engine::Sqlite,
-                    path: path.clone(),
-                })
-            })
-        }
-        engine => {
-            let mongo = engine == Engine::Mongodb;
-            let redis = engine == Engine::Redis;
-            not_for("path", s.path.is_some());
-            not_for("uri", s.uri.is_some() && !mongo);
-            not_for("uri_file", s.uri_file.is_some() && !mongo);
-            not_for("auth_source", s.auth_source.is_some() && !mongo);
-            not_for("replica_set", s.replica_set.is_some() && !mongo);
-            not_for("tls", s.tls.is_some() && !(mongo || redis));
-            not_for("tls_ca_file", s.tls_ca_file.is_some() && !(mongo || redis));
-            not_for("bin_dir", s.bin_dir.is_some() && redis);
-            not_for(
-                "lock_wait_timeout",
-                s.lock_wait_timeout.is_some() && (mongo || redis),
-            );
-            let lock_wait = duration_at(
-                &format!("{at}.lock_wait_timeout"),
-                s.lock_wait_timeout.as_deref(),
-                super::LOCK_WAIT_TIMEOUT,
-                problems,
-            );
-            if s.password.is_some() && s.password_file.is_some() {
-                problems.push(Problem::new(
-                    format!("{at}.password"),
-                    "give `password` or `password_file`, not both",
-                ));
-            }
-            if s.uri.is_some() && s.uri_file.is_some() {
-                problems.push(Problem::new(
-                    format!("{at}.uri"),
-                    "give `uri` or `uri_file`, not both",
-                ));
-            }
-            let has_uri = s.uri.is_some() || s.uri_file.is_some();
-            if has_uri
-                && (s.host.is_some()
-                    || s.port.is_some()
-                    || s.user.is_some()
-                    || s.password.is_some()
-                    || s.password_file.is_some())
-            {
-                problems.push(Problem::new(
-                    format!("{at}.uri"),
-                    "give either `uri` or `host`/`port`/`user`/`password`, not both",
-                ));
-            }
-            let databases = match (&s.database, &s.databases) {
-                (Some(_), Some(_)) => {
-                    problems.push(Problem::new(
-                        format!("{at}.databases"),
-                        "give `database` or `databases`, not both",
-                    ));
-                    None
-                }
-                (Some(db), None) => Some(Databases::List(vec![db.0.clone()])),
-                (None, Some(Databases::List(list))) if list.is_empty() => {
-                    problems.push(Problem::new(
-                        format!("{at}.databases"),
-                        "the list of databases is empty",
-                    ));
-                    None
-                }
-                (None, Some(d)) => Some(d.clone()),
-                // A whole MongoDB or Redis server is the natural default.
-                (None, None) if mongo || redis => Some(Databases::All),
-                (None, None) => {
-                    problems.push(Problem::new(
-                        format!("{at}.database"),
-                        "missing required key: set `database: NAME` or `databases: [a, b]` or `databases: all`",
-                    ));
-                    None
-                }
-            };
-            if let Some(Databases::List(list)) = &databases {
-                let mut seen = BTreeMap::new();
-                for (i, db) in list.iter().enumerate() {
-                    let at_db = if s.database.is_some() {
-                        format!("{at}.database")
-                    } else {
-                        format!("{at}.databases[{i}]")
-                    };
-                    if db.is_empty() || db.contains('/') || db.contains('\0') {
-                        problems.push(Problem::new(
-                            at_db.clone(),
-                            format!("`{db}` is not a usable database name"),
-                        ));
-                    } else if db.starts_with('-') {
-                        problems.push(Problem::new(
-                            at_db.clone(),
-                            format!(
-                                "database name `{db}` starts with `-`, which dump tools could read as an option; rename the database"
-                            ),
-                        ));
-                    } else if redis && db.parse::<u32>().is_err() {
-                        problems.push(Problem::new(
-                            at_db.clone(),
-                            format!("redis databases are numbers, not `{db}`"),
-                        ));
-                    }
-                    if seen.insert(db.clone(), i).is_some() {
-                        problems.push(Problem::new(
-                            at_db,
-                            format!("database `{db}` is listed twice"),
-                        ));
-                    }
-                }
-            }
-            let databases = databases?;
-            (problems.len() == before).then(|| {
-                Source::Server(ServerSource {
-                    engine,
-                    host: s.host.clone(),
-                    port: s.port,
-                    user: s.user.clone(),
-                    password: s.password.clone(),
-                    password_file: s.password_file.clone(),
-                    databases,
-                    bin_dir: s.bin_dir.clone(),
-                    uri: s.uri.clone(),
-                    uri_file: s.uri_file.clone(),
-                    auth_source: s.auth_source.clone(),
-                    replica_set: s.replica_set.clone(),
-                    tls: s.tls.unwrap_or(false),
-                    tls_ca_file: s.tls_ca_file.clone(),
-                    lock_wait_timeout: (!lock_wait.is_zero()).then_some(lock_wait),
-                })
-            })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -929,7 +917,7 @@ mod tests {
     #[test]
     fn suggests_the_closest_key() {
         let got = problems(
-            "storages: { s: { type: local, path: /b } }\njobs:\n  a:\n    source: { type: sqlite, path: /x.db, pasword: x }\n",
+            "storages: { s: { type: local, path: /b } }\njobs:\n  a:\n    source: { type: postgres, database: x, pasword: x }\n",
         );
         assert_eq!(
             got,

@@ -12,6 +12,7 @@ pub mod pg_archive;
 mod postgres;
 mod redis;
 pub mod resp;
+pub mod source;
 mod sqlite;
 pub mod url;
 
@@ -25,7 +26,7 @@ pub use marker::{EndMarker, NoCheck};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Source;
+pub use source::{Databases, DbName, ServerConfig, SourceConfig};
 
 /// Database engines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -270,6 +271,12 @@ impl TargetState {
 
 /// An engine's dump and restore operations.
 pub trait Connector {
+    /// What can be checked without the server (for `config validate`): the
+    /// tools that backups and restores need are there.
+    fn preflight(&self) -> Vec<anyhow::Error> {
+        Vec::new()
+    }
+
     /// Checks tools, reachability and versions before anything is written.
     fn probe(&mut self) -> Result<ServerInfo>;
 
@@ -313,16 +320,14 @@ pub trait Connector {
 }
 
 /// Builds the connector for a source.
-pub fn connect(source: &Source, temp_dir: Option<PathBuf>) -> Result<Box<dyn Connector>> {
+pub fn connect(source: &SourceConfig, temp_dir: Option<PathBuf>) -> Result<Box<dyn Connector>> {
     Ok(match source {
-        Source::Server(s) => match s.engine {
-            Engine::Postgres => Box::new(postgres::Postgres::new(s.clone())?),
-            Engine::Mysql | Engine::Mariadb => Box::new(mysql::Mysql::new(s.clone())?),
-            Engine::Sqlite => anyhow::bail!("a sqlite source needs `path`"),
-            Engine::Mongodb => Box::new(mongodb::Mongodb::new(s.clone())?),
-            Engine::Redis => Box::new(redis::Redis::new(s.clone())?),
-        },
-        Source::Sqlite(s) => Box::new(sqlite::Sqlite::new(s.path.clone(), temp_dir)),
+        SourceConfig::Postgres(s) => Box::new(postgres::Postgres::new(s.clone())?),
+        SourceConfig::Mysql(s) => Box::new(mysql::Mysql::new(Engine::Mysql, s.clone())?),
+        SourceConfig::Mariadb(s) => Box::new(mysql::Mysql::new(Engine::Mariadb, s.clone())?),
+        SourceConfig::Sqlite(s) => Box::new(sqlite::Sqlite::new(s.path.clone(), temp_dir)),
+        SourceConfig::Mongodb(s) => Box::new(mongodb::Mongodb::new(s.clone())?),
+        SourceConfig::Redis(s) => Box::new(redis::Redis::new(s.clone())?),
     })
 }
 

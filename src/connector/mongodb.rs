@@ -9,19 +9,130 @@
 
 use std::collections::BTreeSet;
 use std::io::Read;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::DumpCheck;
 use super::DumpFormat;
+use super::Engine;
 use super::mongo_archive::{ArchiveCheck, Prelude};
 use super::postgres::ToolSink;
+use super::source::{Databases, DbName, databases, describe};
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
-use crate::config::{Databases, ServerSource};
+use crate::util::problem::Problems;
 use crate::util::process::{Tool, find_tool};
-use crate::util::secret::Secret;
+use crate::util::secret::{Secret, secret_from};
+
+/// `type: mongodb`: a server or replica set, through mongodump and mongorestore.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MongoConfig {
+    /// Server host name or address; default: localhost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Server port; default 27017.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// User name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Password. Prefer `password_file`; never passed on a command line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// File whose first line is the password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// One database to back up.
+    #[serde(skip_serializing)]
+    pub database: Option<DbName>,
+    /// Several databases, or `all` (default: every database but `admin`,
+    /// `local` and `config`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub databases: Option<Databases>,
+    /// A connection string (may hold the password; never put on a command line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri: Option<Secret>,
+    /// File whose first line is the connection string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri_file: Option<PathBuf>,
+    /// The database that holds the user's credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_source: Option<String>,
+    /// The replica set name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_set: Option<String>,
+    /// Connect with TLS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
+    /// CA certificate file (PEM) to verify the server with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// Folder holding mongodump and mongorestore; default: PATH.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bin_dir: Option<PathBuf>,
+}
+
+impl MongoConfig {
+    /// The databases (every database when none are named).
+    pub fn databases(&self) -> &Databases {
+        self.databases.as_ref().unwrap_or(&Databases::All)
+    }
+
+    /// The password, read from `password_file` when that is how it is given.
+    pub fn password(&self) -> Result<Option<Secret>> {
+        super::source::password(&self.password, &self.password_file)
+    }
+
+    /// The connection string, read from `uri_file` when that is how it is given.
+    pub fn uri(&self) -> Result<Option<Secret>> {
+        Ok(secret_from(&self.uri, &self.uri_file, "uri")?.map(|u| Secret::new(u.expose().trim())))
+    }
+
+    /// A short description for messages.
+    pub fn describe(&self) -> String {
+        describe(
+            Engine::Mongodb,
+            self.user.as_deref(),
+            self.host.as_deref(),
+            self.port,
+        )
+    }
+
+    pub(super) fn validate(&mut self, at: &str, problems: &mut Problems) {
+        problems.not_both(
+            at,
+            "password",
+            self.password.is_some(),
+            self.password_file.is_some(),
+        );
+        problems.not_both(at, "uri", self.uri.is_some(), self.uri_file.is_some());
+        let has_uri = self.uri.is_some() || self.uri_file.is_some();
+        if has_uri
+            && (self.host.is_some()
+                || self.port.is_some()
+                || self.user.is_some()
+                || self.password.is_some()
+                || self.password_file.is_some())
+        {
+            problems.add(
+                format!("{at}.uri"),
+                "give either `uri` or `host`/`port`/`user`/`password`, not both",
+            );
+        }
+        self.databases = databases(
+            at,
+            self.database.take(),
+            self.databases.take(),
+            true,
+            problems,
+        );
+    }
+}
 
 /// Databases that `databases: all` leaves out: users and roles (`admin`),
 /// the replication state (`local`) and sharding metadata (`config`).
@@ -29,7 +140,7 @@ const SYSTEM_DATABASES: [&str; 3] = ["admin", "local", "config"];
 
 /// A MongoDB server.
 pub struct Mongodb {
-    source: ServerSource,
+    source: MongoConfig,
     /// The tools' `--config` file: the connection string, handed to each
     /// tool on an unnamed pipe.
     config: Secret,
@@ -54,7 +165,7 @@ fn encode(s: &str) -> String {
 /// database path moved into `authSource` (so `--db` never conflicts with it),
 /// or one built from the fields; `auth_source`, `replica_set` and the TLS
 /// options are added when the string does not set them.
-fn connection_string(source: &ServerSource, uri: Option<&str>) -> Result<String> {
+fn connection_string(source: &MongoConfig, uri: Option<&str>) -> Result<String> {
     let (base, mut params) = match uri {
         Some(uri) => {
             let (scheme, rest) = uri
@@ -125,7 +236,7 @@ fn has(params: &[(String, String)], key: &str) -> bool {
 
 impl Mongodb {
     /// A connector for `source`; writes the 0600 config file for the tools.
-    pub fn new(source: ServerSource) -> Result<Mongodb> {
+    pub fn new(source: MongoConfig) -> Result<Mongodb> {
         let uri = match (&source.uri, &source.uri_file) {
             (Some(u), _) => Some(u.clone()),
             (None, Some(file)) => {
@@ -210,6 +321,13 @@ impl Mongodb {
 }
 
 impl Connector for Mongodb {
+    fn preflight(&self) -> Vec<anyhow::Error> {
+        ["mongodump", "mongorestore"]
+            .into_iter()
+            .filter_map(|t| find_tool(&[t], self.source.bin_dir.as_deref()).err())
+            .collect()
+    }
+
     fn probe(&mut self) -> Result<ServerInfo> {
         let tool = find_tool(&["mongodump"], self.source.bin_dir.as_deref())?;
         let tool_version = Tool::new(&tool)
@@ -220,7 +338,7 @@ impl Connector for Mongodb {
             .unwrap_or_default()
             .trim()
             .to_string();
-        let prelude = match &self.source.databases {
+        let prelude = match self.source.databases() {
             Databases::List(list) => self.prelude(list.first().map(String::as_str))?,
             Databases::All => self.server()?.clone(),
         };
@@ -232,7 +350,7 @@ impl Connector for Mongodb {
     }
 
     fn plan(&mut self) -> Result<Vec<DumpItem>> {
-        let names: Vec<String> = match &self.source.databases {
+        let names: Vec<String> = match self.source.databases() {
             Databases::List(list) => list.clone(),
             Databases::All => self
                 .server()?
@@ -330,10 +448,9 @@ pub fn stream_check() -> Box<dyn DumpCheck> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Engine;
 
-    fn source() -> ServerSource {
-        ServerSource::new(Engine::Mongodb, Databases::All)
+    fn source() -> MongoConfig {
+        MongoConfig::default()
     }
 
     #[test]

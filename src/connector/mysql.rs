@@ -12,11 +12,11 @@ use super::DumpCheck;
 use super::DumpFormat;
 use super::Engine;
 use super::postgres::ToolSink;
+use super::source::{Databases, ServerConfig};
 use super::{
     Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo,
     TargetState,
 };
-use crate::config::{Databases, ServerSource};
 use crate::util::process::{Tool, find_tool};
 use crate::util::secret::Secret;
 
@@ -92,7 +92,8 @@ pub fn dump_end_check(tool: &'static str) -> Box<dyn DumpCheck> {
 
 /// A MariaDB or MySQL server.
 pub struct Mysql {
-    source: ServerSource,
+    engine: Engine,
+    source: ServerConfig,
     password: Option<Secret>,
     /// The restore client's flag that turns off its client-side commands.
     no_commands: Option<&'static str>,
@@ -132,9 +133,10 @@ fn option_value(s: &str) -> String {
 
 impl Mysql {
     /// A connector for `source`.
-    pub fn new(source: ServerSource) -> Result<Mysql> {
+    pub fn new(engine: Engine, source: ServerConfig) -> Result<Mysql> {
         let password = source.password()?;
         Ok(Mysql {
+            engine,
             source,
             password,
             no_commands: None,
@@ -142,7 +144,7 @@ impl Mysql {
     }
 
     fn names(&self, dump: bool) -> [&'static str; 2] {
-        match (self.source.engine, dump) {
+        match (self.engine, dump) {
             (Engine::Mysql, true) => ["mysqldump", "mariadb-dump"],
             (Engine::Mysql, false) => ["mysql", "mariadb"],
             (_, true) => ["mariadb-dump", "mysqldump"],
@@ -210,7 +212,7 @@ impl Mysql {
 
     /// `--init-command` that bounds the session's lock waits.
     fn lock_wait(&self) -> Option<String> {
-        self.source.lock_wait_timeout.map(|t| {
+        self.source.lock_wait_timeout().map(|t| {
             format!(
                 "--init-command=SET SESSION lock_wait_timeout={}",
                 t.as_secs().max(1)
@@ -228,8 +230,8 @@ impl Mysql {
             .with_context(|| {
                 format!(
                     "cannot query {} at {}",
-                    self.source.engine,
-                    self.source.describe()
+                    self.engine,
+                    self.source.describe(self.engine)
                 )
             })?;
         Ok(out.lines().map(str::to_string).collect())
@@ -237,6 +239,13 @@ impl Mysql {
 }
 
 impl Connector for Mysql {
+    fn preflight(&self) -> Vec<anyhow::Error> {
+        [true, false]
+            .into_iter()
+            .filter_map(|dump| find_tool(&self.names(dump), self.source.bin_dir.as_deref()).err())
+            .collect()
+    }
+
     fn probe(&mut self) -> Result<ServerInfo> {
         let tool = self.tool_path(true)?;
         let tool_version = Tool::new(&tool)
@@ -261,7 +270,7 @@ impl Connector for Mysql {
     }
 
     fn plan(&mut self) -> Result<Vec<DumpItem>> {
-        let names: Vec<String> = match &self.source.databases {
+        let names: Vec<String> = match self.source.databases() {
             Databases::List(list) => list.clone(),
             Databases::All => self
                 .query("show databases")?

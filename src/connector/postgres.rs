@@ -11,13 +11,14 @@ use std::io::Write;
 use anyhow::{Context, Result};
 
 use super::DumpCheck;
+use super::Engine;
 use super::pg_archive::PgArchiveCheck;
+use super::source::{Databases, ServerConfig};
 use super::{ArtifactKind, DumpFormat};
 use super::{
     Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo,
     TargetState,
 };
-use crate::config::{Databases, ServerSource};
 use crate::util::process::{ChildWriter, Tool, find_tool};
 use crate::util::secret::Secret;
 
@@ -26,7 +27,7 @@ const DUMPALL_END: &str = "PostgreSQL database cluster dump complete";
 
 /// A PostgreSQL server.
 pub struct Postgres {
-    source: ServerSource,
+    source: ServerConfig,
     password: Option<Secret>,
     server_major: Option<u32>,
 }
@@ -59,7 +60,7 @@ pub fn tool_major(version_line: &str) -> Option<u32> {
 
 impl Postgres {
     /// A connector for `source`.
-    pub fn new(source: ServerSource) -> Result<Postgres> {
+    pub fn new(source: ServerConfig) -> Result<Postgres> {
         let password = source.password()?;
         Ok(Postgres {
             source,
@@ -94,7 +95,7 @@ impl Postgres {
     /// `lock_wait_timeout` (`lock_timeout` through PGOPTIONS).
     fn restore_tool(&self, name: &str) -> Result<Tool> {
         let tool = self.tool(name)?;
-        Ok(match self.source.lock_wait_timeout {
+        Ok(match self.source.lock_wait_timeout() {
             Some(t) => {
                 let mut options = std::env::var("PGOPTIONS").unwrap_or_default();
                 options.push_str(&format!(" -c lock_timeout={}s", t.as_secs().max(1)));
@@ -106,7 +107,7 @@ impl Postgres {
 
     /// The database used for server-level queries.
     fn maintenance_db(&self) -> String {
-        match &self.source.databases {
+        match self.source.databases() {
             Databases::List(list) if !list.is_empty() => list[0].clone(),
             _ => "postgres".to_string(),
         }
@@ -130,7 +131,12 @@ impl Postgres {
             .arg("-c")
             .arg(sql)
             .output()
-            .with_context(|| format!("cannot query PostgreSQL at {}", self.source.describe()))?;
+            .with_context(|| {
+                format!(
+                    "cannot query PostgreSQL at {}",
+                    self.source.describe(Engine::Postgres)
+                )
+            })?;
         Ok(out
             .split('\0')
             .map(|r| r.trim_matches('\n').to_string())
@@ -177,7 +183,7 @@ impl Postgres {
                 "`{tool}` {major} cannot dump the PostgreSQL {server_major} server at {}: the client must be version {server_major} or newer; \
                  install it (Debian: `apt-get install postgresql-client-{server_major}`) and point `bin_dir` at it \
                  (e.g. /usr/lib/postgresql/{server_major}/bin)",
-                self.source.describe()
+                self.source.describe(Engine::Postgres)
             );
         }
         Ok(())
@@ -313,11 +319,22 @@ impl DumpCheck for ArchiveCheck {
 }
 
 impl Connector for Postgres {
+    fn preflight(&self) -> Vec<anyhow::Error> {
+        let mut tools = vec!["pg_dump", "pg_restore", "psql"];
+        if matches!(self.source.databases(), Databases::All) {
+            tools.push("pg_dumpall");
+        }
+        tools
+            .into_iter()
+            .filter_map(|t| find_tool(&[t], self.source.bin_dir.as_deref()).err())
+            .collect()
+    }
+
     fn probe(&mut self) -> Result<ServerInfo> {
         let tool_version = self.version_of("pg_dump")?;
         let (major, server_version) = self.server_major(&self.maintenance_db())?;
         self.check_client("pg_dump", &tool_version, major)?;
-        if matches!(self.source.databases, Databases::All) {
+        if matches!(self.source.databases(), Databases::All) {
             let v = self.version_of("pg_dumpall")?;
             self.check_client("pg_dumpall", &v, major)?;
         }
@@ -330,7 +347,7 @@ impl Connector for Postgres {
 
     fn plan(&mut self) -> Result<Vec<DumpItem>> {
         let db = |name: &str| DumpItem::database(name, DumpFormat::PgCustom);
-        match &self.source.databases {
+        match self.source.databases() {
             Databases::List(list) => Ok(list.iter().map(|n| db(n)).collect()),
             Databases::All => {
                 let names = self.query(
@@ -360,7 +377,7 @@ impl Connector for Postgres {
             }
             (ArtifactKind::Database, Some(db)) => {
                 let mut tool = self.tool("pg_dump")?;
-                if let Some(t) = self.source.lock_wait_timeout {
+                if let Some(t) = self.source.lock_wait_timeout() {
                     tool = tool.arg(format!("--lock-wait-timeout={}s", t.as_secs().max(1)));
                 }
                 let child = tool

@@ -34,22 +34,106 @@
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::DumpCheck;
 use super::DumpFormat;
 use super::resp::{Reply, read_reply};
+use super::source::{Databases, DbName, databases};
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
-use crate::config::{Databases, ServerSource};
+use crate::util::problem::Problems;
 use crate::util::secret::Secret;
 use crate::util::signal;
+
+/// `type: redis`: a server spoken to over its protocol (no tools needed).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// Server host name or address; default: 127.0.0.1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Server port; default 6379.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// User name (Redis 6 ACL); default: `default`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Password. Prefer `password_file`; never passed on a command line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// File whose first line is the password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// One db number to back up.
+    #[serde(skip_serializing)]
+    pub database: Option<DbName>,
+    /// Several db numbers, or `all` (default: every db that holds keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub databases: Option<Databases>,
+    /// Connect with TLS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
+    /// CA certificate file (PEM) to verify the server with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
+}
+
+impl RedisConfig {
+    /// The db numbers (every db when none are named).
+    pub fn databases(&self) -> &Databases {
+        self.databases.as_ref().unwrap_or(&Databases::All)
+    }
+
+    /// The password, read from `password_file` when that is how it is given.
+    pub fn password(&self) -> Result<Option<Secret>> {
+        super::source::password(&self.password, &self.password_file)
+    }
+
+    pub(super) fn validate(&mut self, at: &str, problems: &mut Problems) {
+        problems.not_both(
+            at,
+            "password",
+            self.password.is_some(),
+            self.password_file.is_some(),
+        );
+        let single = self.database.is_some();
+        self.databases = databases(
+            at,
+            self.database.take(),
+            self.databases.take(),
+            true,
+            problems,
+        );
+        if let Some(Databases::List(list)) = &self.databases {
+            for (i, db) in list.iter().enumerate() {
+                if db.parse::<u32>().is_err() && !problems.has(&db_path(at, single, i)) {
+                    problems.add(
+                        db_path(at, single, i),
+                        format!("redis databases are numbers, not `{db}`"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn db_path(at: &str, single: bool, i: usize) -> String {
+    if single {
+        format!("{at}.database")
+    } else {
+        format!("{at}.databases[{i}]")
+    }
+}
 
 const MAGIC: &[u8; 13] = b"DBKEEP-REDIS\n";
 const VERSION: u8 = 1;
@@ -65,7 +149,7 @@ const MAX_FIELD: usize = 1 << 30;
 
 /// A Redis server.
 pub struct Redis {
-    source: ServerSource,
+    source: RedisConfig,
     password: Option<Secret>,
     version: Option<String>,
 }
@@ -80,7 +164,7 @@ fn now_ms() -> i64 {
 
 impl Redis {
     /// A connector for `source`.
-    pub fn new(source: ServerSource) -> Result<Redis> {
+    pub fn new(source: RedisConfig) -> Result<Redis> {
         let password = match source.password()? {
             Some(p) => Some(p),
             None => std::env::var("REDISCLI_AUTH")
@@ -815,7 +899,7 @@ impl Connector for Redis {
     }
 
     fn plan(&mut self) -> Result<Vec<DumpItem>> {
-        let dbs: Vec<String> = match &self.source.databases {
+        let dbs: Vec<String> = match self.source.databases() {
             Databases::List(list) => list.clone(),
             Databases::All => {
                 let mut conn = self.connect()?;

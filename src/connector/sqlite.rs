@@ -12,12 +12,22 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OpenFlags};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::DumpCheck;
 use super::DumpFormat;
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
+
+/// `type: sqlite`: a database file, copied with SQLite's online backup API.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteConfig {
+    /// The database file.
+    pub path: PathBuf,
+}
 
 /// The first 16 bytes of every SQLite database file.
 const MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -145,6 +155,14 @@ fn temp_in(dir: &Path, prefix: &str) -> Result<tempfile::NamedTempFile> {
 }
 
 impl Connector for Sqlite {
+    fn preflight(&self) -> Vec<anyhow::Error> {
+        if self.path.is_file() {
+            Vec::new()
+        } else {
+            vec![anyhow::anyhow!("{} does not exist", self.path.display())]
+        }
+    }
+
     fn probe(&mut self) -> Result<ServerInfo> {
         if !self.path.is_file() {
             anyhow::bail!(

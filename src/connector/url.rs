@@ -5,14 +5,32 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::config::{Databases, Engine, ServerSource, Source, SqliteSource};
+use super::Engine;
+use super::source::{
+    Databases, MongoConfig, RedisConfig, ServerConfig, SourceConfig, SqliteConfig,
+};
 use crate::util::secret::Secret;
 
 /// Parses a database URL or a bare SQLite file path.
-pub fn parse(text: &str) -> Result<Source> {
+pub fn parse(text: &str) -> Result<SourceConfig> {
+    let mut source = read(text)?;
+    // The same rules as a source in the config file.
+    let mut problems = crate::util::problem::Problems::new();
+    source.validate(".", &mut problems);
+    if problems.is_empty() {
+        return Ok(source);
+    }
+    let shown: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+    anyhow::bail!(
+        "database URL `{}`: {}",
+        crate::util::secret::redact(text),
+        shown.join("; ")
+    )
+}
+
+fn read(text: &str) -> Result<SourceConfig> {
     let Some((scheme, rest)) = text.split_once("://") else {
-        return Ok(Source::Sqlite(SqliteSource {
-            engine: Engine::Sqlite,
+        return Ok(SourceConfig::Sqlite(SqliteConfig {
             path: PathBuf::from(text),
         }));
     };
@@ -26,8 +44,7 @@ pub fn parse(text: &str) -> Result<Source> {
             if rest.is_empty() {
                 anyhow::bail!("`{text}` names no SQLite file: use sqlite:///path/to/app.db");
             }
-            return Ok(Source::Sqlite(SqliteSource {
-                engine: Engine::Sqlite,
+            return Ok(SourceConfig::Sqlite(SqliteConfig {
                 path: PathBuf::from(rest),
             }));
         }
@@ -78,15 +95,17 @@ pub fn parse(text: &str) -> Result<Source> {
         } else {
             anyhow::bail!("the path of a redis URL is a db number, not `{db}`");
         };
-        let mut source = ServerSource::new(engine, databases);
-        source.host = url
-            .host_str()
-            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
-        source.port = url.port();
-        source.user = user;
-        source.password = password;
-        source.tls = scheme.eq_ignore_ascii_case("rediss");
-        return Ok(Source::Server(source));
+        return Ok(SourceConfig::Redis(RedisConfig {
+            host: url
+                .host_str()
+                .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string()),
+            port: url.port(),
+            user,
+            password,
+            databases: Some(databases),
+            tls: scheme.eq_ignore_ascii_case("rediss"),
+            ..RedisConfig::default()
+        }));
     }
     if db.is_empty() {
         anyhow::bail!("the URL names no database: add it as the path, e.g. {scheme}://host/app");
@@ -95,17 +114,23 @@ pub fn parse(text: &str) -> Result<Source> {
         .host_str()
         .filter(|h| !h.is_empty())
         .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
-    let mut source = ServerSource::new(engine, Databases::List(vec![db]));
-    source.host = host;
-    source.port = url.port();
-    source.user = user;
-    source.password = password;
-    Ok(Source::Server(source))
+    let source = ServerConfig {
+        host,
+        port: url.port(),
+        user,
+        password,
+        ..ServerConfig::new(Databases::List(vec![db]))
+    };
+    Ok(match engine {
+        Engine::Postgres => SourceConfig::Postgres(source),
+        Engine::Mysql => SourceConfig::Mysql(source),
+        _ => SourceConfig::Mariadb(source),
+    })
 }
 
 /// A MongoDB connection string is kept whole (it is handed to mongodump in a
 /// 0600 config file); its path names the database, or all when empty.
-fn mongodb(text: &str) -> Result<Source> {
+fn mongodb(text: &str) -> Result<SourceConfig> {
     let uri = Secret::new(text);
     let rest = text.split_once("://").map(|(_, r)| r).unwrap_or_default();
     let after_host = rest.split_once('/').map(|(_, p)| p).unwrap_or_default();
@@ -116,9 +141,11 @@ fn mongodb(text: &str) -> Result<Source> {
     } else {
         Databases::List(vec![db])
     };
-    let mut source = ServerSource::new(Engine::Mongodb, databases);
-    source.uri = Some(uri);
-    Ok(Source::Server(source))
+    Ok(SourceConfig::Mongodb(MongoConfig {
+        uri: Some(uri),
+        databases: Some(databases),
+        ..MongoConfig::default()
+    }))
 }
 
 fn percent_encoding_decode(s: &str) -> Option<String> {
@@ -139,20 +166,18 @@ fn percent_encoding_decode(s: &str) -> Option<String> {
 }
 
 /// A job name for a one-off backup: the database name or file stem, made plain.
-pub fn default_job_name(source: &Source) -> String {
-    let raw = match source {
-        Source::Server(s) => match (&s.databases, s.engine) {
-            (Databases::List(l), Engine::Redis) => {
-                format!("redis-{}", l.first().cloned().unwrap_or_default())
-            }
-            (Databases::List(l), _) => l.first().cloned().unwrap_or_default(),
-            (Databases::All, e) => format!("{e}-all"),
-        },
-        Source::Sqlite(s) => s
+pub fn default_job_name(source: &SourceConfig) -> String {
+    let raw = match (source, source.databases()) {
+        (SourceConfig::Sqlite(s), _) => s
             .path
             .file_stem()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
+        (SourceConfig::Redis(_), Some(Databases::List(l))) => {
+            format!("redis-{}", l.first().cloned().unwrap_or_default())
+        }
+        (_, Some(Databases::List(l))) => l.first().cloned().unwrap_or_default(),
+        (_, _) => format!("{}-all", source.engine()),
     };
     let name: String = raw
         .chars()
@@ -178,57 +203,60 @@ mod tests {
 
     #[test]
     fn server_urls() {
-        let Source::Server(s) = parse("postgres://bob:p%40ss@db.example:5433/app%20x").unwrap()
-        else {
+        let source = parse("postgres://bob:p%40ss@db.example:5433/app%20x").unwrap();
+        let SourceConfig::Postgres(s) = &source else {
             panic!()
         };
-        assert_eq!(s.engine, Engine::Postgres);
+        assert_eq!(source.engine(), Engine::Postgres);
         assert_eq!(s.user.as_deref(), Some("bob"));
         assert_eq!(s.password.as_ref().map(|p| p.expose()), Some("p@ss"));
         assert_eq!(s.host.as_deref(), Some("db.example"));
         assert_eq!(s.port, Some(5433));
-        assert_eq!(s.databases, Databases::List(vec!["app x".into()]));
-        let Source::Server(s) = parse("mariadb://root@127.0.0.1/shop").unwrap() else {
+        assert_eq!(s.databases(), &Databases::List(vec!["app x".into()]));
+        let SourceConfig::Mariadb(s) = parse("mariadb://root@127.0.0.1/shop").unwrap() else {
             panic!()
         };
-        assert_eq!((s.engine, s.port), (Engine::Mariadb, None));
+        assert_eq!(s.port, None);
         assert!(parse("postgres://host/").is_err());
         assert!(parse("ftp://x/y").is_err());
+        let e = parse("postgres://host/-oops").unwrap_err().to_string();
+        assert!(e.contains("starts with `-`"), "{e}");
     }
 
     #[test]
     fn mongodb_and_redis_urls() {
-        let Source::Server(s) =
+        let SourceConfig::Mongodb(s) =
             parse("mongodb://u:secret-pw@h1:27017,h2/app?replicaSet=rs0").unwrap()
         else {
             panic!()
         };
-        assert_eq!(s.engine, Engine::Mongodb);
-        assert_eq!(s.databases, Databases::List(vec!["app".into()]));
+        assert_eq!(s.databases(), &Databases::List(vec!["app".into()]));
         assert!(s.uri.is_some() && s.host.is_none());
-        let Source::Server(s) = parse("mongodb://h1/").unwrap() else {
+        let SourceConfig::Mongodb(s) = parse("mongodb://h1/").unwrap() else {
             panic!()
         };
-        assert_eq!(s.databases, Databases::All);
-        let Source::Server(s) = parse("rediss://default:pw-x@cache:6380/3").unwrap() else {
+        assert_eq!(s.databases(), &Databases::All);
+        let source = parse("rediss://default:pw-x@cache:6380/3").unwrap();
+        let SourceConfig::Redis(s) = &source else {
             panic!()
         };
-        assert_eq!((s.engine, s.port, s.tls), (Engine::Redis, Some(6380), true));
-        assert_eq!(s.databases, Databases::List(vec!["3".into()]));
-        assert_eq!(default_job_name(&Source::Server(s)), "redis-3");
+        assert_eq!((s.port, s.tls), (Some(6380), true));
+        assert_eq!(s.databases(), &Databases::List(vec!["3".into()]));
+        assert_eq!(default_job_name(&source), "redis-3");
         assert!(parse("redis://cache/x").is_err());
     }
 
     #[test]
     fn sqlite_urls_and_paths() {
-        let Source::Sqlite(s) = parse("sqlite:///var/lib/app.db").unwrap() else {
+        let SourceConfig::Sqlite(s) = parse("sqlite:///var/lib/app.db").unwrap() else {
             panic!()
         };
         assert_eq!(s.path, PathBuf::from("/var/lib/app.db"));
-        let Source::Sqlite(s) = parse("data/app.db").unwrap() else {
+        let source = parse("data/app.db").unwrap();
+        let SourceConfig::Sqlite(s) = &source else {
             panic!()
         };
         assert_eq!(s.path, PathBuf::from("data/app.db"));
-        assert_eq!(default_job_name(&Source::Sqlite(s)), "app");
+        assert_eq!(default_job_name(&source), "app");
     }
 }

@@ -106,7 +106,8 @@ impl EmailConfig {
                 "an `email` notifier needs at least one address in `to`",
             ));
         }
-        for (key, addr) in std::iter::once(("from", &n.from)).chain(n.to.iter().map(|t| ("to", t))) {
+        for (key, addr) in std::iter::once(("from", &n.from)).chain(n.to.iter().map(|t| ("to", t)))
+        {
             if addr.parse::<Mailbox>().is_err() {
                 problems.push(Problem::new(
                     format!("{at}.{key}"),
@@ -114,7 +115,12 @@ impl EmailConfig {
                 ));
             }
         }
-        problems.not_both(at, "password", n.password.is_some(), n.password_file.is_some());
+        problems.not_both(
+            at,
+            "password",
+            n.password.is_some(),
+            n.password_file.is_some(),
+        );
     }
 }
 

@@ -78,7 +78,10 @@ impl NotifierConfig {
             NotifierConfig::Healthcheck(c) => c.validate(at, problems),
         }
         if self.timeout() == 0 {
-            problems.add(format!("{at}.timeout"), "a timeout of 0 seconds cannot succeed");
+            problems.add(
+                format!("{at}.timeout"),
+                "a timeout of 0 seconds cannot succeed",
+            );
         }
     }
 
@@ -137,7 +140,6 @@ fn check_url(
         );
     }
 }
-
 
 /// How a job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -240,7 +242,6 @@ pub trait Notifier {
     }
 }
 
-
 /// A blocking HTTP client with a timeout.
 fn http(timeout: Duration) -> Result<reqwest::blocking::Client> {
     Ok(reqwest::blocking::Client::builder()
@@ -298,7 +299,10 @@ impl Notifiers {
     }
 
     /// Builds notifiers for `dbkeep notify test`; errors are returned.
-    pub fn for_test(config: &BTreeMap<String, NotifierConfig>, names: &[String]) -> Result<Notifiers> {
+    pub fn for_test(
+        config: &BTreeMap<String, NotifierConfig>,
+        names: &[String],
+    ) -> Result<Notifiers> {
         let mut out = Notifiers::none();
         for name in names {
             let nc = config

@@ -51,8 +51,18 @@ impl WebhookConfig {
     pub fn validate(&self, at: &str, problems: &mut Problems) {
         super::check_url(at, "webhook", &self.url, &self.url_file, problems);
         let w = self;
-        problems.not_both(at, "bearer_token", w.bearer_token.is_some(), w.bearer_token_file.is_some());
-        problems.not_both(at, "hmac_secret", w.hmac_secret.is_some(), w.hmac_secret_file.is_some());
+        problems.not_both(
+            at,
+            "bearer_token",
+            w.bearer_token.is_some(),
+            w.bearer_token_file.is_some(),
+        );
+        problems.not_both(
+            at,
+            "hmac_secret",
+            w.hmac_secret.is_some(),
+            w.hmac_secret_file.is_some(),
+        );
     }
 }
 

@@ -1,0 +1,404 @@
+//! What a job backs up: the `source:` of a job, one struct per `type`, and
+//! the rules every server source shares (logins, database lists).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::Engine;
+pub use super::mongodb::MongoConfig;
+pub use super::redis::RedisConfig;
+pub use super::sqlite::SqliteConfig;
+use crate::util::problem::Problems;
+use crate::util::secret::Secret;
+
+/// The database a job backs up. Its `type` decides which keys apply.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "lowercase")]
+// One per job: its size does not matter, and boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
+pub enum SourceConfig {
+    /// PostgreSQL, through pg_dump / pg_restore / psql.
+    Postgres(ServerConfig),
+    /// MySQL, through mysqldump / mysql (or the MariaDB tools).
+    Mysql(ServerConfig),
+    /// MariaDB, through mariadb-dump / mariadb (or the MySQL tools).
+    Mariadb(ServerConfig),
+    /// SQLite, through its online backup API.
+    Sqlite(SqliteConfig),
+    /// MongoDB, through mongodump / mongorestore.
+    Mongodb(MongoConfig),
+    /// Redis, through its protocol (SCAN, DUMP, RESTORE).
+    Redis(RedisConfig),
+}
+
+impl SourceConfig {
+    /// The engine.
+    pub fn engine(&self) -> Engine {
+        match self {
+            SourceConfig::Postgres(_) => Engine::Postgres,
+            SourceConfig::Mysql(_) => Engine::Mysql,
+            SourceConfig::Mariadb(_) => Engine::Mariadb,
+            SourceConfig::Sqlite(_) => Engine::Sqlite,
+            SourceConfig::Mongodb(_) => Engine::Mongodb,
+            SourceConfig::Redis(_) => Engine::Redis,
+        }
+    }
+
+    /// The databases of a server source (`None` for a SQLite file).
+    pub fn databases(&self) -> Option<&Databases> {
+        match self {
+            SourceConfig::Postgres(s) | SourceConfig::Mysql(s) | SourceConfig::Mariadb(s) => {
+                Some(s.databases())
+            }
+            SourceConfig::Sqlite(_) => None,
+            SourceConfig::Mongodb(s) => Some(s.databases()),
+            SourceConfig::Redis(s) => Some(s.databases()),
+        }
+    }
+
+    /// The folder of the client tools, for engines that use them.
+    pub fn bin_dir(&self) -> Option<PathBuf> {
+        match self {
+            SourceConfig::Postgres(s) | SourceConfig::Mysql(s) | SourceConfig::Mariadb(s) => {
+                s.bin_dir.clone()
+            }
+            SourceConfig::Mongodb(s) => s.bin_dir.clone(),
+            SourceConfig::Sqlite(_) | SourceConfig::Redis(_) => None,
+        }
+    }
+
+    /// Checks the rules that span keys, and folds `database` into `databases`.
+    pub fn validate(&mut self, at: &str, problems: &mut Problems) {
+        match self {
+            SourceConfig::Postgres(s) | SourceConfig::Mysql(s) | SourceConfig::Mariadb(s) => {
+                s.validate(at, problems)
+            }
+            SourceConfig::Sqlite(_) => {}
+            SourceConfig::Mongodb(s) => s.validate(at, problems),
+            SourceConfig::Redis(s) => s.validate(at, problems),
+        }
+    }
+}
+
+/// `type: postgres`, `mysql` or `mariadb`: a server reached through its
+/// client tools.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Server host name or address; default: the tool's own (PGHOST, socket, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Server port; default: the tool's own (5432, 3306).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// User name; default: the tool's own (PGUSER, the login name, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Password. Prefer `password_file`; never passed on a command line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// File whose first line is the password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// One database to back up.
+    #[serde(skip_serializing)]
+    pub database: Option<DbName>,
+    /// Several databases, or `all` (every non-template/non-system database).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub databases: Option<Databases>,
+    /// Folder holding the client tools (pg_dump, mariadb-dump, ...); default: PATH.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bin_dir: Option<PathBuf>,
+    /// How long a dump or a restore may wait for a table lock before it
+    /// fails, rather than hang while the job's lock is held (default `5m`;
+    /// `0s` waits forever). mariadb-dump and mysqldump cannot set it, so for
+    /// MariaDB and MySQL it bounds restores only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_wait_timeout: Option<Wait>,
+}
+
+impl ServerConfig {
+    /// A source of these databases, the rest left to the tools' defaults.
+    pub fn new(databases: Databases) -> ServerConfig {
+        ServerConfig {
+            databases: Some(databases),
+            ..ServerConfig::default()
+        }
+    }
+
+    /// The databases (validation makes sure there are some).
+    pub fn databases(&self) -> &Databases {
+        self.databases.as_ref().unwrap_or(&Databases::All)
+    }
+
+    /// The password, read from `password_file` when that is how it is given.
+    pub fn password(&self) -> anyhow::Result<Option<Secret>> {
+        password(&self.password, &self.password_file)
+    }
+
+    /// The longest wait for a table lock (`None`: forever).
+    pub fn lock_wait_timeout(&self) -> Option<Duration> {
+        let wait = self.lock_wait_timeout.map_or(LOCK_WAIT_TIMEOUT, |w| w.0);
+        (!wait.is_zero()).then_some(wait)
+    }
+
+    /// A short description for messages: `postgres://user@host:port`.
+    pub fn describe(&self, engine: Engine) -> String {
+        describe(
+            engine,
+            self.user.as_deref(),
+            self.host.as_deref(),
+            self.port,
+        )
+    }
+
+    fn validate(&mut self, at: &str, problems: &mut Problems) {
+        problems.not_both(
+            at,
+            "password",
+            self.password.is_some(),
+            self.password_file.is_some(),
+        );
+        self.databases = databases(
+            at,
+            self.database.take(),
+            self.databases.take(),
+            false,
+            problems,
+        );
+    }
+}
+
+/// The default `lock_wait_timeout`.
+pub const LOCK_WAIT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A duration written as text (`90s`, `5m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait(pub Duration);
+
+impl<'de> Deserialize<'de> for Wait {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Wait, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::util::duration::parse(&text)
+            .map(Wait)
+            .map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for Wait {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::util::duration::serialize(&self.0, s)
+    }
+}
+
+impl JsonSchema for Wait {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "description": "A duration: `90s`, `15m`, `1h30m`.", "type": "string" })
+    }
+}
+
+/// A password given inline or as the first line of a file (kept whole:
+/// spaces at its end are part of it).
+pub fn password(inline: &Option<Secret>, file: &Option<PathBuf>) -> anyhow::Result<Option<Secret>> {
+    if let Some(p) = inline {
+        return Ok(Some(p.clone()));
+    }
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let text = anyhow::Context::with_context(std::fs::read_to_string(file), || {
+        format!(
+            "cannot read `password_file` {}: check the path and its permissions",
+            file.display()
+        )
+    })?;
+    Ok(Some(Secret::new(text.lines().next().unwrap_or(""))))
+}
+
+/// `engine://user@host:port`, for messages.
+pub fn describe(
+    engine: Engine,
+    user: Option<&str>,
+    host: Option<&str>,
+    port: Option<u16>,
+) -> String {
+    let mut s = format!("{engine}://");
+    if let Some(u) = user {
+        s.push_str(u);
+        s.push('@');
+    }
+    s.push_str(host.unwrap_or("(default host)"));
+    if let Some(p) = port {
+        s.push_str(&format!(":{p}"));
+    }
+    s
+}
+
+/// The databases a server source names: `database` or `databases`, not
+/// both, each name usable as a dump tool argument and given once. With
+/// neither, a whole server when `whole_server` (MongoDB, Redis), else a problem.
+pub(super) fn databases(
+    at: &str,
+    database: Option<DbName>,
+    databases: Option<Databases>,
+    whole_server: bool,
+    problems: &mut Problems,
+) -> Option<Databases> {
+    let single = database.is_some();
+    let list = match (database, databases) {
+        (Some(_), Some(_)) => {
+            problems.add(
+                format!("{at}.databases"),
+                "give `database` or `databases`, not both",
+            );
+            return None;
+        }
+        (Some(db), None) => Databases::List(vec![db.0]),
+        (None, Some(Databases::List(list))) if list.is_empty() => {
+            problems.add(format!("{at}.databases"), "the list of databases is empty");
+            return None;
+        }
+        (None, Some(d)) => d,
+        (None, None) if whole_server => Databases::All,
+        (None, None) => {
+            problems.add(
+                format!("{at}.database"),
+                "missing required key: set `database: NAME` or `databases: [a, b]` or `databases: all`",
+            );
+            return None;
+        }
+    };
+    if let Databases::List(names) = &list {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, db) in names.iter().enumerate() {
+            let at_db = if single {
+                format!("{at}.database")
+            } else {
+                format!("{at}.databases[{i}]")
+            };
+            if db.is_empty() || db.contains('/') || db.contains('\0') {
+                problems.add(
+                    at_db.clone(),
+                    format!("`{db}` is not a usable database name"),
+                );
+            } else if db.starts_with('-') {
+                problems.add(
+                    at_db.clone(),
+                    format!(
+                        "database name `{db}` starts with `-`, which dump tools could read as an option; rename the database"
+                    ),
+                );
+            }
+            if !seen.insert(db.clone()) {
+                problems.add(at_db, format!("database `{db}` is listed twice"));
+            }
+        }
+    }
+    Some(list)
+}
+
+/// Which databases of a server to back up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Databases {
+    /// Every database (PostgreSQL: non-template; MySQL: non-system).
+    All,
+    /// These databases.
+    List(Vec<String>),
+}
+
+impl Serialize for Databases {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Databases::All => s.serialize_str("all"),
+            Databases::List(list) => list.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Databases {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Databases, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Databases;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of database names, or `all`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Databases, E> {
+                if v == "all" {
+                    Ok(Databases::All)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Databases, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<DbName>()? {
+                    names.push(name.0);
+                }
+                Ok(Databases::List(names))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A database name; a number is accepted too (Redis db numbers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbName(pub String);
+
+impl<'de> Deserialize<'de> for DbName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<DbName, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DbName;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a database name or number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DbName, E> {
+                Ok(DbName(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DbName, E> {
+                Ok(DbName(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DbName, E> {
+                Ok(DbName(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Databases {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Databases".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A list of database names (numbers for redis), or `all`.",
+            "oneOf": [
+                { "const": "all" },
+                { "type": "array", "items": { "type": ["string", "integer"] } }
+            ]
+        })
+    }
+}
+
+impl JsonSchema for DbName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DbName".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "description": "A database name (a number for redis).", "type": ["string", "integer"] })
+    }
+}
