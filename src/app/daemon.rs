@@ -242,7 +242,7 @@ fn missed(config: &Config, name: &str, now: DateTime<Utc>) -> bool {
             continue;
         };
         let found = crate::storage::open(storage, sc)
-            .and_then(|s| manifest::list(&*s, &sc.prefix, Some(name)));
+            .and_then(|s| manifest::list(&*s, sc.prefix(), Some(name)));
         match found {
             Ok(entries) => {
                 // A manifest dated in the future must not hide a missed run.
@@ -331,7 +331,7 @@ fn start(config: &Arc<Config>, name: &str, done: mpsc::Sender<Done>) {
 
 fn run_job(config: &Config, name: &str, job: &Job) -> bool {
     tracing::info!(job = name, "run started");
-    let targets = match crate::storage::job_targets(config, job) {
+    let targets = match crate::app::job::targets(config, job) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(job = name, error = %crate::util::secret::redact(&format!("{e:#}")), "cannot open the job's storages");

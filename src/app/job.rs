@@ -12,6 +12,21 @@ use crate::config::{Hooks, Job, Metrics};
 use crate::notify::{self, Event, Notifiers, Status};
 use crate::storage::Target;
 
+/// Opens the storages of a job.
+pub fn targets(config: &crate::config::Config, job: &Job) -> Result<Vec<Target>> {
+    job.storage
+        .iter()
+        .map(|name| {
+            let sc = &config.storages[name];
+            Ok(Target {
+                storage: crate::storage::open(name, sc)?,
+                prefix: sc.prefix().to_string(),
+                required: sc.required(),
+            })
+        })
+        .collect()
+}
+
 /// Everything around a job that is not the job itself.
 pub struct Surroundings<'a> {
     /// Hooks that run around every job.

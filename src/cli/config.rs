@@ -155,7 +155,7 @@ fn environment(cfg: &Config) -> Vec<String> {
         let probe = || -> Result<()> {
             let st = storage::open(name, sc)?;
             let key = crate::catalog::manifest::join_key(&[
-                &sc.prefix,
+                sc.prefix(),
                 &format!(".dbkeep-probe-{}", std::process::id()),
             ]);
             let Some(version) = st.create_if_absent(&key, b"dbkeep probe")? else {

@@ -160,5 +160,8 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
 }
 
 fn open(name: &str, sc: &StorageConfig) -> Result<Target> {
-    Ok(Target::new(storage::open(name, sc)?, sc.prefix.clone()))
+    Ok(Target::new(
+        storage::open(name, sc)?,
+        sc.prefix().to_string(),
+    ))
 }

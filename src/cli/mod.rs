@@ -18,9 +18,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use crate::app::job::targets as job_targets;
 use crate::config::{Config, Job};
 use crate::storage;
-use crate::storage::{Target, job_targets};
+use crate::storage::Target;
 use crate::util::exit::{self, Exit};
 
 const ABOUT: &str = "Back up and restore PostgreSQL, MariaDB/MySQL, SQLite, MongoDB and Redis databases.\n\n\
@@ -175,7 +176,10 @@ fn load_config(explicit: Option<&Path>) -> Result<Config> {
 fn location(text: &str) -> Result<Target> {
     let sc = crate::storage::location::parse(text)
         .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
-    Ok(Target::new(storage::open(text, &sc)?, sc.prefix.clone()))
+    Ok(Target::new(
+        storage::open(text, &sc)?,
+        sc.prefix().to_string(),
+    ))
 }
 
 /// Picks one storage of a job: `--storage NAME`, else the job's first.
@@ -202,7 +206,10 @@ fn job_storage(config: &Config, job_name: &str, wanted: Option<&str>) -> Result<
         .storages
         .get(name)
         .ok_or_else(|| anyhow::anyhow!("storage `{name}` is not defined"))?;
-    Ok(Target::new(storage::open(name, sc)?, sc.prefix.clone()))
+    Ok(Target::new(
+        storage::open(name, sc)?,
+        sc.prefix().to_string(),
+    ))
 }
 
 fn unknown_job(config: &Config, name: &str) -> anyhow::Error {

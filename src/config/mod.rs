@@ -25,10 +25,10 @@ pub use crate::notify::metrics::MetricsConfig as Metrics;
 pub use crate::notify::{NotifierConfig, NotifyOn, SmtpTls};
 pub use crate::pipeline::codec::Compression;
 pub use crate::pipeline::crypt::{AgeConfig, EncryptionConfig};
+pub use crate::storage::StorageConfig;
 pub use crate::util::problem::Problem;
 pub use crate::util::secret::secret_from;
-pub use schema::RawStorage as StorageSettings;
-pub use schema::{HookArg, RawHooks as Hooks, StorageKind};
+pub use schema::{HookArg, RawHooks as Hooks};
 pub use validate::is_plain_name;
 
 use crate::util::exit::{self, Exit};
@@ -93,41 +93,6 @@ impl Default for LockSettings {
     fn default() -> LockSettings {
         LockSettings {
             stale_after: std::time::Duration::from_secs(900),
-        }
-    }
-}
-
-/// A storage, validated: the keys as written, with `prefix` normalized.
-#[derive(Debug, Clone, Serialize)]
-pub struct StorageConfig {
-    /// The keys of its kind.
-    #[serde(flatten)]
-    pub settings: schema::RawStorage,
-    /// Folder inside the storage above every job's folder ("" for none).
-    #[serde(skip)]
-    pub prefix: String,
-}
-
-impl StorageConfig {
-    /// The storage kind.
-    pub fn kind(&self) -> StorageKind {
-        self.settings.kind
-    }
-
-    /// Whether a failure here fails the backup.
-    pub fn required(&self) -> bool {
-        self.settings.required.unwrap_or(true)
-    }
-
-    /// A local folder storage.
-    pub fn local(path: PathBuf) -> StorageConfig {
-        StorageConfig {
-            settings: schema::RawStorage {
-                kind: StorageKind::Local,
-                path: Some(path),
-                ..Default::default()
-            },
-            prefix: String::new(),
         }
     }
 }
@@ -321,26 +286,6 @@ pub fn load(path: &Path) -> anyhow::Result<Config> {
         .with_context(|| format!("cannot read config file {}", path.display()))
         .map_err(|e| Exit::new(exit::CONFIG, format!("{e:#}")))?;
     load_str(&text, path)
-}
-
-/// Validates a storage given as a URL (`--to`, `--from`) by the rules of a
-/// storage in the config; the message names the URL and the key.
-pub fn validate_storage(text: &str, raw: &StorageSettings) -> anyhow::Result<StorageConfig> {
-    let mut problems = crate::util::problem::Problems::new();
-    match validate::check_storage(".", raw, &mut problems) {
-        Some(c) if problems.is_empty() => Ok(c),
-        _ => {
-            let shown: Vec<String> = problems
-                .iter()
-                .map(|p| format!("{}: {}", p.path.trim_start_matches(['.']), p.message))
-                .collect();
-            anyhow::bail!(
-                "storage `{}`: {}",
-                crate::util::secret::redact(text),
-                shown.join("; ")
-            )
-        }
-    }
 }
 
 /// Validates config text; `path` is only used in messages.

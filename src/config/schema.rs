@@ -19,6 +19,7 @@ use crate::notify::NotifierConfig;
 use crate::notify::metrics::MetricsConfig;
 use crate::pipeline::codec::Compression;
 use crate::pipeline::crypt::EncryptionConfig;
+use crate::storage::StorageConfig;
 use crate::util::secret::Secret;
 
 /// The whole config file.
@@ -30,7 +31,7 @@ pub struct RawConfig {
     pub defaults: RawDefaults,
     /// Named storages that jobs write to.
     #[serde(default)]
-    pub storages: BTreeMap<String, RawStorage>,
+    pub storages: BTreeMap<String, StorageConfig>,
     /// Named backup jobs.
     #[serde(default)]
     pub jobs: BTreeMap<String, RawJob>,
@@ -162,95 +163,6 @@ pub struct RawDefaults {
     pub catch_up: Option<bool>,
 }
 
-/// Where backups are kept. Which keys apply depends on `type`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawStorage {
-    /// Storage kind: `local`, `s3`, `gcs` or `azure`.
-    #[serde(rename = "type")]
-    pub kind: StorageKind,
-    /// local: the folder that holds the backups (created when missing).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
-    /// A folder inside the storage under which every job's backups go.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    /// s3, gcs: the bucket.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bucket: Option<String>,
-    /// azure: the container.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
-    /// s3: the region (default: AWS_REGION / the profile / us-east-1).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// s3, gcs, azure: a custom endpoint URL (MinIO, R2, Ceph, emulators).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-    /// s3: path-style addressing (`endpoint/bucket/key`), for S3-compatibles.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path_style: Option<bool>,
-    /// s3, gcs: storage class (e.g. `STANDARD_IA`, `NEARLINE`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub storage_class: Option<String>,
-    /// azure: access tier of new blobs (`Hot`, `Cool`, `Cold`, `Archive`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_tier: Option<String>,
-    /// s3: server-side encryption, `AES256` or `aws:kms`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sse: Option<String>,
-    /// s3: the KMS key for `sse: aws:kms`; gcs: a Cloud KMS key name
-    /// (`projects/P/locations/L/keyRings/R/cryptoKeys/K`) for new objects.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sse_kms_key_id: Option<String>,
-    /// s3: access key id (default: the AWS credential chain).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_key_id: Option<String>,
-    /// s3: secret access key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret_access_key: Option<Secret>,
-    /// s3: file holding the secret access key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret_access_key_file: Option<PathBuf>,
-    /// gcs: a service-account JSON key file (default: Application Default Credentials).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub credentials_file: Option<PathBuf>,
-    /// azure: the storage account (default: AZURE_STORAGE_ACCOUNT).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
-    /// azure: the account key (default: AZURE_STORAGE_KEY).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_key: Option<Secret>,
-    /// azure: file holding the account key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_key_file: Option<PathBuf>,
-    /// azure: a SAS token (default: AZURE_STORAGE_SAS_TOKEN).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sas_token: Option<Secret>,
-    /// azure: file holding the SAS token.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sas_token_file: Option<PathBuf>,
-    /// azure: a connection string (default: AZURE_STORAGE_CONNECTION_STRING).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connection_string: Option<Secret>,
-    /// azure: file holding the connection string.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connection_string_file: Option<PathBuf>,
-    /// Whether a failed upload here fails the backup (default true). With
-    /// `false` the run is "partial" (exit 3) and the other storages keep it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub required: Option<bool>,
-    /// Cloud: part (block, chunk) size in MiB; default 16, grown as needed
-    /// so that 10,000 parts cover 5 TiB.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub part_size_mib: Option<u64>,
-    /// s3, azure: parts uploaded at once (default 4). Memory is part size ×
-    /// (parts in flight + 1). Not for gcs, whose chunks go in order (memory:
-    /// chunk size × 2).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parallel_parts: Option<u32>,
-}
-
 /// One backup job: a source, the storages it goes to, and how it is packed.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -282,21 +194,6 @@ pub struct RawJob {
     pub catch_up: Option<bool>,
     /// Which backups to keep after a successful backup; overrides `defaults.retention`.
     pub retention: Option<RetentionConfig>,
-}
-
-/// Storage kinds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum StorageKind {
-    /// A folder on a local or mounted file system.
-    #[default]
-    Local,
-    /// Amazon S3 or an S3-compatible service.
-    S3,
-    /// Google Cloud Storage.
-    Gcs,
-    /// Azure Blob Storage.
-    Azure,
 }
 
 /// One name or a list of names (`storage: local` or `storage: [local, offsite]`).

@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use serde_path_to_error::Segment;
 
-use super::schema::{RawConfig, RawHooks, RawStorage};
-use super::{Config, Job, StorageConfig, StorageKind};
+use super::schema::{RawConfig, RawHooks};
+use super::{Config, Job};
 
 pub use crate::util::problem::Problem;
 use crate::util::problem::Problems;
@@ -73,6 +73,17 @@ const SOURCES: &[Variant] = {
     ]
 };
 
+/// The types of `storages.*`.
+const STORAGES: &[Variant] = {
+    use crate::storage::config::{AzureConfig, GcsConfig, LocalConfig, S3Config};
+    &[
+        variant!("local", LocalConfig),
+        variant!("s3", S3Config),
+        variant!("gcs", GcsConfig),
+        variant!("azure", AzureConfig),
+    ]
+};
+
 /// The types of `notifiers.*`.
 const NOTIFIERS: &[Variant] = {
     use crate::notify::{EmailConfig, HealthcheckConfig, SlackConfig, WebhookConfig};
@@ -93,7 +104,7 @@ fn deserialize_all(mut value: Value) -> (RawConfig, Problems, BTreeSet<String>) 
     // serde's tagged enums do not say where inside an entry an error is:
     // each tagged entry is first read on its own, by the struct its `type` picks.
     let mut tagged: Vec<(Vec<String>, &[Variant])> = Vec::new();
-    for (section, variants) in [("notifiers", NOTIFIERS)] {
+    for (section, variants) in [("storages", STORAGES), ("notifiers", NOTIFIERS)] {
         if let Some(map) = value.get(section).and_then(Value::as_object) {
             for name in map.keys() {
                 tagged.push((vec![section.to_string(), name.clone()], variants));
@@ -355,9 +366,8 @@ fn check(raw: &RawConfig, set_aside: &BTreeSet<String>, problems: &mut Problems)
     for (name, storage) in &raw.storages {
         let at = format!("storages.{name}");
         check_name(&at, name, "storage", problems);
-        if let Some(s) = check_storage(&at, storage, problems) {
-            config.storages.insert(name.clone(), s);
-        }
+        storage.validate(&at, problems);
+        config.storages.insert(name.clone(), storage.clone());
     }
     for (name, n) in &raw.notifiers {
         let at = format!("notifiers.{name}");
@@ -675,203 +685,6 @@ fn check_level(
     }
 }
 
-pub(super) fn check_storage(
-    at: &str,
-    s: &RawStorage,
-    problems: &mut Problems,
-) -> Option<StorageConfig> {
-    let before = problems.len();
-    let prefix = s
-        .prefix
-        .clone()
-        .unwrap_or_default()
-        .trim_matches('/')
-        .to_string();
-    if prefix.split('/').any(|p| p == ".." || p == ".") {
-        problems.push(Problem::new(
-            format!("{at}.prefix"),
-            "`prefix` may not contain `.` or `..` segments",
-        ));
-    }
-    let kind = s.kind;
-    let name = match kind {
-        StorageKind::Local => "local",
-        StorageKind::S3 => "s3",
-        StorageKind::Gcs => "gcs",
-        StorageKind::Azure => "azure",
-    };
-    let (local, s3, gcs, azure) = (
-        kind == StorageKind::Local,
-        kind == StorageKind::S3,
-        kind == StorageKind::Gcs,
-        kind == StorageKind::Azure,
-    );
-    let mut only = |key: &str, set: bool, allowed: bool| {
-        if set && !allowed {
-            problems.push(Problem::new(
-                format!("{at}.{key}"),
-                format!("`{key}` does not apply to `type: {name}`"),
-            ));
-        }
-    };
-    only("path", s.path.is_some(), local);
-    only("bucket", s.bucket.is_some(), s3 || gcs);
-    only("container", s.container.is_some(), azure);
-    only("region", s.region.is_some(), s3);
-    only("endpoint", s.endpoint.is_some(), !local);
-    only("path_style", s.path_style.is_some(), s3);
-    only("storage_class", s.storage_class.is_some(), s3 || gcs);
-    only("access_tier", s.access_tier.is_some(), azure);
-    only("sse", s.sse.is_some(), s3);
-    only("sse_kms_key_id", s.sse_kms_key_id.is_some(), s3 || gcs);
-    only("access_key_id", s.access_key_id.is_some(), s3);
-    only("secret_access_key", s.secret_access_key.is_some(), s3);
-    only(
-        "secret_access_key_file",
-        s.secret_access_key_file.is_some(),
-        s3,
-    );
-    only("credentials_file", s.credentials_file.is_some(), gcs);
-    only("account", s.account.is_some(), azure);
-    only("account_key", s.account_key.is_some(), azure);
-    only("account_key_file", s.account_key_file.is_some(), azure);
-    only("sas_token", s.sas_token.is_some(), azure);
-    only("sas_token_file", s.sas_token_file.is_some(), azure);
-    only("connection_string", s.connection_string.is_some(), azure);
-    only(
-        "connection_string_file",
-        s.connection_string_file.is_some(),
-        azure,
-    );
-    only("part_size_mib", s.part_size_mib.is_some(), !local);
-    only("parallel_parts", s.parallel_parts.is_some(), !local && !gcs);
-    if gcs && s.parallel_parts.is_some() {
-        problems.push(Problem::new(
-            format!("{at}.parallel_parts"),
-            "`parallel_parts` does not apply to `type: gcs`: a resumable upload sends its chunks in order",
-        ));
-    }
-    match kind {
-        StorageKind::Local if s.path.is_none() => {
-            problems.push(Problem::new(
-                format!("{at}.path"),
-                "a `local` storage needs `path`, the backup folder",
-            ));
-        }
-        StorageKind::S3 | StorageKind::Gcs if s.bucket.is_none() => {
-            problems.push(Problem::new(
-                format!("{at}.bucket"),
-                format!("a `{name}` storage needs `bucket`"),
-            ));
-        }
-        StorageKind::Azure if s.container.is_none() => {
-            problems.push(Problem::new(
-                format!("{at}.container"),
-                "an `azure` storage needs `container`",
-            ));
-        }
-        _ => {}
-    }
-    for (key, a, b) in [
-        (
-            "secret_access_key",
-            s.secret_access_key.is_some(),
-            s.secret_access_key_file.is_some(),
-        ),
-        (
-            "account_key",
-            s.account_key.is_some(),
-            s.account_key_file.is_some(),
-        ),
-        (
-            "sas_token",
-            s.sas_token.is_some(),
-            s.sas_token_file.is_some(),
-        ),
-        (
-            "connection_string",
-            s.connection_string.is_some(),
-            s.connection_string_file.is_some(),
-        ),
-    ] {
-        if a && b {
-            problems.push(Problem::new(
-                format!("{at}.{key}"),
-                format!("give `{key}` or `{key}_file`, not both"),
-            ));
-        }
-    }
-    if s3
-        && s.access_key_id.is_some()
-            != (s.secret_access_key.is_some() || s.secret_access_key_file.is_some())
-    {
-        problems.push(Problem::new(
-            format!("{at}.access_key_id"),
-            "give both `access_key_id` and `secret_access_key` (or `_file`), or neither to use the AWS credential chain",
-        ));
-    }
-    let azure_auth = [
-        s.account_key.is_some() || s.account_key_file.is_some(),
-        s.sas_token.is_some() || s.sas_token_file.is_some(),
-        s.connection_string.is_some() || s.connection_string_file.is_some(),
-    ];
-    if azure_auth.iter().filter(|x| **x).count() > 1 {
-        problems.push(Problem::new(
-            format!("{at}.account_key"),
-            "give one of `account_key`, `sas_token` or `connection_string`",
-        ));
-    }
-    if let Some(sse) = &s.sse
-        && !["AES256", "aws:kms", "aws:kms:dsse"].contains(&sse.as_str())
-    {
-        problems.push(Problem::new(
-            format!("{at}.sse"),
-            format!("`{sse}`: use `AES256` or `aws:kms`"),
-        ));
-    }
-    if let Some(tier) = &s.access_tier
-        && !["Hot", "Cool", "Cold", "Archive"].contains(&tier.as_str())
-    {
-        problems.push(Problem::new(
-            format!("{at}.access_tier"),
-            format!("`{tier}`: use `Hot`, `Cool`, `Cold` or `Archive`"),
-        ));
-    }
-    if let Some(endpoint) = &s.endpoint
-        && !matches!(
-            url::Url::parse(endpoint)
-                .map(|u| u.scheme().to_string())
-                .as_deref(),
-            Ok("http" | "https")
-        )
-    {
-        problems.push(Problem::new(
-            format!("{at}.endpoint"),
-            format!("`{endpoint}` is not an http(s) URL"),
-        ));
-    }
-    if let Some(size) = s.part_size_mib
-        && !(5..=5120).contains(&size)
-    {
-        problems.push(Problem::new(
-            format!("{at}.part_size_mib"),
-            format!("{size} MiB: use 5 to 5120"),
-        ));
-    }
-    if let Some(n) = s.parallel_parts
-        && !(1..=64).contains(&n)
-    {
-        problems.push(Problem::new(
-            format!("{at}.parallel_parts"),
-            format!("{n}: use 1 to 64"),
-        ));
-    }
-    (problems.len() == before).then(|| StorageConfig {
-        settings: s.clone(),
-        prefix,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -970,5 +783,48 @@ mod tests {
         assert_eq!(job.compression, super::super::Compression::Gzip);
         assert_eq!(job.compression_level, 6);
         assert_eq!(job.storage, ["s"]);
+    }
+
+    #[test]
+    fn keys_of_another_type_do_not_apply() {
+        let got = problems(
+            "storages:\n  g: { type: gcs, bucket: b, parallel_parts: 4, sas_token: t }\n\
+             notifiers:\n  n: { type: slack, url: 'https://x.example', smtp_host: h }\n  \
+             p: { type: healthcheck, url: 'https://x.example', on: [always] }\n\
+             jobs:\n  a:\n    storage: g\n    notify: [m]\n    source: { type: postgres, database: x, tls: true }\n",
+        );
+        for want in [
+            "storages.g.parallel_parts: `parallel_parts` does not apply to `type: gcs`",
+            "storages.g.sas_token: `sas_token` does not apply to `type: gcs`",
+            "notifiers.n.smtp_host: `smtp_host` does not apply to `type: slack`",
+            "notifiers.p.on: `on` does not apply to `type: healthcheck`",
+            "jobs.a.source.tls: `tls` does not apply to `type: postgres`",
+            "jobs.a.notify: notifier `m` is not defined under `notifiers:` (defined: n, p)",
+        ] {
+            assert!(
+                got.iter().any(|p| p == want),
+                "missing {want:?} in {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), 6, "{got:#?}");
+    }
+
+    #[test]
+    fn an_entry_set_aside_still_counts_as_defined() {
+        // An email notifier without `smtp_host`, a storage of an unknown type:
+        // one problem each, and no second one for the references to them.
+        let got = problems(
+            "storages:\n  s: { type: ftp, path: /x }\n\
+             notifiers:\n  m: { type: email, from: a@example.com, to: [b@example.com] }\n\
+             jobs:\n  a:\n    storage: s\n    notify: [m]\n    source: { type: sqlite, path: /x.db }\n",
+        );
+        assert_eq!(
+            got,
+            [
+                "storages.s.type: unknown value `ftp`, expected one of `local`, `s3`, `gcs`, `azure`",
+                "notifiers.m.smtp_host: missing required key",
+            ],
+            "{got:#?}"
+        );
     }
 }

@@ -42,11 +42,11 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use sha2::Sha256;
 
+use super::config::AzureConfig;
 use super::http::{self, Outcome, enc};
 use super::resume::{self, Refused};
 use super::retry::Backoff;
 use super::{ObjectWriter, Storage, Version, check_key};
-use crate::config::StorageSettings;
 use crate::util::secret::Secret;
 
 /// Default block size.
@@ -232,11 +232,8 @@ fn sas(token: &str) -> Auth {
 
 impl Azure {
     /// Connects to the container a storage entry names.
-    pub fn new(name: &str, s: &StorageSettings) -> Result<Azure> {
-        let container = s
-            .container
-            .clone()
-            .with_context(|| format!("storage `{name}` needs `container`"))?;
+    pub fn new(name: &str, s: &AzureConfig) -> Result<Azure> {
+        let container = s.container.clone();
         let key = setting(name, &s.account_key, &s.account_key_file, "account_key")?;
         let token = setting(name, &s.sas_token, &s.sas_token_file, "sas_token")?;
         let conn = setting(

@@ -37,11 +37,11 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 
+use super::config::GcsConfig;
 use super::http::{self, Outcome, describe, transient_status};
 use super::resume::{self, Refused};
 use super::retry::Backoff;
 use super::{ObjectWriter, Storage, Version, check_key};
-use crate::config::StorageSettings;
 use crate::util::secret::Secret;
 
 /// Default chunk size.
@@ -114,16 +114,8 @@ fn outcome(result: reqwest::Result<Response>) -> Outcome {
 
 impl Gcs {
     /// Connects to the bucket a storage entry names.
-    pub fn new(name: &str, s: &StorageSettings) -> Result<Gcs> {
-        let bucket = s
-            .bucket
-            .clone()
-            .with_context(|| format!("storage `{name}` needs `bucket`"))?;
-        if s.parallel_parts.is_some() {
-            anyhow::bail!(
-                "storage `{name}`: `parallel_parts` does not apply to `gcs`: a resumable upload sends its chunks in order"
-            );
-        }
+    pub fn new(name: &str, s: &GcsConfig) -> Result<Gcs> {
+        let bucket = s.bucket.clone();
         let emulator = std::env::var("STORAGE_EMULATOR_HOST")
             .ok()
             .filter(|v| !v.trim().is_empty());
@@ -1139,8 +1131,8 @@ mod tests {
     #[test]
     fn chunks_are_multiples_of_256_kib() {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let s = StorageSettings {
-            bucket: Some("b".into()),
+        let s = GcsConfig {
+            bucket: "b".into(),
             endpoint: Some("http://127.0.0.1:1".into()),
             part_size_mib: Some(5),
             ..Default::default()
@@ -1149,18 +1141,5 @@ mod tests {
         assert_eq!(g.chunk % CHUNK_QUANTUM, 0);
         assert_eq!(g.chunk, 5 << 20);
         assert!(matches!(g.inner.auth, Auth::None));
-    }
-
-    #[test]
-    fn parallel_parts_is_refused() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let s = StorageSettings {
-            bucket: Some("b".into()),
-            endpoint: Some("http://127.0.0.1:1".into()),
-            parallel_parts: Some(4),
-            ..Default::default()
-        };
-        let e = Gcs::new("g", &s).err().unwrap().to_string();
-        assert!(e.contains("parallel_parts"), "{e}");
     }
 }

@@ -6,35 +6,40 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::config::{StorageConfig, StorageKind, StorageSettings};
+use super::config::{AzureConfig, GcsConfig, S3Config, StorageConfig};
 
 /// Parses a `--to`/`--from` location.
 pub fn parse(text: &str) -> Result<StorageConfig> {
     let Some((scheme, rest)) = text.split_once("://") else {
         return Ok(StorageConfig::local(PathBuf::from(text)));
     };
-    let kind = match scheme.to_ascii_lowercase().as_str() {
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
+    let bucket = bucket.to_string();
+    let prefix = Some(prefix.trim_matches('/').to_string());
+    let mut config = match scheme.to_ascii_lowercase().as_str() {
         "file" => return Ok(StorageConfig::local(PathBuf::from(rest))),
-        "s3" => StorageKind::S3,
-        "gs" | "gcs" => StorageKind::Gcs,
-        "az" | "azure" => StorageKind::Azure,
+        "s3" => StorageConfig::S3(S3Config {
+            bucket,
+            prefix,
+            ..S3Config::default()
+        }),
+        "gs" | "gcs" => StorageConfig::Gcs(GcsConfig {
+            bucket,
+            prefix,
+            ..GcsConfig::default()
+        }),
+        "az" | "azure" => StorageConfig::Azure(AzureConfig {
+            container: bucket,
+            prefix,
+            ..AzureConfig::default()
+        }),
         other => anyhow::bail!(
             "storage `{text}`: unknown scheme `{other}://`; use a folder, s3://, gs:// or az://"
         ),
     };
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
-    if bucket.is_empty() {
+    if path.split('/').next().unwrap_or_default().is_empty() {
         anyhow::bail!("storage `{text}` names no bucket or container: use {scheme}://NAME/prefix");
-    }
-    let mut s = StorageSettings {
-        kind,
-        prefix: Some(prefix.trim_matches('/').to_string()),
-        ..Default::default()
-    };
-    match kind {
-        StorageKind::Azure => s.container = Some(bucket.to_string()),
-        _ => s.bucket = Some(bucket.to_string()),
     }
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -42,19 +47,48 @@ pub fn parse(text: &str) -> Result<StorageConfig> {
             .next()
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
-        match (k, kind) {
-            ("endpoint", _) => s.endpoint = Some(v),
-            ("region", StorageKind::S3) => s.region = Some(v),
-            ("path_style", StorageKind::S3) => s.path_style = Some(v == "true" || v == "1"),
-            ("storage_class", StorageKind::S3 | StorageKind::Gcs) => s.storage_class = Some(v),
-            ("account", StorageKind::Azure) => s.account = Some(v),
-            ("part_size_mib", _) => s.part_size_mib = Some(number(text, k, &v)?),
-            ("parallel_parts", _) => s.parallel_parts = Some(number(text, k, &v)?),
-            _ => anyhow::bail!("storage `{text}`: unknown parameter `{k}` for {scheme}://"),
+        let unknown =
+            || anyhow::anyhow!("storage `{text}`: unknown parameter `{k}` for {scheme}://");
+        match (&mut config, k) {
+            (StorageConfig::S3(c), "endpoint") => c.endpoint = Some(v),
+            (StorageConfig::Gcs(c), "endpoint") => c.endpoint = Some(v),
+            (StorageConfig::Azure(c), "endpoint") => c.endpoint = Some(v),
+            (StorageConfig::S3(c), "region") => c.region = Some(v),
+            (StorageConfig::S3(c), "path_style") => c.path_style = Some(v == "true" || v == "1"),
+            (StorageConfig::S3(c), "storage_class") => c.storage_class = Some(v),
+            (StorageConfig::Gcs(c), "storage_class") => c.storage_class = Some(v),
+            (StorageConfig::Azure(c), "account") => c.account = Some(v),
+            (StorageConfig::S3(c), "part_size_mib") => c.part_size_mib = Some(number(text, k, &v)?),
+            (StorageConfig::Gcs(c), "part_size_mib") => {
+                c.part_size_mib = Some(number(text, k, &v)?)
+            }
+            (StorageConfig::Azure(c), "part_size_mib") => {
+                c.part_size_mib = Some(number(text, k, &v)?)
+            }
+            (StorageConfig::S3(c), "parallel_parts") => {
+                c.parallel_parts = Some(number(text, k, &v)?)
+            }
+            (StorageConfig::Azure(c), "parallel_parts") => {
+                c.parallel_parts = Some(number(text, k, &v)?)
+            }
+            _ => return Err(unknown()),
         }
     }
     // The same rules as a storage in the config file.
-    crate::config::validate_storage(text, &s)
+    let mut problems = crate::util::problem::Problems::new();
+    config.validate(".", &mut problems);
+    if problems.is_empty() {
+        return Ok(config);
+    }
+    let shown: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.path.trim_start_matches(['.']), p.message))
+        .collect();
+    anyhow::bail!(
+        "storage `{}`: {}",
+        crate::util::secret::redact(text),
+        shown.join("; ")
+    )
 }
 
 fn number<T: std::str::FromStr>(text: &str, key: &str, value: &str) -> Result<T> {
@@ -73,24 +107,24 @@ mod tests {
             "s3://bkt/some/prefix?endpoint=http://127.0.0.1:9000&path_style=true&region=eu-west-1",
         )
         .unwrap();
-        assert_eq!(c.kind(), StorageKind::S3);
-        assert_eq!(c.settings.bucket.as_deref(), Some("bkt"));
-        assert_eq!(c.prefix, "some/prefix");
-        assert_eq!(
-            c.settings.endpoint.as_deref(),
-            Some("http://127.0.0.1:9000")
-        );
-        assert_eq!(c.settings.path_style, Some(true));
+        let StorageConfig::S3(s) = &c else { panic!() };
+        assert_eq!(s.bucket, "bkt");
+        assert_eq!(c.prefix(), "some/prefix");
+        assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s.path_style, Some(true));
         let c = parse("az://ctr?account=devstoreaccount1").unwrap();
-        assert_eq!(
-            (c.settings.container.as_deref(), c.prefix.as_str()),
-            (Some("ctr"), "")
-        );
-        let c = parse("/srv/backups").unwrap();
-        assert_eq!(c.settings.path, Some(PathBuf::from("/srv/backups")));
+        let StorageConfig::Azure(s) = &c else {
+            panic!()
+        };
+        assert_eq!((s.container.as_str(), c.prefix()), ("ctr", ""));
+        let StorageConfig::Local(l) = parse("/srv/backups").unwrap() else {
+            panic!()
+        };
+        assert_eq!(l.path, PathBuf::from("/srv/backups"));
         assert!(parse("s3:///x").is_err());
         assert!(parse("ftp://x/y").is_err());
         assert!(parse("gs://b?bogus=1").is_err());
+        assert!(parse("gs://b?parallel_parts=2").is_err());
         let e = parse("s3://b?part_size_mib=0").unwrap_err().to_string();
         assert!(e.contains("part_size_mib"), "{e}");
         assert!(parse("s3://b?parallel_parts=many").is_err());

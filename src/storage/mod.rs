@@ -6,6 +6,7 @@
 
 #[cfg(feature = "azure")]
 mod azure;
+pub mod config;
 #[cfg(feature = "gcs")]
 mod gcs;
 #[cfg(any(feature = "gcs", feature = "azure"))]
@@ -24,9 +25,8 @@ use std::io::{Read, Write};
 
 use anyhow::Result;
 
+pub use config::StorageConfig;
 pub use local::Local;
-
-use crate::config::{StorageConfig, StorageKind};
 
 /// A place that holds backups.
 pub trait Storage: Send + Sync {
@@ -136,52 +136,21 @@ impl Target {
     }
 }
 
-/// Opens the storages of a job.
-pub fn job_targets(
-    config: &crate::config::Config,
-    job: &crate::config::Job,
-) -> Result<Vec<Target>> {
-    job.storage
-        .iter()
-        .map(|name| {
-            let sc = &config.storages[name];
-            Ok(Target {
-                storage: open(name, sc)?,
-                prefix: sc.prefix.clone(),
-                required: sc.required(),
-            })
-        })
-        .collect()
-}
-
 /// Opens the storage a config entry describes.
 pub fn open(name: &str, config: &StorageConfig) -> Result<Box<dyn Storage>> {
-    let s = &config.settings;
-    match config.kind() {
-        StorageKind::Local => {
-            let path = s
-                .path
-                .as_deref()
-                .ok_or_else(|| anyhow::anyhow!("storage `{name}` has no `path`"))?;
-            Ok(Box::new(Local::new(name, path)))
-        }
+    match config {
+        StorageConfig::Local(c) => Ok(Box::new(Local::new(name, &c.path))),
         #[cfg(feature = "s3")]
-        StorageKind::S3 => Ok(Box::new(s3::S3::new(name, s)?)),
-        #[cfg(not(feature = "s3"))]
-        StorageKind::S3 => anyhow::bail!(
-            "storage `{name}`: this dbkeep was built without S3 support (enable the cargo feature `s3`)"
-        ),
+        StorageConfig::S3(c) => Ok(Box::new(s3::S3::new(name, c)?)),
         #[cfg(feature = "gcs")]
-        StorageKind::Gcs => Ok(Box::new(gcs::Gcs::new(name, s)?)),
-        #[cfg(not(feature = "gcs"))]
-        StorageKind::Gcs => anyhow::bail!(
-            "storage `{name}`: this dbkeep was built without GCS support (enable the cargo feature `gcs`)"
-        ),
+        StorageConfig::Gcs(c) => Ok(Box::new(gcs::Gcs::new(name, c)?)),
         #[cfg(feature = "azure")]
-        StorageKind::Azure => Ok(Box::new(azure::Azure::new(name, s)?)),
-        #[cfg(not(feature = "azure"))]
-        StorageKind::Azure => anyhow::bail!(
-            "storage `{name}`: this dbkeep was built without Azure support (enable the cargo feature `azure`)"
+        StorageConfig::Azure(c) => Ok(Box::new(azure::Azure::new(name, c)?)),
+        #[allow(unreachable_patterns)]
+        other => anyhow::bail!(
+            "storage `{name}`: this dbkeep was built without {} support (enable the cargo feature `{}`)",
+            other.kind(),
+            other.kind()
         ),
     }
 }

@@ -28,10 +28,11 @@ use aws_sdk_s3::types::{
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
+use super::config::S3Config;
 use super::retry::Backoff;
 use super::runtime::{block_on, runtime};
 use super::{ObjectWriter, Storage, Version, check_key};
-use crate::config::{StorageSettings, secret_from};
+use crate::util::secret::secret_from;
 
 /// Default part size.
 const DEFAULT_PART_MIB: u64 = 16;
@@ -112,11 +113,8 @@ where
 
 impl S3 {
     /// Connects to the bucket a storage entry names.
-    pub fn new(name: &str, s: &StorageSettings) -> Result<S3> {
-        let bucket = s
-            .bucket
-            .clone()
-            .with_context(|| format!("storage `{name}` needs `bucket`"))?;
+    pub fn new(name: &str, s: &S3Config) -> Result<S3> {
+        let bucket = s.bucket.clone();
         let secret = secret_from(
             &s.secret_access_key,
             &s.secret_access_key_file,

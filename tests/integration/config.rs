@@ -193,6 +193,10 @@ jobs:
     for bad in [
         "jobs: { a: { source: { type: postgres, databse: x } } }",
         "storages: { s: { type: ftp, path: / } }",
+        // Keys of another type: an editor must not offer them.
+        "storages: { s: { type: s3, bucket: b, sas_token: t } }",
+        "notifiers: { n: { type: slack, url: 'https://x.example', smtp_host: h } }",
+        "jobs: { a: { source: { type: sqlite, path: /x.db, host: h } } }",
     ] {
         let out = schema_check(bad);
         assert!(!out.status.success(), "the schema accepted: {bad}");

@@ -1,0 +1,333 @@
+//! Where backups are kept: the `storages:` entries of the config, one
+//! struct per `type`, with their own rules. `--to`/`--from` URLs build the
+//! same structs and pass the same checks.
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::util::problem::Problems;
+use crate::util::secret::Secret;
+
+/// A storage. Its `type` decides which keys apply.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum StorageConfig {
+    /// A folder on a local or mounted file system.
+    Local(LocalConfig),
+    /// Amazon S3 or an S3-compatible service.
+    S3(S3Config),
+    /// Google Cloud Storage.
+    Gcs(GcsConfig),
+    /// Azure Blob Storage.
+    Azure(AzureConfig),
+}
+
+/// `type: local`: a folder on a local or mounted file system.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    /// The folder that holds the backups (created when missing).
+    pub path: PathBuf,
+    /// A folder inside `path` under which every job's backups go.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Whether a failed write here fails the backup (default true). With
+    /// `false` the run is "partial" (exit 3) and the other storages keep it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+}
+
+/// `type: s3`: a bucket of Amazon S3 or of an S3-compatible service (MinIO,
+/// R2, Ceph).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// The bucket.
+    pub bucket: String,
+    /// A folder inside the bucket under which every job's backups go.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// The region (default: AWS_REGION / the profile / us-east-1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// A custom endpoint URL (MinIO, R2, Ceph, emulators).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), for S3-compatibles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_style: Option<bool>,
+    /// Storage class of new objects (e.g. `STANDARD_IA`, `GLACIER_IR`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// Server-side encryption: `AES256` or `aws:kms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sse: Option<String>,
+    /// The KMS key for `sse: aws:kms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sse_kms_key_id: Option<String>,
+    /// Access key id (default: the AWS credential chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<Secret>,
+    /// File holding the secret access key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Whether a failed upload here fails the backup (default true). With
+    /// `false` the run is "partial" (exit 3) and the other storages keep it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+    /// Part size in MiB; default 16, grown as needed so that 10,000 parts
+    /// cover 5 TiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_size_mib: Option<u64>,
+    /// Parts uploaded at once (default 4). Memory is part size × (parts in
+    /// flight + 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallel_parts: Option<u32>,
+}
+
+/// `type: gcs`: a Google Cloud Storage bucket.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GcsConfig {
+    /// The bucket.
+    pub bucket: String,
+    /// A folder inside the bucket under which every job's backups go.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// A custom endpoint URL (an emulator; default: STORAGE_EMULATOR_HOST or Google).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Storage class of new objects (e.g. `NEARLINE`, `COLDLINE`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// A Cloud KMS key name (`projects/P/locations/L/keyRings/R/cryptoKeys/K`)
+    /// for new objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sse_kms_key_id: Option<String>,
+    /// A service-account JSON key file (default: Application Default Credentials).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<PathBuf>,
+    /// Whether a failed upload here fails the backup (default true). With
+    /// `false` the run is "partial" (exit 3) and the other storages keep it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+    /// Chunk size in MiB (default 16). A resumable upload sends its chunks
+    /// in order, so memory is chunk size × 2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_size_mib: Option<u64>,
+}
+
+/// `type: azure`: an Azure Blob Storage container.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfig {
+    /// The container.
+    pub container: String,
+    /// A folder inside the container under which every job's backups go.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// The storage account (default: AZURE_STORAGE_ACCOUNT).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// A custom endpoint URL (Azurite, sovereign clouds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Access tier of new blobs: `Hot`, `Cool`, `Cold` or `Archive`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_tier: Option<String>,
+    /// The account key (default: AZURE_STORAGE_KEY).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_key: Option<Secret>,
+    /// File holding the account key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_key_file: Option<PathBuf>,
+    /// A SAS token (default: AZURE_STORAGE_SAS_TOKEN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sas_token: Option<Secret>,
+    /// File holding the SAS token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sas_token_file: Option<PathBuf>,
+    /// A connection string (default: AZURE_STORAGE_CONNECTION_STRING).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_string: Option<Secret>,
+    /// File holding the connection string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_string_file: Option<PathBuf>,
+    /// Whether a failed upload here fails the backup (default true). With
+    /// `false` the run is "partial" (exit 3) and the other storages keep it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+    /// Block size in MiB (default 16, at most 4000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_size_mib: Option<u64>,
+    /// Blocks uploaded at once (default 4). Memory is block size × (blocks
+    /// in flight + 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallel_parts: Option<u32>,
+}
+
+impl StorageConfig {
+    /// A local folder storage.
+    pub fn local(path: PathBuf) -> StorageConfig {
+        StorageConfig::Local(LocalConfig {
+            path,
+            prefix: None,
+            required: None,
+        })
+    }
+
+    /// The `type` as written.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StorageConfig::Local(_) => "local",
+            StorageConfig::S3(_) => "s3",
+            StorageConfig::Gcs(_) => "gcs",
+            StorageConfig::Azure(_) => "azure",
+        }
+    }
+
+    /// The folder above every job's folder (`""` for none), without `/` at its ends.
+    pub fn prefix(&self) -> &str {
+        let prefix = match self {
+            StorageConfig::Local(c) => &c.prefix,
+            StorageConfig::S3(c) => &c.prefix,
+            StorageConfig::Gcs(c) => &c.prefix,
+            StorageConfig::Azure(c) => &c.prefix,
+        };
+        prefix.as_deref().unwrap_or("").trim_matches('/')
+    }
+
+    /// Whether a failure here fails the backup.
+    pub fn required(&self) -> bool {
+        let required = match self {
+            StorageConfig::Local(c) => c.required,
+            StorageConfig::S3(c) => c.required,
+            StorageConfig::Gcs(c) => c.required,
+            StorageConfig::Azure(c) => c.required,
+        };
+        required.unwrap_or(true)
+    }
+
+    /// Checks the rules that span keys, and the values serde cannot.
+    pub fn validate(&self, at: &str, problems: &mut Problems) {
+        if self.prefix().split('/').any(|p| p == ".." || p == ".") {
+            problems.add(
+                format!("{at}.prefix"),
+                "`prefix` may not contain `.` or `..` segments",
+            );
+        }
+        match self {
+            StorageConfig::Local(_) => {}
+            StorageConfig::S3(c) => c.validate(at, problems),
+            StorageConfig::Gcs(c) => {
+                cloud(at, c.endpoint.as_deref(), c.part_size_mib, None, problems)
+            }
+            StorageConfig::Azure(c) => c.validate(at, problems),
+        }
+    }
+}
+
+impl S3Config {
+    fn validate(&self, at: &str, problems: &mut Problems) {
+        cloud(
+            at,
+            self.endpoint.as_deref(),
+            self.part_size_mib,
+            self.parallel_parts,
+            problems,
+        );
+        let secret = self.secret_access_key.is_some() || self.secret_access_key_file.is_some();
+        problems.not_both(
+            at,
+            "secret_access_key",
+            self.secret_access_key.is_some(),
+            self.secret_access_key_file.is_some(),
+        );
+        if self.access_key_id.is_some() != secret {
+            problems.add(
+                format!("{at}.access_key_id"),
+                "give both `access_key_id` and `secret_access_key` (or `_file`), or neither to use the AWS credential chain",
+            );
+        }
+        if let Some(sse) = &self.sse
+            && !["AES256", "aws:kms", "aws:kms:dsse"].contains(&sse.as_str())
+        {
+            problems.add(
+                format!("{at}.sse"),
+                format!("`{sse}`: use `AES256` or `aws:kms`"),
+            );
+        }
+    }
+}
+
+impl AzureConfig {
+    fn validate(&self, at: &str, problems: &mut Problems) {
+        cloud(
+            at,
+            self.endpoint.as_deref(),
+            self.part_size_mib,
+            self.parallel_parts,
+            problems,
+        );
+        let given = [
+            ("account_key", &self.account_key, &self.account_key_file),
+            ("sas_token", &self.sas_token, &self.sas_token_file),
+            (
+                "connection_string",
+                &self.connection_string,
+                &self.connection_string_file,
+            ),
+        ];
+        for (key, inline, file) in given {
+            problems.not_both(at, key, inline.is_some(), file.is_some());
+        }
+        if given
+            .iter()
+            .filter(|(_, inline, file)| inline.is_some() || file.is_some())
+            .count()
+            > 1
+        {
+            problems.add(
+                format!("{at}.account_key"),
+                "give one of `account_key`, `sas_token` or `connection_string`",
+            );
+        }
+        if let Some(tier) = &self.access_tier
+            && !["Hot", "Cool", "Cold", "Archive"].contains(&tier.as_str())
+        {
+            problems.add(
+                format!("{at}.access_tier"),
+                format!("`{tier}`: use `Hot`, `Cool`, `Cold` or `Archive`"),
+            );
+        }
+    }
+}
+
+/// The keys every cloud storage shares: an http(s) endpoint, a part size
+/// the service accepts, and a sane number of parts in flight.
+fn cloud(
+    at: &str,
+    endpoint: Option<&str>,
+    part_size_mib: Option<u64>,
+    parallel_parts: Option<u32>,
+    problems: &mut Problems,
+) {
+    problems.http_url(
+        at,
+        "endpoint",
+        endpoint,
+        &format!("`{}`", endpoint.unwrap_or_default()),
+    );
+    problems.in_range(
+        &format!("{at}.part_size_mib"),
+        part_size_mib,
+        5..=5120,
+        " MiB",
+    );
+    problems.in_range(&format!("{at}.parallel_parts"), parallel_parts, 1..=64, "");
+}
