@@ -385,213 +385,235 @@ fn check(raw: &RawConfig, set_aside: &BTreeSet<String>, problems: &mut Problems)
         m.validate("metrics", problems);
         config.metrics = Some(m.clone());
     }
-    let sch = &raw.scheduler;
-    if sch.max_concurrent_jobs == Some(0) {
-        problems.push(Problem::new(
-            "scheduler.max_concurrent_jobs",
-            "must be at least 1",
-        ));
+    config.scheduler = check_scheduler(&raw.scheduler, problems);
+    config.lock = check_lock(&raw.lock, problems);
+    let names = Names { raw, set_aside };
+    let inherited = check_defaults(&raw.defaults, &names, problems);
+    for (name, job) in &raw.jobs {
+        let at = format!("jobs.{name}");
+        check_name(&at, name, "job", problems);
+        if let Some(job) = check_job(&at, job, &inherited, &names, problems) {
+            config.jobs.insert(name.clone(), job);
+        }
     }
-    config.scheduler = super::Scheduler {
+    config
+}
+
+fn check_scheduler(sch: &super::schema::RawScheduler, problems: &mut Problems) -> super::Scheduler {
+    if sch.max_concurrent_jobs == Some(0) {
+        problems.add("scheduler.max_concurrent_jobs", "must be at least 1");
+    }
+    super::Scheduler {
         max_concurrent_jobs: sch.max_concurrent_jobs.unwrap_or(1).max(1) as usize,
-        shutdown_grace: duration_at(
+        shutdown_grace: problems.duration(
             "scheduler.shutdown_grace",
             sch.shutdown_grace.as_deref(),
             super::Scheduler::default().shutdown_grace,
-            problems,
         ),
-    };
-    config.lock = super::LockSettings {
-        stale_after: duration_at(
-            "lock.stale_after",
-            raw.lock.stale_after.as_deref(),
-            super::LockSettings::default().stale_after,
-            problems,
-        ),
-    };
-    if config.lock.stale_after < std::time::Duration::from_secs(3) {
-        problems.push(Problem::new(
+    }
+}
+
+fn check_lock(lock: &super::schema::RawLock, problems: &mut Problems) -> super::LockSettings {
+    let stale_after = problems.duration(
+        "lock.stale_after",
+        lock.stale_after.as_deref(),
+        super::LockSettings::default().stale_after,
+    );
+    if stale_after < std::time::Duration::from_secs(3) {
+        problems.add(
             "lock.stale_after",
             "must be at least 3s (a live run refreshes its lock every third of it)",
-        ));
+        );
     }
-    let d = &raw.defaults;
-    let default_tz = match &d.timezone {
-        Some(t) => crate::schedule::parse_tz(t).unwrap_or_else(|e| {
-            problems.push(Problem::new("defaults.timezone", e));
-            chrono_tz::Tz::UTC
-        }),
-        None => chrono_tz::Tz::UTC,
-    };
-    let default_retention = d
+    super::LockSettings { stale_after }
+}
+
+/// The storages and notifiers that references may name: those defined,
+/// and those set aside for a problem of their own (already reported).
+struct Names<'a> {
+    raw: &'a RawConfig,
+    set_aside: &'a BTreeSet<String>,
+}
+
+impl Names<'_> {
+    /// Reports each name of `list` that is not a storage.
+    fn storages(&self, at: &str, list: &[String], problems: &mut Problems) {
+        for n in list {
+            if !(self.raw.storages.contains_key(n)
+                || self.set_aside.contains(&format!("storages.{n}")))
+            {
+                problems.add(at, undefined("storage", n, self.raw.storages.keys()));
+            }
+        }
+    }
+
+    /// Reports each name of `list` that is not a notifier.
+    fn notifiers(&self, at: &str, list: &[String], problems: &mut Problems) {
+        for n in list {
+            if !(self.raw.notifiers.contains_key(n)
+                || self.set_aside.contains(&format!("notifiers.{n}")))
+            {
+                problems.add(at, undefined("notifier", n, self.raw.notifiers.keys()));
+            }
+        }
+    }
+}
+
+/// `defaults:`, checked once, with what every job inherits from it.
+struct Inherited<'a> {
+    defaults: &'a super::schema::RawDefaults,
+    timezone: chrono_tz::Tz,
+    retention: super::Retention,
+}
+
+fn check_defaults<'a>(
+    d: &'a super::schema::RawDefaults,
+    names: &Names<'_>,
+    problems: &mut Problems,
+) -> Inherited<'a> {
+    let timezone = timezone(
+        "defaults.timezone",
+        d.timezone.as_deref(),
+        chrono_tz::Tz::UTC,
+        problems,
+    );
+    let retention = d
         .retention
         .as_ref()
         .map(|r| r.validate("defaults.retention", problems))
         .unwrap_or_default();
-    if let Some(names) = &d.notify {
-        for n in &names.0 {
-            if !(raw.notifiers.contains_key(n) || set_aside.contains(&format!("notifiers.{n}"))) {
-                problems.push(Problem::new("defaults.notify", unknown_notifier(n, raw)));
-            }
-        }
+    if let Some(list) = &d.notify {
+        names.notifiers("defaults.notify", &list.0, problems);
     }
-    if let Some(names) = &d.storage {
-        for n in &names.0 {
-            if !(raw.storages.contains_key(n) || set_aside.contains(&format!("storages.{n}"))) {
-                problems.push(Problem::new("defaults.storage", unknown_storage(n, raw)));
-            }
-        }
+    if let Some(list) = &d.storage {
+        names.storages("defaults.storage", &list.0, problems);
     }
     check_level("defaults", d.compression, d.compression_level, problems);
     if let Some(e) = &d.encryption {
         e.age.validate("defaults.encryption.age", problems);
     }
-    for (name, job) in &raw.jobs {
-        let at = format!("jobs.{name}");
-        check_name(&at, name, "job", problems);
-        let storage: Vec<String> = match (&job.storage, &d.storage) {
-            (Some(n), _) | (None, Some(n)) => n.0.clone(),
-            (None, None) if raw.storages.len() == 1 => raw.storages.keys().cloned().collect(),
-            (None, None) => {
-                problems.push(Problem::new(
-                    format!("{at}.storage"),
-                    "no storage given; set `storage:` on the job or `defaults.storage`",
-                ));
-                Vec::new()
-            }
-        };
-        if job.storage.is_some() {
-            for n in &storage {
-                if !(raw.storages.contains_key(n) || set_aside.contains(&format!("storages.{n}"))) {
-                    problems.push(Problem::new(
-                        format!("{at}.storage"),
-                        unknown_storage(n, raw),
-                    ));
-                }
-            }
-            if storage.is_empty() {
-                problems.push(Problem::new(
-                    format!("{at}.storage"),
-                    "the list of storages is empty",
-                ));
-            }
+    Inherited {
+        defaults: d,
+        timezone,
+        retention,
+    }
+}
+
+fn timezone(
+    at: &str,
+    text: Option<&str>,
+    default: chrono_tz::Tz,
+    problems: &mut Problems,
+) -> chrono_tz::Tz {
+    match text {
+        Some(t) => crate::schedule::parse_tz(t).unwrap_or_else(|e| {
+            problems.add(at, e);
+            chrono_tz::Tz::UTC
+        }),
+        None => default,
+    }
+}
+
+/// One job, with what it inherits filled in; `None` when its source has a problem.
+fn check_job(
+    at: &str,
+    job: &super::schema::RawJob,
+    inherited: &Inherited<'_>,
+    names: &Names<'_>,
+    problems: &mut Problems,
+) -> Option<Job> {
+    let d = inherited.defaults;
+    let storage: Vec<String> = match (&job.storage, &d.storage) {
+        (Some(n), _) | (None, Some(n)) => n.0.clone(),
+        (None, None) if names.raw.storages.len() == 1 => {
+            names.raw.storages.keys().cloned().collect()
         }
-        let compression = job
-            .compression
-            .or(d.compression)
-            .unwrap_or(super::Compression::Zstd);
-        let level = job.compression_level.or(d.compression_level);
-        check_level(&at, Some(compression), level, problems);
-        let notify: Vec<String> = job
+        (None, None) => {
+            problems.add(
+                format!("{at}.storage"),
+                "no storage given; set `storage:` on the job or `defaults.storage`",
+            );
+            Vec::new()
+        }
+    };
+    if job.storage.is_some() {
+        names.storages(&format!("{at}.storage"), &storage, problems);
+        if storage.is_empty() {
+            problems.add(format!("{at}.storage"), "the list of storages is empty");
+        }
+    }
+    let compression = job
+        .compression
+        .or(d.compression)
+        .unwrap_or(super::Compression::Zstd);
+    let level = job.compression_level.or(d.compression_level);
+    check_level(at, Some(compression), level, problems);
+    if let Some(list) = &job.notify {
+        names.notifiers(&format!("{at}.notify"), &list.0, problems);
+    }
+    check_hooks(&format!("{at}.hooks"), &job.hooks, problems);
+    if let Some(e) = &job.encryption {
+        e.age.validate(&format!("{at}.encryption.age"), problems);
+    }
+    let schedule = job.schedule.as_deref().and_then(|text| {
+        crate::schedule::Cron::parse(text)
+            .map_err(|e| problems.add(format!("{at}.schedule"), e))
+            .ok()
+    });
+    let timezone = timezone(
+        &format!("{at}.timezone"),
+        job.timezone.as_deref(),
+        inherited.timezone,
+        problems,
+    );
+    let retention = match &job.retention {
+        Some(r) => r.validate(&format!("{at}.retention"), problems),
+        None => inherited.retention.clone(),
+    };
+    let mut source = job.source.clone();
+    let before = problems.len();
+    source.validate(&format!("{at}.source"), problems);
+    if problems.len() > before {
+        return None;
+    }
+    Some(Job {
+        source,
+        storage,
+        compression,
+        compression_level: level.unwrap_or_else(|| compression.default_level()),
+        compression_threads: job
+            .compression_threads
+            .or(d.compression_threads)
+            .unwrap_or(0),
+        temp_dir: d.temp_dir.clone(),
+        notify: job
             .notify
             .as_ref()
             .or(d.notify.as_ref())
             .map(|n| n.0.clone())
-            .unwrap_or_default();
-        if let Some(names) = &job.notify {
-            for n in &names.0 {
-                if !(raw.notifiers.contains_key(n) || set_aside.contains(&format!("notifiers.{n}")))
-                {
-                    problems.push(Problem::new(
-                        format!("{at}.notify"),
-                        unknown_notifier(n, raw),
-                    ));
-                }
-            }
-        }
-        check_hooks(&format!("{at}.hooks"), &job.hooks, problems);
-        let encryption = match (&job.encryption, &d.encryption) {
-            (Some(e), _) => {
-                e.age.validate(&format!("{at}.encryption.age"), problems);
-                Some(e.age.clone())
-            }
-            (None, Some(e)) => Some(e.age.clone()),
-            (None, None) => None,
-        };
-        let schedule = job.schedule.as_deref().and_then(|text| {
-            crate::schedule::Cron::parse(text)
-                .map_err(|e| problems.push(Problem::new(format!("{at}.schedule"), e)))
-                .ok()
-        });
-        let timezone = match &job.timezone {
-            Some(t) => crate::schedule::parse_tz(t).unwrap_or_else(|e| {
-                problems.push(Problem::new(format!("{at}.timezone"), e));
-                chrono_tz::Tz::UTC
-            }),
-            None => default_tz,
-        };
-        let retention = match &job.retention {
-            Some(r) => r.validate(&format!("{at}.retention"), problems),
-            None => default_retention.clone(),
-        };
-        let mut source = job.source.clone();
-        let before = problems.len();
-        source.validate(&format!("{at}.source"), problems);
-        if problems.len() > before {
-            continue;
-        }
-        config.jobs.insert(
-            name.clone(),
-            Job {
-                source,
-                storage,
-                compression,
-                compression_level: level.unwrap_or_else(|| compression.default_level()),
-                compression_threads: job
-                    .compression_threads
-                    .or(d.compression_threads)
-                    .unwrap_or(0),
-                temp_dir: d.temp_dir.clone(),
-                notify,
-                hooks: job.hooks.clone(),
-                encryption,
-                schedule,
-                timezone,
-                catch_up: job.catch_up.or(d.catch_up).unwrap_or(false),
-                retention,
-                signing: raw.signing.clone(),
-            },
-        );
-    }
-    config
+            .unwrap_or_default(),
+        hooks: job.hooks.clone(),
+        encryption: job
+            .encryption
+            .as_ref()
+            .or(d.encryption.as_ref())
+            .map(|e| e.age.clone()),
+        schedule,
+        timezone,
+        catch_up: job.catch_up.or(d.catch_up).unwrap_or(false),
+        retention,
+        signing: names.raw.signing.clone(),
+    })
 }
 
-/// A duration key: parsed, or a problem and the default.
-fn duration_at(
-    at: &str,
-    text: Option<&str>,
-    default: std::time::Duration,
-    problems: &mut Problems,
-) -> std::time::Duration {
-    match text.map(crate::util::duration::parse) {
-        None => default,
-        Some(Ok(d)) => d,
-        Some(Err(e)) => {
-            problems.push(Problem::new(at, e));
-            default
-        }
-    }
-}
-
-fn unknown_storage(name: &str, raw: &RawConfig) -> String {
-    let known: Vec<&str> = raw.storages.keys().map(String::as_str).collect();
+/// `what `name` is not defined`, with the names that are.
+fn undefined<'k>(what: &str, name: &str, known: impl Iterator<Item = &'k String>) -> String {
+    let known: Vec<&str> = known.map(String::as_str).collect();
     if known.is_empty() {
-        format!("storage `{name}` is not defined; add it under `storages:`")
+        format!("{what} `{name}` is not defined; add it under `{what}s:`")
     } else {
         format!(
-            "storage `{name}` is not defined under `storages:` (defined: {})",
-            known.join(", ")
-        )
-    }
-}
-
-fn unknown_notifier(name: &str, raw: &RawConfig) -> String {
-    let known: Vec<&str> = raw.notifiers.keys().map(String::as_str).collect();
-    if known.is_empty() {
-        format!("notifier `{name}` is not defined; add it under `notifiers:`")
-    } else {
-        format!(
-            "notifier `{name}` is not defined under `notifiers:` (defined: {})",
+            "{what} `{name}` is not defined under `{what}s:` (defined: {})",
             known.join(", ")
         )
     }

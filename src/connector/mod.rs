@@ -151,6 +151,14 @@ impl DumpItem {
         Ok(())
     }
 
+    /// One item for each database of `names`, all dumped in `format`.
+    pub fn each(names: Vec<String>, format: DumpFormat) -> Vec<DumpItem> {
+        names
+            .into_iter()
+            .map(|n| DumpItem::database(n, format))
+            .collect()
+    }
+
     /// One database, dumped in `format`.
     pub fn database(name: impl Into<String>, format: DumpFormat) -> DumpItem {
         DumpItem {

@@ -20,7 +20,7 @@ use super::DumpFormat;
 use super::Engine;
 use super::mongo_archive::{ArchiveCheck, Prelude};
 use super::postgres::ToolSink;
-use super::source::{Databases, DbName, databases, describe};
+use super::source::{Databases, describe};
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
@@ -28,66 +28,34 @@ use crate::util::problem::Problems;
 use crate::util::process::{Tool, find_tool};
 use crate::util::secret::{Secret, secret_from};
 
-/// `type: mongodb`: a server or replica set, through mongodump and mongorestore.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MongoConfig {
-    /// Server host name or address; default: localhost.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    /// Server port; default 27017.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub port: Option<u16>,
-    /// User name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Password. Prefer `password_file`; never passed on a command line.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<Secret>,
-    /// File whose first line is the password.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password_file: Option<PathBuf>,
-    /// One database to back up.
-    #[serde(skip_serializing)]
-    pub database: Option<DbName>,
-    /// Several databases, or `all` (default: every database but `admin`,
-    /// `local` and `config`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub databases: Option<Databases>,
-    /// A connection string (may hold the password; never put on a command line).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uri: Option<Secret>,
-    /// File whose first line is the connection string.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uri_file: Option<PathBuf>,
-    /// The database that holds the user's credentials.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth_source: Option<String>,
-    /// The replica set name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replica_set: Option<String>,
-    /// Connect with TLS.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub tls: bool,
-    /// CA certificate file (PEM) to verify the server with.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_ca_file: Option<PathBuf>,
-    /// Folder holding mongodump and mongorestore; default: PATH.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bin_dir: Option<PathBuf>,
+super::source::server_source! {
+    /// `type: mongodb`: a server or replica set, through mongodump and mongorestore.
+    pub struct MongoConfig {
+        /// A connection string (may hold the password; never put on a command line).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub uri: Option<Secret>,
+        /// File whose first line is the connection string.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub uri_file: Option<PathBuf>,
+        /// The database that holds the user's credentials.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub auth_source: Option<String>,
+        /// The replica set name.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub replica_set: Option<String>,
+        /// Connect with TLS.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub tls: bool,
+        /// CA certificate file (PEM) to verify the server with.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub tls_ca_file: Option<PathBuf>,
+        /// Folder holding mongodump and mongorestore; default: PATH.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub bin_dir: Option<PathBuf>,
+    }
 }
 
 impl MongoConfig {
-    /// The databases (every database when none are named).
-    pub fn databases(&self) -> &Databases {
-        self.databases.as_ref().unwrap_or(&Databases::All)
-    }
-
-    /// The password, read from `password_file` when that is how it is given.
-    pub fn password(&self) -> Result<Option<Secret>> {
-        super::source::password(&self.password, &self.password_file)
-    }
-
     /// The connection string, read from `uri_file` when that is how it is given.
     pub fn uri(&self) -> Result<Option<Secret>> {
         Ok(secret_from(&self.uri, &self.uri_file, "uri")?.map(|u| Secret::new(u.expose().trim())))
@@ -104,12 +72,6 @@ impl MongoConfig {
     }
 
     pub(super) fn validate(&mut self, at: &str, problems: &mut Problems) {
-        problems.not_both(
-            at,
-            "password",
-            self.password.is_some(),
-            self.password_file.is_some(),
-        );
         problems.not_both(at, "uri", self.uri.is_some(), self.uri_file.is_some());
         let has_uri = self.uri.is_some() || self.uri_file.is_some();
         if has_uri
@@ -124,13 +86,7 @@ impl MongoConfig {
                 "give either `uri` or `host`/`port`/`user`/`password`, not both",
             );
         }
-        self.databases = databases(
-            at,
-            self.database.take(),
-            self.databases.take(),
-            true,
-            problems,
-        );
+        self.check_shared(at, true, problems);
     }
 }
 
@@ -264,6 +220,15 @@ impl Mongodb {
         })
     }
 
+    /// Where the server is, for messages (the connection string is secret).
+    fn where_(&self) -> String {
+        match (&self.source.uri, &self.source.uri_file) {
+            (Some(_), _) => "the configured `uri`".to_string(),
+            (None, Some(f)) => format!("the `uri_file` {}", f.display()),
+            _ => self.source.describe(),
+        }
+    }
+
     /// A tool reading its connection from `--config=/dev/fd/N`: nothing
     /// secret is on its command line or on disk.
     fn tool(&self, name: &str) -> Result<Tool> {
@@ -302,14 +267,6 @@ impl Mongodb {
             )
         })?;
         anyhow::bail!("mongodump ended without writing an archive")
-    }
-
-    fn where_(&self) -> String {
-        match (&self.source.uri, &self.source.uri_file) {
-            (Some(_), _) => "the configured `uri`".to_string(),
-            (None, Some(f)) => format!("the `uri_file` {}", f.display()),
-            _ => self.source.describe(),
-        }
     }
 
     fn server(&mut self) -> Result<&Prelude> {
@@ -368,10 +325,7 @@ impl Connector for Mongodb {
                 self.where_()
             );
         }
-        Ok(names
-            .into_iter()
-            .map(|n| DumpItem::database(n, DumpFormat::MongoArchive))
-            .collect())
+        Ok(DumpItem::each(names, DumpFormat::MongoArchive))
     }
 
     fn dump(&mut self, item: &DumpItem) -> Result<(Box<dyn DumpSource>, Box<dyn DumpCheck>)> {

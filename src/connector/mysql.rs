@@ -278,10 +278,7 @@ impl Connector for Mysql {
                 .filter(|n| !SYSTEM_SCHEMAS.contains(&n.as_str()))
                 .collect(),
         };
-        Ok(names
-            .into_iter()
-            .map(|n| DumpItem::database(n, DumpFormat::MysqlSql))
-            .collect())
+        Ok(DumpItem::each(names, DumpFormat::MysqlSql))
     }
 
     fn dump(&mut self, item: &DumpItem) -> Result<(Box<dyn DumpSource>, Box<dyn DumpCheck>)> {

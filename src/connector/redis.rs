@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 use super::DumpCheck;
 use super::DumpFormat;
 use super::resp::{Reply, read_reply};
-use super::source::{Databases, DbName, databases};
+use super::source::Databases;
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
@@ -55,65 +55,22 @@ use crate::util::problem::Problems;
 use crate::util::secret::Secret;
 use crate::util::signal;
 
-/// `type: redis`: a server spoken to over its protocol (no tools needed).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RedisConfig {
-    /// Server host name or address; default: 127.0.0.1.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    /// Server port; default 6379.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub port: Option<u16>,
-    /// User name (Redis 6 ACL); default: `default`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Password. Prefer `password_file`; never passed on a command line.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<Secret>,
-    /// File whose first line is the password.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password_file: Option<PathBuf>,
-    /// One db number to back up.
-    #[serde(skip_serializing)]
-    pub database: Option<DbName>,
-    /// Several db numbers, or `all` (default: every db that holds keys).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub databases: Option<Databases>,
-    /// Connect with TLS.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub tls: bool,
-    /// CA certificate file (PEM) to verify the server with.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_ca_file: Option<PathBuf>,
+super::source::server_source! {
+    /// `type: redis`: a server spoken to over its protocol (no tools needed).
+    pub struct RedisConfig {
+        /// Connect with TLS.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub tls: bool,
+        /// CA certificate file (PEM) to verify the server with.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub tls_ca_file: Option<PathBuf>,
+    }
 }
 
 impl RedisConfig {
-    /// The db numbers (every db when none are named).
-    pub fn databases(&self) -> &Databases {
-        self.databases.as_ref().unwrap_or(&Databases::All)
-    }
-
-    /// The password, read from `password_file` when that is how it is given.
-    pub fn password(&self) -> Result<Option<Secret>> {
-        super::source::password(&self.password, &self.password_file)
-    }
-
     pub(super) fn validate(&mut self, at: &str, problems: &mut Problems) {
-        problems.not_both(
-            at,
-            "password",
-            self.password.is_some(),
-            self.password_file.is_some(),
-        );
         let single = self.database.is_some();
-        self.databases = databases(
-            at,
-            self.database.take(),
-            self.databases.take(),
-            true,
-            problems,
-        );
+        self.check_shared(at, true, problems);
         if let Some(Databases::List(list)) = &self.databases {
             for (i, db) in list.iter().enumerate() {
                 if db.parse::<u32>().is_err() && !problems.has(&db_path(at, single, i)) {
@@ -917,10 +874,7 @@ impl Connector for Redis {
                 dbs.iter().map(u32::to_string).collect()
             }
         };
-        Ok(dbs
-            .into_iter()
-            .map(|db| DumpItem::database(db, DumpFormat::RedisKeys))
-            .collect())
+        Ok(DumpItem::each(dbs, DumpFormat::RedisKeys))
     }
 
     fn dump(&mut self, item: &DumpItem) -> Result<(Box<dyn DumpSource>, Box<dyn DumpCheck>)> {

@@ -85,41 +85,98 @@ impl SourceConfig {
     }
 }
 
-/// `type: postgres`, `mysql` or `mariadb`: a server reached through its
-/// client tools.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ServerConfig {
-    /// Server host name or address; default: the tool's own (PGHOST, socket, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    /// Server port; default: the tool's own (5432, 3306).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub port: Option<u16>,
-    /// User name; default: the tool's own (PGUSER, the login name, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Password. Prefer `password_file`; never passed on a command line.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<Secret>,
-    /// File whose first line is the password.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password_file: Option<PathBuf>,
-    /// One database to back up.
-    #[serde(skip_serializing)]
-    pub database: Option<DbName>,
-    /// Several databases, or `all` (every non-template/non-system database).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub databases: Option<Databases>,
-    /// Folder holding the client tools (pg_dump, mariadb-dump, ...); default: PATH.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bin_dir: Option<PathBuf>,
-    /// How long a dump or a restore may wait for a table lock before it
-    /// fails, rather than hang while the job's lock is held (default `5m`;
-    /// `0s` waits forever). mariadb-dump and mysqldump cannot set it, so for
-    /// MariaDB and MySQL it bounds restores only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lock_wait_timeout: Option<Wait>,
+/// Declares a server source: the keys every server engine shares (its
+/// login and which databases to dump), then the engine's own, with the
+/// accessors of the shared ones.
+macro_rules! server_source {
+    ($(#[$meta:meta])* pub struct $name:ident { $($own:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// Server host name or address; default: the engine's (PGHOST or
+            /// the socket for the tools, localhost, 127.0.0.1 for Redis).
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub host: Option<String>,
+            /// Server port; default: the engine's (5432, 3306, 27017, 6379).
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub port: Option<u16>,
+            /// User name; default: the engine's (PGUSER or the login name for
+            /// the tools, `default` for Redis).
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub user: Option<String>,
+            /// Password. Prefer `password_file`; never passed on a command line.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub password: Option<$crate::util::secret::Secret>,
+            /// File whose first line is the password.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub password_file: Option<std::path::PathBuf>,
+            /// One database to back up (redis: a db number).
+            #[serde(skip_serializing)]
+            pub database: Option<$crate::connector::source::DbName>,
+            /// Several databases, or `all`: every non-template (PostgreSQL),
+            /// non-system (MySQL, MariaDB, MongoDB) or non-empty (Redis)
+            /// database. MongoDB and Redis default to `all`.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub databases: Option<$crate::connector::source::Databases>,
+            $($own)*
+        }
+
+        impl $name {
+            /// The databases (all when none are named: validation makes
+            /// sure the engines that need names have them).
+            pub fn databases(&self) -> &$crate::connector::source::Databases {
+                self.databases
+                    .as_ref()
+                    .unwrap_or(&$crate::connector::source::Databases::All)
+            }
+
+            /// The password, read from `password_file` when that is how it is given.
+            pub fn password(&self) -> anyhow::Result<Option<$crate::util::secret::Secret>> {
+                $crate::connector::source::password(&self.password, &self.password_file)
+            }
+
+            /// Checks the shared keys: one password, usable database names
+            /// (`whole_server`: none named means all), folded into `databases`.
+            fn check_shared(
+                &mut self,
+                at: &str,
+                whole_server: bool,
+                problems: &mut $crate::util::problem::Problems,
+            ) {
+                problems.not_both(
+                    at,
+                    "password",
+                    self.password.is_some(),
+                    self.password_file.is_some(),
+                );
+                self.databases = $crate::connector::source::databases(
+                    at,
+                    self.database.take(),
+                    self.databases.take(),
+                    whole_server,
+                    problems,
+                );
+            }
+        }
+    };
+}
+pub(super) use server_source;
+
+server_source! {
+    /// `type: postgres`, `mysql` or `mariadb`: a server reached through its
+    /// client tools.
+    pub struct ServerConfig {
+        /// Folder holding the client tools (pg_dump, mariadb-dump, ...); default: PATH.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub bin_dir: Option<PathBuf>,
+        /// How long a dump or a restore may wait for a table lock before it
+        /// fails, rather than hang while the job's lock is held (default `5m`;
+        /// `0s` waits forever). mariadb-dump and mysqldump cannot set it, so for
+        /// MariaDB and MySQL it bounds restores only.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub lock_wait_timeout: Option<Wait>,
+    }
 }
 
 impl ServerConfig {
@@ -129,16 +186,6 @@ impl ServerConfig {
             databases: Some(databases),
             ..ServerConfig::default()
         }
-    }
-
-    /// The databases (validation makes sure there are some).
-    pub fn databases(&self) -> &Databases {
-        self.databases.as_ref().unwrap_or(&Databases::All)
-    }
-
-    /// The password, read from `password_file` when that is how it is given.
-    pub fn password(&self) -> anyhow::Result<Option<Secret>> {
-        password(&self.password, &self.password_file)
     }
 
     /// The longest wait for a table lock (`None`: forever).
@@ -158,19 +205,7 @@ impl ServerConfig {
     }
 
     fn validate(&mut self, at: &str, problems: &mut Problems) {
-        problems.not_both(
-            at,
-            "password",
-            self.password.is_some(),
-            self.password_file.is_some(),
-        );
-        self.databases = databases(
-            at,
-            self.database.take(),
-            self.databases.take(),
-            false,
-            problems,
-        );
+        self.check_shared(at, false, problems);
     }
 }
 
