@@ -14,17 +14,24 @@
 //! Imports only run downward (a test in the integration suite keeps it so):
 //!
 //! ```text
-//! cli                      flags, printing, the exit-code mapping
-//!  └ app                   use cases: job, backup, restore, verify, daemon, lock, hooks
-//!     ├ connector          one module per engine, behind the `Connector` trait
-//!     ├ catalog            manifests and retention
-//!     ├ notify             notifiers and metrics
-//!     ├ pipeline           compression, encryption, hashing, progress
-//!     └ storage            one module per backend, behind the `Storage` trait
-//!        └ config          loading and validating the YAML config
-//!           ├ schedule     cron expressions and time zones
-//!           └ util         leaves: secrets, durations, signals, processes, exit codes
+//! cli                   flags, printing, the exit-code mapping
+//!  └ app                use cases: job, backup, restore, verify, daemon, lock, hooks
+//!     └ config          loading, layering and validating the YAML config
+//!        ├ catalog      manifests, their signing, retention
+//!        │  └ pipeline  compression, encryption, hashing, progress
+//!        ├ notify       one module per notifier, with its config; metrics
+//!        ├ connector    one module per engine, with its config, behind `Connector`
+//!        ├ storage      one module per backend, with its config, behind `Storage`
+//!        ├ schedule     cron expressions and time zones
+//!        └ util         leaves: secrets, durations, signals, processes, problems
 //! ```
+//!
+//! Each component owns its part of the config: its `type`s as serde
+//! structs with their docs and defaults, and a `validate()` for the rules
+//! that span keys. `config` only composes them, reports every problem with
+//! its YAML path, and fills in what jobs inherit. The pipeline streams from
+//! a connector's dump into a storage's writer; the catalog reads and writes
+//! manifests through a storage.
 //!
 //! Config search order: `-c FILE`, `DBKEEP_CONFIG`, `./dbkeep.yaml`, the user
 //! config dir's `dbkeep/config.yaml`, `/etc/dbkeep/config.yaml`.

@@ -29,71 +29,7 @@ pub fn validate(value: Value) -> Result<Config, Vec<Problem>> {
     }
 }
 
-type PathError = serde_path_to_error::Error<serde_json::Error>;
-
-/// One `type` of a tagged section, and how to read its keys alone.
-struct Variant {
-    tag: &'static str,
-    read: fn(&Value) -> Result<(), PathError>,
-    keys: fn() -> BTreeSet<String>,
-}
-
-fn read<T: serde::de::DeserializeOwned>(value: &Value) -> Result<(), PathError> {
-    serde_path_to_error::deserialize::<_, T>(value).map(drop)
-}
-
-fn keys<T: schemars::JsonSchema>() -> BTreeSet<String> {
-    serde_json::to_value(schemars::schema_for!(T))
-        .ok()
-        .and_then(|s| s.get("properties").and_then(Value::as_object).cloned())
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
-macro_rules! variant {
-    ($tag:literal, $ty:ty) => {
-        Variant {
-            tag: $tag,
-            read: read::<$ty>,
-            keys: keys::<$ty>,
-        }
-    };
-}
-
-/// The types of `jobs.*.source`.
-const SOURCES: &[Variant] = {
-    use crate::connector::source::{MongoConfig, RedisConfig, ServerConfig, SqliteConfig};
-    &[
-        variant!("postgres", ServerConfig),
-        variant!("mysql", ServerConfig),
-        variant!("mariadb", ServerConfig),
-        variant!("sqlite", SqliteConfig),
-        variant!("mongodb", MongoConfig),
-        variant!("redis", RedisConfig),
-    ]
-};
-
-/// The types of `storages.*`.
-const STORAGES: &[Variant] = {
-    use crate::storage::config::{AzureConfig, GcsConfig, LocalConfig, S3Config};
-    &[
-        variant!("local", LocalConfig),
-        variant!("s3", S3Config),
-        variant!("gcs", GcsConfig),
-        variant!("azure", AzureConfig),
-    ]
-};
-
-/// The types of `notifiers.*`.
-const NOTIFIERS: &[Variant] = {
-    use crate::notify::{EmailConfig, HealthcheckConfig, SlackConfig, WebhookConfig};
-    &[
-        variant!("slack", SlackConfig),
-        variant!("email", EmailConfig),
-        variant!("webhook", WebhookConfig),
-        variant!("healthcheck", HealthcheckConfig),
-    ]
-};
+use crate::util::problem::{PathError, Variant};
 
 /// Deserializes, collecting every serde error instead of the first. Also
 /// returns the paths of entries set aside whole (a missing key, an unknown
@@ -104,7 +40,10 @@ fn deserialize_all(mut value: Value) -> (RawConfig, Problems, BTreeSet<String>) 
     // serde's tagged enums do not say where inside an entry an error is:
     // each tagged entry is first read on its own, by the struct its `type` picks.
     let mut tagged: Vec<(Vec<String>, &[Variant])> = Vec::new();
-    for (section, variants) in [("storages", STORAGES), ("notifiers", NOTIFIERS)] {
+    for (section, variants) in [
+        ("storages", crate::storage::config::TYPES),
+        ("notifiers", crate::notify::TYPES),
+    ] {
         if let Some(map) = value.get(section).and_then(Value::as_object) {
             for name in map.keys() {
                 tagged.push((vec![section.to_string(), name.clone()], variants));
@@ -113,7 +52,10 @@ fn deserialize_all(mut value: Value) -> (RawConfig, Problems, BTreeSet<String>) 
     }
     if let Some(jobs) = value.get("jobs").and_then(Value::as_object) {
         for name in jobs.keys() {
-            tagged.push((vec!["jobs".into(), name.clone(), "source".into()], SOURCES));
+            tagged.push((
+                vec!["jobs".into(), name.clone(), "source".into()],
+                crate::connector::source::TYPES,
+            ));
         }
     }
     for (at, variants) in tagged {
@@ -848,5 +790,42 @@ mod tests {
             ],
             "{got:#?}"
         );
+    }
+
+    /// Each tagged section's table of readers names exactly the `type`s its
+    /// enum accepts.
+    #[test]
+    fn every_type_has_its_reader() {
+        fn tags(schema: schemars::Schema) -> BTreeSet<String> {
+            let v = serde_json::to_value(schema).unwrap();
+            v["oneOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| {
+                    o["properties"]["type"]["const"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect()
+        }
+        for (schema, table) in [
+            (
+                schemars::schema_for!(crate::connector::SourceConfig),
+                crate::connector::source::TYPES,
+            ),
+            (
+                schemars::schema_for!(crate::storage::StorageConfig),
+                crate::storage::config::TYPES,
+            ),
+            (
+                schemars::schema_for!(crate::notify::NotifierConfig),
+                crate::notify::TYPES,
+            ),
+        ] {
+            let read: BTreeSet<String> = table.iter().map(|v| v.tag.to_string()).collect();
+            assert_eq!(tags(schema), read);
+        }
     }
 }

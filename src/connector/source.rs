@@ -13,7 +13,7 @@ use super::Engine;
 pub use super::mongodb::MongoConfig;
 pub use super::redis::RedisConfig;
 pub use super::sqlite::SqliteConfig;
-use crate::util::problem::Problems;
+use crate::util::problem::{Problems, variant};
 use crate::util::secret::Secret;
 
 /// The database a job backs up. Its `type` decides which keys apply.
@@ -35,6 +35,16 @@ pub enum SourceConfig {
     /// Redis, through its protocol (SCAN, DUMP, RESTORE).
     Redis(RedisConfig),
 }
+
+/// The `type`s of a source, for the config validation.
+pub const TYPES: &[crate::util::problem::Variant] = &[
+    variant!("postgres", ServerConfig),
+    variant!("mysql", ServerConfig),
+    variant!("mariadb", ServerConfig),
+    variant!("sqlite", SqliteConfig),
+    variant!("mongodb", MongoConfig),
+    variant!("redis", RedisConfig),
+];
 
 impl SourceConfig {
     /// The engine.

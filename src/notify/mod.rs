@@ -30,7 +30,7 @@ pub use healthcheck::HealthcheckConfig;
 pub use slack::SlackConfig;
 pub use webhook::WebhookConfig;
 
-use crate::util::problem::Problems;
+use crate::util::problem::{Problems, variant};
 use crate::util::secret::Secret;
 
 /// A notifier: where to report a job's outcome. Its `type` decides which
@@ -47,6 +47,14 @@ pub enum NotifierConfig {
     /// healthchecks.io-style pings: `/start`, success, `/fail`.
     Healthcheck(HealthcheckConfig),
 }
+
+/// The `type`s of a notifier, for the config validation.
+pub const TYPES: &[crate::util::problem::Variant] = &[
+    variant!("slack", SlackConfig),
+    variant!("email", EmailConfig),
+    variant!("webhook", WebhookConfig),
+    variant!("healthcheck", HealthcheckConfig),
+];
 
 impl NotifierConfig {
     /// The outcomes it reports.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::util::problem::Problems;
+use crate::util::problem::{Problems, variant};
 use crate::util::secret::Secret;
 
 /// A storage. Its `type` decides which keys apply.
@@ -23,6 +23,14 @@ pub enum StorageConfig {
     /// Azure Blob Storage.
     Azure(AzureConfig),
 }
+
+/// The `type`s of a storage, for the config validation.
+pub const TYPES: &[crate::util::problem::Variant] = &[
+    variant!("local", LocalConfig),
+    variant!("s3", S3Config),
+    variant!("gcs", GcsConfig),
+    variant!("azure", AzureConfig),
+];
 
 /// `type: local`: a folder on a local or mounted file system.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

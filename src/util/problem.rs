@@ -135,3 +135,44 @@ impl Problems {
 pub fn is_http_url(text: &str) -> bool {
     url::Url::parse(text).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
 }
+
+/// A serde error with the path where it happened.
+pub type PathError = serde_path_to_error::Error<serde_json::Error>;
+
+/// One `type` of a tagged config section (`type: s3`), and how to read its
+/// keys alone. serde's tagged enums do not say where inside an entry an
+/// error is, so each entry is first read by the struct its `type` picks.
+pub struct Variant {
+    /// The `type` value.
+    pub tag: &'static str,
+    /// Reads an entry's keys (without `type`) by this type's struct.
+    pub read: fn(&serde_json::Value) -> Result<(), PathError>,
+    /// The keys this type accepts.
+    pub keys: fn() -> std::collections::BTreeSet<String>,
+}
+
+/// Reads `value` as a `T`, keeping only the error.
+pub fn read<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<(), PathError> {
+    serde_path_to_error::deserialize::<_, T>(value).map(drop)
+}
+
+/// The keys of struct `T`, from its JSON Schema.
+pub fn keys<T: schemars::JsonSchema>() -> std::collections::BTreeSet<String> {
+    serde_json::to_value(schemars::schema_for!(T))
+        .ok()
+        .and_then(|s| s.get("properties").and_then(|p| p.as_object()).cloned())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// `variant!("s3", S3Config)`: the [`Variant`] of one `type`.
+macro_rules! variant {
+    ($tag:literal, $ty:ty) => {
+        $crate::util::problem::Variant {
+            tag: $tag,
+            read: $crate::util::problem::read::<$ty>,
+            keys: $crate::util::problem::keys::<$ty>,
+        }
+    };
+}
+pub(crate) use variant;
