@@ -34,16 +34,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             let code = cli::exit_code(&err);
-            let silent = err
-                .downcast_ref::<exit::Exit>()
-                .is_some_and(|e| e.message.is_none());
-            if !silent {
-                let text =
-                    if code == exit::INTERRUPTED && err.downcast_ref::<exit::Exit>().is_none() {
-                        exit::Exit::interrupted().to_string()
-                    } else {
-                        format!("{err:#}")
-                    };
+            if let Some(text) = cli::error_text(&err) {
                 eprintln!("error: {}", secret::redact(&text));
             }
             ExitCode::from(code)

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use super::print;
 use crate::config::{self, Config, Databases, Engine, Source};
 use crate::storage;
-use crate::util::exit::{self, Exit};
+use crate::util::exit::{self, Failure};
 use crate::util::process::find_tool;
 
 /// The starter config that `config init` writes (also the full reference).
@@ -71,15 +71,7 @@ pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
                 print("environment: tools found, password files readable, storages writable\n")?;
                 return Ok(exit::OK);
             }
-            let mut text = format!(
-                "environment: {} problem{}:\n",
-                problems.len(),
-                if problems.len() == 1 { "" } else { "s" }
-            );
-            for p in &problems {
-                text.push_str(&format!("  - {p}\n"));
-            }
-            Err(Exit::new(exit::FAILED, text.trim_end().to_string()).into())
+            Err(Failure::Environment(problems).into())
         }
         Command::Show => {
             let path = config::locate(explicit)?;
@@ -115,13 +107,10 @@ pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
             let mut file = match options.open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    return Err(Exit::new(
-                        exit::USAGE,
-                        format!(
-                            "{} already exists; pass `--force` to overwrite it",
-                            path.display()
-                        ),
-                    )
+                    return Err(Failure::Usage(format!(
+                        "{} already exists; pass `--force` to overwrite it",
+                        path.display()
+                    ))
                     .into());
                 }
                 Err(e) => {

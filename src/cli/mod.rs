@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, Job};
 use crate::storage;
 use crate::storage::{Target, job_targets};
-use crate::util::exit::{self, Exit};
+use crate::util::exit::{self, Failure, Reported};
 
 const ABOUT: &str = "Back up and restore PostgreSQL, MariaDB/MySQL, SQLite, MongoDB and Redis databases.\n\n\
 Dumps stream through compression to storage, with a checksummed manifest written last. \
@@ -141,24 +141,74 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-/// The exit code an error maps to: the one place where errors become the
-/// documented codes of [`exit`].
+/// The exit code an error maps to: the one place where the causes of
+/// failure become the documented codes of [`exit`].
 pub fn exit_code(err: &anyhow::Error) -> u8 {
+    match cause(err) {
+        Cause::Failure(failure) => match failure {
+            Failure::Usage(_) | Failure::Reported(Reported::Usage) => exit::USAGE,
+            Failure::Config(_) => exit::CONFIG,
+            Failure::Locked { .. } | Failure::Reported(Reported::Locked) => exit::LOCKED,
+            Failure::Interrupted | Failure::Stopped | Failure::Reported(Reported::Interrupted) => {
+                exit::INTERRUPTED
+            }
+            Failure::Partial => exit::PARTIAL,
+            Failure::Environment(_) | Failure::Reported(Reported::Failed) => exit::FAILED,
+        },
+        Cause::Invalid => exit::CONFIG,
+        Cause::Signal => exit::INTERRUPTED,
+        Cause::Other => exit::FAILED,
+    }
+}
+
+/// What decides an error's exit code.
+enum Cause<'a> {
+    /// A [`Failure`] named it.
+    Failure(&'a Failure),
+    /// The config failed validation ([`crate::config::Invalid`]).
+    Invalid,
+    /// A signal stopped the work.
+    Signal,
+    /// Anything else.
+    Other,
+}
+
+/// The first cause in `err`'s chain that names a reason; without one, a
+/// signal that has arrived.
+fn cause(err: &anyhow::Error) -> Cause<'_> {
     for cause in err.chain() {
-        if let Some(exit) = cause.downcast_ref::<Exit>() {
-            return exit.code;
+        if let Some(failure) = cause.downcast_ref::<Failure>() {
+            return Cause::Failure(failure);
         }
-        if cause.downcast_ref::<crate::config::Invalid>().is_some() {
-            return exit::CONFIG;
+        if cause.is::<crate::config::Invalid>() {
+            return Cause::Invalid;
         }
         if crate::util::signal::is_interrupt(cause) {
-            return exit::INTERRUPTED;
+            return Cause::Signal;
         }
     }
     if crate::util::signal::cancelled() {
-        return exit::INTERRUPTED;
+        Cause::Signal
+    } else {
+        Cause::Other
     }
-    exit::FAILED
+}
+
+/// Whether `err` is another run holding the job's lock.
+fn is_locked(err: &anyhow::Error) -> bool {
+    matches!(cause(err), Cause::Failure(Failure::Locked { .. }))
+}
+
+/// What `main` prints for a failed command: nothing when the reasons were
+/// already printed, the interruption when a signal stopped the work, else
+/// the error with its causes.
+pub fn error_text(err: &anyhow::Error) -> Option<String> {
+    match err.downcast_ref::<Failure>() {
+        Some(failure) if failure.is_reported() => None,
+        Some(_) => Some(format!("{err:#}")),
+        None if matches!(cause(err), Cause::Signal) => Some(Failure::Interrupted.to_string()),
+        None => Some(format!("{err:#}")),
+    }
 }
 
 /// Loads the config the user pointed at (or found on the search path).
@@ -173,8 +223,7 @@ fn load_config(explicit: Option<&Path>) -> Result<Config> {
 /// Query parameters set storage keys (`?endpoint=...&region=...&path_style=true`);
 /// credentials come from each cloud's standard environment.
 fn location(text: &str) -> Result<Target> {
-    let sc = crate::storage::location::parse(text)
-        .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
+    let sc = crate::storage::location::parse(text).map_err(|e| Failure::Usage(format!("{e:#}")))?;
     Ok(Target::new(storage::open(text, &sc)?, sc.prefix.clone()))
 }
 
@@ -187,13 +236,10 @@ fn job_storage(config: &Config, job_name: &str, wanted: Option<&str>) -> Result<
     let name = match wanted {
         Some(w) if job.storage.iter().any(|s| s == w) => w,
         Some(w) => {
-            return Err(Exit::new(
-                exit::USAGE,
-                format!(
-                    "job `{job_name}` does not use storage `{w}` (it uses: {})",
-                    job.storage.join(", ")
-                ),
-            )
+            return Err(Failure::Usage(format!(
+                "job `{job_name}` does not use storage `{w}` (it uses: {})",
+                job.storage.join(", ")
+            ))
             .into());
         }
         None => job.storage.first().map(String::as_str).unwrap_or_default(),
@@ -207,14 +253,11 @@ fn job_storage(config: &Config, job_name: &str, wanted: Option<&str>) -> Result<
 
 fn unknown_job(config: &Config, name: &str) -> anyhow::Error {
     let known: Vec<&str> = config.jobs.keys().map(String::as_str).collect();
-    Exit::new(
-        exit::USAGE,
-        if known.is_empty() {
-            format!("no job `{name}`: the config defines no jobs")
-        } else {
-            format!("no job `{name}` in the config (jobs: {})", known.join(", "))
-        },
-    )
+    Failure::Usage(if known.is_empty() {
+        format!("no job `{name}`: the config defines no jobs")
+    } else {
+        format!("no job `{name}` in the config (jobs: {})", known.join(", "))
+    })
     .into()
 }
 

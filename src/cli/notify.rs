@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::{load_config, print};
 use crate::notify::{Event, Notifiers, Status};
-use crate::util::exit::{self, Exit};
+use crate::util::exit::{self, Failure, Reported};
 
 /// `dbkeep notify` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -30,14 +30,13 @@ pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<u8> {
         None => config.notifiers.keys().cloned().collect(),
     };
     if names.is_empty() {
-        return Err(Exit::new(
-            exit::USAGE,
-            "the config defines no notifiers; add one under `notifiers:`",
+        return Err(Failure::Usage(
+            "the config defines no notifiers; add one under `notifiers:`".into(),
         )
         .into());
     }
-    let notifiers = Notifiers::for_test(&config, &names)
-        .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
+    let notifiers =
+        Notifiers::for_test(&config, &names).map_err(|e| Failure::Usage(format!("{e:#}")))?;
     let now = Utc::now();
     let event = Event {
         event: "test",
@@ -71,6 +70,6 @@ pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<u8> {
     if failed.is_empty() {
         Ok(exit::OK)
     } else {
-        Err(Exit::silent(exit::FAILED).into())
+        Err(Failure::Reported(Reported::Failed).into())
     }
 }

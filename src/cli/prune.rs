@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{job_targets, load_config, print, unknown_job};
 use crate::catalog::retention::{self, Row};
-use crate::util::exit::{self, Exit};
+use crate::util::exit::{self, Failure, Reported};
 use crate::util::rfc3339;
 
 /// Arguments of `dbkeep prune`.
@@ -106,7 +106,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
             Err(e) => {
                 let msg = crate::util::secret::redact(&format!("{e:#}"));
                 eprintln!("error: job `{name}`: {msg}");
-                failures.push(super::exit_code(&e));
+                failures.push(super::is_locked(&e));
             }
         }
     }
@@ -118,10 +118,10 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
     }
     match failures.as_slice() {
         [] => Ok(exit::OK),
-        all if all.len() == names.len() && all.iter().all(|c| *c == exit::LOCKED) => {
-            Err(Exit::silent(exit::LOCKED).into())
+        all if all.len() == names.len() && all.iter().all(|locked| *locked) => {
+            Err(Failure::Reported(Reported::Locked).into())
         }
-        _ => Err(Exit::silent(exit::FAILED).into()),
+        _ => Err(Failure::Reported(Reported::Failed).into()),
     }
 }
 

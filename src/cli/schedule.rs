@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{load_config, print, unknown_job};
 use crate::config::{Config, Job};
-use crate::util::exit::{self, Exit};
+use crate::util::exit::Failure;
 use crate::util::rfc3339;
 
 /// The `schedule` subcommands.
@@ -144,10 +144,9 @@ fn selected<'a>(config: &'a Config, only: &[String]) -> Result<Vec<(&'a String, 
     if let Some((name, _)) = jobs.iter().find(|(_, j)| j.schedule.is_none())
         && !only.is_empty()
     {
-        return Err(Exit::new(
-            exit::USAGE,
-            format!("job `{name}` has no `schedule`; add e.g. `schedule: \"0 3 * * *\"` to it"),
-        )
+        return Err(Failure::Usage(format!(
+            "job `{name}` has no `schedule`; add e.g. `schedule: \"0 3 * * *\"` to it"
+        ))
         .into());
     }
     let jobs: Vec<(&String, &Job)> = jobs
@@ -155,9 +154,8 @@ fn selected<'a>(config: &'a Config, only: &[String]) -> Result<Vec<(&'a String, 
         .filter(|(_, j)| j.schedule.is_some())
         .collect();
     if jobs.is_empty() {
-        return Err(Exit::new(
-            exit::CONFIG,
-            "no job has a `schedule`; add e.g. `schedule: \"0 3 * * *\"` to a job",
+        return Err(Failure::Config(
+            "no job has a `schedule`; add e.g. `schedule: \"0 3 * * *\"` to a job".into(),
         )
         .into());
     }
@@ -167,8 +165,9 @@ fn selected<'a>(config: &'a Config, only: &[String]) -> Result<Vec<(&'a String, 
 fn list(args: ListArgs, config_path: Option<&Path>) -> Result<u8> {
     let config = load_config(config_path)?;
     let after: DateTime<Utc> = match &args.after {
-        Some(t) => crate::catalog::manifest::parse_time(t)
-            .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?,
+        Some(t) => {
+            crate::catalog::manifest::parse_time(t).map_err(|e| Failure::Usage(format!("{e:#}")))?
+        }
         None => Utc::now(),
     };
     let only: Vec<String> = args.job.iter().cloned().collect();
@@ -245,10 +244,7 @@ fn install(args: InstallArgs, config_path: Option<&Path>) -> Result<u8> {
         for (name, job) in &jobs {
             let Some(cron) = &job.schedule else { continue };
             let fields = cron.crontab().map_err(|e| {
-                Exit::new(
-                    exit::CONFIG,
-                    format!("jobs.{name}.schedule: {e}; use --systemd"),
-                )
+                Failure::Config(format!("jobs.{name}.schedule: {e}; use --systemd"))
             })?;
             let tz = job.timezone.name();
             let _ = writeln!(
