@@ -10,7 +10,7 @@ use crate::app::job::Surroundings;
 use crate::config::{Compression, Job};
 use crate::connector::url;
 use crate::notify::Notifiers;
-use crate::util::exit::{self, Failure, Reported};
+use crate::util::exit::{Failure, Reported};
 use crate::util::human_size;
 use crate::util::rfc3339;
 use crate::util::signal;
@@ -112,7 +112,7 @@ pub fn run(
     args: Args,
     config_path: Option<&Path>,
     progress: crate::pipeline::progress::Mode,
-) -> Result<u8> {
+) -> Result<()> {
     let mut runs: Vec<(String, Job, Vec<crate::storage::Target>)> = Vec::new();
     let mut loaded: Option<crate::config::Config> = None;
     if let Some(to) = &args.to {
@@ -295,11 +295,11 @@ pub fn run(
         .count();
     let partial = results.iter().any(|r| r.status == "partial");
     if !results.is_empty() && results.iter().all(|r| r.status == "locked") {
-        return Ok(exit::LOCKED);
+        return Err(Failure::Reported(Reported::Locked).into());
     }
-    Ok(match failed {
-        0 if !partial => exit::OK,
-        n if n == results.len() => exit::FAILED,
-        _ => exit::PARTIAL,
-    })
+    match failed {
+        0 if !partial => Ok(()),
+        n if n == results.len() => Err(Failure::Reported(Reported::Failed).into()),
+        _ => Err(Failure::Partial.into()),
+    }
 }

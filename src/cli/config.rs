@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use super::print;
 use crate::config::{self, Config, Databases, Engine, Source};
 use crate::storage;
-use crate::util::exit::{self, Failure};
+use crate::util::exit::Failure;
 use crate::util::process::find_tool;
 
 /// The starter config that `config init` writes (also the full reference).
@@ -50,7 +50,7 @@ pub enum Command {
 }
 
 /// Runs `dbkeep config ...`.
-pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
+pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<()> {
     match cmd {
         Command::Validate { no_environment } => {
             let path = config::locate(explicit)?;
@@ -64,12 +64,12 @@ pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
                 if cfg.storages.len() == 1 { "" } else { "s" },
             ))?;
             if no_environment {
-                return Ok(exit::OK);
+                return Ok(());
             }
             let problems = environment(&cfg);
             if problems.is_empty() {
                 print("environment: tools found, password files readable, storages writable\n")?;
-                return Ok(exit::OK);
+                return Ok(());
             }
             Err(Failure::Environment(problems).into())
         }
@@ -81,19 +81,19 @@ pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
                 "# effective config from {}\n{yaml}",
                 path.display()
             ))?;
-            Ok(exit::OK)
+            Ok(())
         }
         Command::Schema => {
             print(&format!(
                 "{}\n",
                 serde_json::to_string_pretty(&config::json_schema())?
             ))?;
-            Ok(exit::OK)
+            Ok(())
         }
         Command::Init { path, force } => {
             if path.as_os_str() == "-" {
                 print(EXAMPLE)?;
-                return Ok(exit::OK);
+                return Ok(());
             }
             let mut options = std::fs::OpenOptions::new();
             options.write(true);
@@ -122,7 +122,7 @@ pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
                 "wrote {}; edit it, then run `dbkeep config validate`",
                 path.display()
             );
-            Ok(exit::OK)
+            Ok(())
         }
     }
 }

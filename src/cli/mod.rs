@@ -120,8 +120,8 @@ pub enum Command {
     Demo(demo::Args),
 }
 
-/// Runs the parsed command; returns the exit code.
-pub fn run(cli: Cli) -> Result<u8> {
+/// Runs the parsed command; [`exit_code`] turns the result into the exit code.
+pub fn run(cli: Cli) -> Result<()> {
     let config_path = cli.config.as_deref();
     match cli.command {
         Command::Backup(args) => backup::run(
@@ -141,9 +141,13 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-/// The exit code an error maps to: the one place where the causes of
+/// The exit code of a command's result: the one place where the causes of
 /// failure become the documented codes of [`exit`].
-pub fn exit_code(err: &anyhow::Error) -> u8 {
+pub fn exit_code(result: &Result<()>) -> u8 {
+    let err = match result {
+        Ok(()) => return exit::OK,
+        Err(err) => err,
+    };
     match cause(err) {
         Cause::Failure(failure) => match failure {
             Failure::Usage(_) | Failure::Reported(Reported::Usage) => exit::USAGE,

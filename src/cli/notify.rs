@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::{load_config, print};
 use crate::notify::{Event, Notifiers, Status};
-use crate::util::exit::{self, Failure, Reported};
+use crate::util::exit::{Failure, Reported};
 
 /// `dbkeep notify` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -22,7 +22,7 @@ pub enum Command {
 }
 
 /// Runs `dbkeep notify ...`.
-pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<u8> {
+pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<()> {
     let Command::Test { name } = cmd;
     let config = load_config(config_path)?;
     let names: Vec<String> = match name {
@@ -68,7 +68,7 @@ pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<u8> {
     }
     print(&text)?;
     if failed.is_empty() {
-        Ok(exit::OK)
+        Ok(())
     } else {
         Err(Failure::Reported(Reported::Failed).into())
     }

@@ -10,7 +10,7 @@ use crate::catalog::manifest;
 use crate::config::{Databases, Source};
 use crate::connector::{self, RestoreOptions, url};
 use crate::storage::Target;
-use crate::util::exit::{self, Failure};
+use crate::util::exit::Failure;
 
 /// Arguments of `dbkeep restore`.
 #[derive(Debug, clap::Args)]
@@ -79,7 +79,7 @@ pub struct Args {
 }
 
 /// Runs `dbkeep restore`.
-pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
+pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
     let job = args.job.clone().or(args.job_flag.clone());
     let mut job_encryption = None;
     let mut job_config = None;
@@ -216,5 +216,5 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         }
     }
     print(&text)?;
-    Ok(exit::OK)
+    Ok(())
 }

@@ -104,7 +104,7 @@ pub struct InstallArgs {
 }
 
 /// Runs a `schedule` subcommand.
-pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<u8> {
+pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<()> {
     match cmd {
         Command::Run => {
             let path = crate::app::daemon::config_file(config_path)?;
@@ -162,7 +162,7 @@ fn selected<'a>(config: &'a Config, only: &[String]) -> Result<Vec<(&'a String, 
     Ok(jobs)
 }
 
-fn list(args: ListArgs, config_path: Option<&Path>) -> Result<u8> {
+fn list(args: ListArgs, config_path: Option<&Path>) -> Result<()> {
     let config = load_config(config_path)?;
     let after: DateTime<Utc> = match &args.after {
         Some(t) => {
@@ -193,7 +193,7 @@ fn list(args: ListArgs, config_path: Option<&Path>) -> Result<u8> {
         });
     }
     if args.json {
-        return print(&format!("{}\n", serde_json::to_string_pretty(&out)?)).map(|()| 0);
+        return print(&format!("{}\n", serde_json::to_string_pretty(&out)?));
     }
     let mut text = String::new();
     for l in &out {
@@ -202,7 +202,7 @@ fn list(args: ListArgs, config_path: Option<&Path>) -> Result<u8> {
             let _ = writeln!(text, "  {:<26}  {}", t.local, t.utc);
         }
     }
-    print(&text).map(|()| 0)
+    print(&text)
 }
 
 /// A file `install` writes.
@@ -211,7 +211,7 @@ struct File {
     text: String,
 }
 
-fn install(args: InstallArgs, config_path: Option<&Path>) -> Result<u8> {
+fn install(args: InstallArgs, config_path: Option<&Path>) -> Result<()> {
     let config_file = crate::app::daemon::config_file(config_path)?;
     let config = crate::config::load(&config_file)?;
     let binary = match &args.binary {
@@ -274,7 +274,7 @@ fn install(args: InstallArgs, config_path: Option<&Path>) -> Result<u8> {
             }
             out.push_str(&f.text);
         }
-        return print(&out).map(|()| 0);
+        return print(&out);
     }
     let dir = match (&args.dir, args.systemd, args.user) {
         (Some(d), _, _) => d.clone(),
@@ -310,7 +310,7 @@ fn install(args: InstallArgs, config_path: Option<&Path>) -> Result<u8> {
             timers.join(" ")
         );
     }
-    Ok(0)
+    Ok(())
 }
 
 fn systemd_units(

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{job_storage, load_config, location, print};
-use crate::util::exit::{self, Failure};
+use crate::util::exit::Failure;
 
 /// Arguments of `dbkeep verify`.
 #[derive(Debug, clap::Args)]
@@ -48,7 +48,7 @@ pub struct Args {
 }
 
 /// Runs `dbkeep verify`.
-pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
+pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
     let job = args.job.clone().or(args.job_flag.clone());
     let mut job_encryption = None;
     let mut job_config = None;
@@ -110,5 +110,5 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         ));
         print(&text)?;
     }
-    Ok(exit::OK)
+    Ok(())
 }
