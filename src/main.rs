@@ -35,7 +35,9 @@ fn run(cli: cli::Cli) -> Result<()> {
     init_logging(cli.verbose, cli.quiet, cli.log_format);
     // One TLS provider for every client in the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if let Err(e) = signal::install() {
+    // A second signal exits at once, with the code the mapping gives an interruption.
+    let interrupted = cli::exit_code(&Err(Failure::Interrupted.into()));
+    if let Err(e) = signal::install(interrupted) {
         eprintln!("warning: cannot install signal handlers: {e}");
     }
     let result = cli::run(cli);
