@@ -417,10 +417,108 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anyhow::Context;
     use clap::CommandFactory;
 
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    fn locked() -> Failure {
+        Failure::Locked {
+            job: "app".into(),
+            storage: "local".into(),
+            holder: "backup on host1 (pid 7)".into(),
+            waited: false,
+        }
+    }
+
+    fn invalid() -> crate::config::Invalid {
+        crate::config::Invalid {
+            file: PathBuf::from("dbkeep.yaml"),
+            problems: Vec::new(),
+        }
+    }
+
+    fn code_of(err: impl Into<anyhow::Error>) -> u8 {
+        exit_code(&Err(err.into()))
+    }
+
+    #[test]
+    fn each_cause_maps_to_its_documented_code() {
+        assert_eq!(exit_code(&Ok(())), 0);
+        assert_eq!(code_of(Failure::Usage("bad flag".into())), 2);
+        assert_eq!(code_of(Failure::Reported(Reported::Usage)), 2);
+        assert_eq!(code_of(Failure::Config("no jobs".into())), 78);
+        assert_eq!(code_of(invalid()), 78);
+        assert_eq!(code_of(locked()), 75);
+        assert_eq!(code_of(Failure::Reported(Reported::Locked)), 75);
+        assert_eq!(code_of(Failure::Partial), 3);
+        assert_eq!(code_of(Failure::Interrupted), 130);
+        assert_eq!(code_of(Failure::Stopped), 130);
+        assert_eq!(code_of(Failure::Reported(Reported::Interrupted)), 130);
+        assert_eq!(code_of(crate::util::signal::Interrupted), 130);
+        assert_eq!(code_of(Failure::Environment(vec!["x".into()])), 1);
+        assert_eq!(code_of(Failure::Reported(Reported::Failed)), 1);
+        assert_eq!(code_of(anyhow::anyhow!("the dump failed")), 1);
+    }
+
+    #[test]
+    fn a_cause_wrapped_in_context_keeps_its_code() {
+        let wrapped = anyhow::Error::new(locked())
+            .context("job `app`")
+            .context("backup");
+        assert_eq!(code_of(wrapped), 75);
+        let from_result: Result<()> =
+            Err::<(), _>(Failure::Usage("bad flag".into())).context("reading the flags");
+        assert_eq!(exit_code(&from_result), 2);
+        assert_eq!(
+            code_of(anyhow::Error::new(invalid()).context("loading")),
+            78
+        );
+        let stopped =
+            anyhow::Error::new(crate::util::signal::Interrupted).context("pg_dump was stopped");
+        assert_eq!(code_of(stopped), 130);
+        assert_eq!(code_of(Failure::Partial), 3);
+        let io = std::io::Error::other("disk full");
+        assert_eq!(code_of(anyhow::Error::new(io).context("writing")), 1);
+    }
+
+    #[test]
+    fn a_lock_held_elsewhere_is_recognised_through_context() {
+        assert!(is_locked(
+            &anyhow::Error::new(locked()).context("job `app`")
+        ));
+        assert!(!is_locked(&anyhow::anyhow!("the dump failed")));
+        assert!(!is_locked(&Failure::Reported(Reported::Failed).into()));
+    }
+
+    #[test]
+    fn what_main_prints() {
+        assert_eq!(error_text(&Failure::Partial.into()), None);
+        assert_eq!(
+            error_text(&Failure::Reported(Reported::Locked).into()),
+            None
+        );
+        assert_eq!(
+            error_text(&anyhow::Error::new(Failure::Usage("bad flag".into())).context("backup"))
+                .as_deref(),
+            Some("backup: bad flag")
+        );
+        let stopped =
+            anyhow::Error::new(crate::util::signal::Interrupted).context("pg_dump was stopped");
+        assert_eq!(
+            error_text(&stopped).as_deref(),
+            Some("interrupted: the child was stopped and partial objects were removed")
+        );
+        assert_eq!(
+            error_text(&Failure::Stopped.into()).as_deref(),
+            Some("stopped: running jobs were interrupted and their partial objects removed")
+        );
+        assert_eq!(
+            error_text(&anyhow::anyhow!("the dump failed").context("job `app`")).as_deref(),
+            Some("job `app`: the dump failed")
+        );
     }
 }

@@ -88,9 +88,9 @@ fn abandon(code: u8) -> ! {
         kill_group(pid, libc::SIGKILL);
     }
     // A direct exit: the user asked to stop now, and the work may stay blocked
-    // (an upload, a network read, a lock wait) long before it returns a result
-    // for `main` to map. The code is the one `main` took from that mapping for
-    // an interruption.
+    // for a long time (an upload, a network read, a lock wait) before it
+    // returns a result for `main` to map. The code is the one `main` took from
+    // that mapping for an interruption.
     std::process::exit(i32::from(code));
 }
 
