@@ -480,7 +480,6 @@ mod tests {
         let stopped =
             anyhow::Error::new(crate::util::signal::Interrupted).context("pg_dump was stopped");
         assert_eq!(code_of(stopped), 130);
-        assert_eq!(code_of(Failure::Partial), 3);
         let io = std::io::Error::other("disk full");
         assert_eq!(code_of(anyhow::Error::new(io).context("writing")), 1);
     }
