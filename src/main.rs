@@ -2,9 +2,11 @@
 
 use std::process::ExitCode;
 
+use anyhow::Result;
 use clap::Parser;
 use dbkeep::cli;
-use dbkeep::util::{exit, secret, signal};
+use dbkeep::util::exit::{Failure, Reported};
+use dbkeep::util::{secret, signal};
 
 fn main() -> ExitCode {
     // No core dumps: the process holds database passwords, cloud keys and
@@ -13,42 +15,38 @@ fn main() -> ExitCode {
     unsafe {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
-    let cli = match cli::Cli::try_parse() {
-        Ok(cli) => cli,
+    let result = match cli::Cli::try_parse() {
+        Ok(cli) => run(cli),
+        // `--help` and `--version` arrive here too, and are no error.
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                exit::USAGE
+            if e.use_stderr() {
+                Err(Failure::Reported(Reported::Usage).into())
             } else {
-                exit::OK
-            });
+                Ok(())
+            }
         }
     };
+    ExitCode::from(cli::exit_code(&result))
+}
+
+/// Runs the command and prints its error, if any.
+fn run(cli: cli::Cli) -> Result<()> {
     init_logging(cli.verbose, cli.quiet, cli.log_format);
     // One TLS provider for every client in the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if let Err(e) = signal::install() {
+    // A second signal exits at once, with the code the mapping gives an interruption.
+    let interrupted = cli::exit_code(&Err(Failure::Interrupted.into()));
+    if let Err(e) = signal::install(interrupted) {
         eprintln!("warning: cannot install signal handlers: {e}");
     }
-    match cli::run(cli) {
-        Ok(code) => ExitCode::from(code),
-        Err(err) => {
-            let code = cli::exit_code(&err);
-            let silent = err
-                .downcast_ref::<exit::Exit>()
-                .is_some_and(|e| e.message.is_none());
-            if !silent {
-                let text =
-                    if code == exit::INTERRUPTED && err.downcast_ref::<exit::Exit>().is_none() {
-                        exit::Exit::interrupted().to_string()
-                    } else {
-                        format!("{err:#}")
-                    };
-                eprintln!("error: {}", secret::redact(&text));
-            }
-            ExitCode::from(code)
-        }
+    let result = cli::run(cli);
+    if let Err(err) = &result
+        && let Some(text) = cli::error_text(err)
+    {
+        eprintln!("error: {}", secret::redact(&text));
     }
+    result
 }
 
 fn init_logging(verbose: u8, quiet: bool, format: cli::LogFormat) {

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use crate::catalog::manifest::{self, rfc3339};
 use crate::config::{Config, Job};
 use crate::notify::Notifiers;
-use crate::util::exit::{self, Exit};
+use crate::util::exit::Failure;
 use crate::util::signal;
 
 /// A job's place in the scheduler.
@@ -46,18 +46,15 @@ struct Done {
 }
 
 /// Runs the scheduler until a signal stops it.
-pub fn run(config_path: &Path) -> Result<u8> {
+pub fn run(config_path: &Path) -> Result<()> {
     let path = config_path.to_path_buf();
     let mut config = Arc::new(crate::config::load(&path)?);
     let scheduled = scheduled_jobs(&config);
     if scheduled.is_empty() {
-        return Err(Exit::new(
-            exit::CONFIG,
-            format!(
-                "no job in {} has a `schedule`; add e.g. `schedule: \"0 3 * * *\"` to a job",
-                path.display()
-            ),
-        )
+        return Err(Failure::Config(format!(
+            "no job in {} has a `schedule`; add e.g. `schedule: \"0 3 * * *\"` to a job",
+            path.display()
+        ))
         .into());
     }
     signal::graceful();
@@ -161,7 +158,7 @@ pub fn run(config_path: &Path) -> Result<u8> {
 
     if running == 0 {
         tracing::info!("scheduler stopped");
-        return Ok(exit::OK);
+        return Ok(());
     }
     let grace = config.scheduler.shutdown_grace;
     tracing::info!(
@@ -188,14 +185,10 @@ pub fn run(config_path: &Path) -> Result<u8> {
         }
     }
     if signal::cancelled() {
-        return Err(Exit::new(
-            exit::INTERRUPTED,
-            "stopped: running jobs were interrupted and their partial objects removed",
-        )
-        .into());
+        return Err(Failure::Stopped.into());
     }
     tracing::info!("scheduler stopped");
-    Ok(exit::OK)
+    Ok(())
 }
 
 fn scheduled_jobs(config: &Config) -> Vec<String> {

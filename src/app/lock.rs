@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::manifest::{self, rfc3339};
 use crate::storage::Target;
 use crate::storage::Version;
-use crate::util::exit::{self, Exit};
+use crate::util::exit::Failure;
 use crate::util::signal::Run;
 
 /// The lock object's name inside a job's folder.
@@ -222,17 +222,12 @@ pub fn hold<T>(
                         std::thread::sleep(left.min(Duration::from_secs(2)));
                     }
                     _ => {
-                        let waited = if options.wait.is_some() {
-                            " and `--wait-lock` ran out"
-                        } else {
-                            "; add `--wait-lock 30m` to wait for it"
-                        };
-                        return Err(Exit::new(
-                            exit::LOCKED,
-                            format!(
-                                "job `{job}` is locked in storage `{storage}` by {holder}{waited}. If that run is gone, the lock is taken over once it is older than `lock.stale_after`"
-                            ),
-                        )
+                        return Err(Failure::Locked {
+                            job: job.to_string(),
+                            storage,
+                            holder,
+                            waited: options.wait.is_some(),
+                        }
                         .into());
                     }
                 }

@@ -10,7 +10,7 @@ use crate::app::job::Surroundings;
 use crate::config::{Compression, Job};
 use crate::connector::url;
 use crate::notify::Notifiers;
-use crate::util::exit::{self, Exit};
+use crate::util::exit::{Failure, Reported};
 use crate::util::human_size;
 use crate::util::rfc3339;
 use crate::util::signal;
@@ -92,16 +92,13 @@ fn apply_overrides(job: &mut Job, args: &Args) -> Result<()> {
     }
     if !job.compression.levels().contains(&job.compression_level) {
         let r = job.compression.levels();
-        return Err(Exit::new(
-            exit::USAGE,
-            format!(
-                "`--level {}` is out of range for {}: use {} to {}",
-                job.compression_level,
-                job.compression.as_str(),
-                r.start(),
-                r.end()
-            ),
-        )
+        return Err(Failure::Usage(format!(
+            "`--level {}` is out of range for {}: use {} to {}",
+            job.compression_level,
+            job.compression.as_str(),
+            r.start(),
+            r.end()
+        ))
         .into());
     }
     if let Some(t) = args.threads {
@@ -115,25 +112,23 @@ pub fn run(
     args: Args,
     config_path: Option<&Path>,
     progress: crate::pipeline::progress::Mode,
-) -> Result<u8> {
+) -> Result<()> {
     let mut runs: Vec<(String, Job, Vec<crate::storage::Target>)> = Vec::new();
     let mut loaded: Option<crate::config::Config> = None;
     if let Some(to) = &args.to {
         let [url] = args.targets.as_slice() else {
-            return Err(Exit::new(
-                exit::USAGE,
-                "with `--to`, give exactly one database URL or SQLite path",
+            return Err(Failure::Usage(
+                "with `--to`, give exactly one database URL or SQLite path".into(),
             )
             .into());
         };
-        let source = url::parse(url).map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
+        let source = url::parse(url).map_err(|e| Failure::Usage(format!("{e:#}")))?;
         let name = match &args.job {
             Some(n) if crate::config::is_plain_name(n) => n.clone(),
             Some(n) => {
-                return Err(Exit::new(
-                    exit::USAGE,
-                    format!("`--job {n}`: use letters, digits, `.`, `_` and `-`"),
-                )
+                return Err(Failure::Usage(format!(
+                    "`--job {n}`: use letters, digits, `.`, `_` and `-`"
+                ))
                 .into());
             }
             None => url::default_job_name(&source),
@@ -144,9 +139,8 @@ pub fn run(
     } else {
         let config = load_config(config_path)?;
         if config.jobs.is_empty() {
-            return Err(Exit::new(
-                exit::CONFIG,
-                "the config defines no jobs; add one under `jobs:`",
+            return Err(Failure::Config(
+                "the config defines no jobs; add one under `jobs:`".into(),
             )
             .into());
         }
@@ -157,13 +151,10 @@ pub fn run(
         };
         for name in names {
             if name.contains("://") {
-                return Err(Exit::new(
-                    exit::USAGE,
-                    format!(
-                        "`{}` looks like a database URL: add `--to DIR` for a one-off backup",
-                        crate::util::secret::redact(&name)
-                    ),
-                )
+                return Err(Failure::Usage(format!(
+                    "`{}` looks like a database URL: add `--to DIR` for a one-off backup",
+                    crate::util::secret::redact(&name)
+                ))
                 .into());
             }
             let mut job = config
@@ -262,7 +253,7 @@ pub fn run(
             }
             Err(e) => {
                 let msg = crate::util::secret::redact(&format!("{e:#}"));
-                let locked = super::exit_code(&e) == exit::LOCKED;
+                let locked = super::is_locked(&e);
                 if signal::cancelled() {
                     eprintln!("error: job `{name}`: interrupted; partial objects were removed");
                 } else {
@@ -296,7 +287,7 @@ pub fn run(
         print(&format!("{}\n", serde_json::to_string_pretty(&results)?))?;
     }
     if signal::cancelled() {
-        return Err(Exit::silent(exit::INTERRUPTED).into());
+        return Err(Failure::Reported(Reported::Interrupted).into());
     }
     let failed = results
         .iter()
@@ -304,11 +295,11 @@ pub fn run(
         .count();
     let partial = results.iter().any(|r| r.status == "partial");
     if !results.is_empty() && results.iter().all(|r| r.status == "locked") {
-        return Ok(exit::LOCKED);
+        return Err(Failure::Reported(Reported::Locked).into());
     }
-    Ok(match failed {
-        0 if !partial => exit::OK,
-        n if n == results.len() => exit::FAILED,
-        _ => exit::PARTIAL,
-    })
+    match failed {
+        0 if !partial => Ok(()),
+        n if n == results.len() => Err(Failure::Reported(Reported::Failed).into()),
+        _ => Err(Failure::Partial.into()),
+    }
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use super::print;
 use crate::config::{self, Config};
 use crate::storage;
-use crate::util::exit::{self, Exit};
+use crate::util::exit::Failure;
 
 /// The starter config that `config init` writes (also the full reference).
 pub const EXAMPLE: &str = include_str!("../../config.example.yaml");
@@ -49,7 +49,7 @@ pub enum Command {
 }
 
 /// Runs `dbkeep config ...`.
-pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
+pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<()> {
     match cmd {
         Command::Validate { no_environment } => {
             let path = config::locate(explicit)?;
@@ -63,22 +63,14 @@ pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
                 if cfg.storages.len() == 1 { "" } else { "s" },
             ))?;
             if no_environment {
-                return Ok(exit::OK);
+                return Ok(());
             }
             let problems = environment(&cfg);
             if problems.is_empty() {
                 print("environment: tools found, password files readable, storages writable\n")?;
-                return Ok(exit::OK);
+                return Ok(());
             }
-            let mut text = format!(
-                "environment: {} problem{}:\n",
-                problems.len(),
-                if problems.len() == 1 { "" } else { "s" }
-            );
-            for p in &problems {
-                text.push_str(&format!("  - {p}\n"));
-            }
-            Err(Exit::new(exit::FAILED, text.trim_end().to_string()).into())
+            Err(Failure::Environment(problems).into())
         }
         Command::Show => {
             let path = config::locate(explicit)?;
@@ -88,19 +80,19 @@ pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
                 "# effective config from {}\n{yaml}",
                 path.display()
             ))?;
-            Ok(exit::OK)
+            Ok(())
         }
         Command::Schema => {
             print(&format!(
                 "{}\n",
                 serde_json::to_string_pretty(&config::json_schema())?
             ))?;
-            Ok(exit::OK)
+            Ok(())
         }
         Command::Init { path, force } => {
             if path.as_os_str() == "-" {
                 print(EXAMPLE)?;
-                return Ok(exit::OK);
+                return Ok(());
             }
             let mut options = std::fs::OpenOptions::new();
             options.write(true);
@@ -114,13 +106,10 @@ pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
             let mut file = match options.open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    return Err(Exit::new(
-                        exit::USAGE,
-                        format!(
-                            "{} already exists; pass `--force` to overwrite it",
-                            path.display()
-                        ),
-                    )
+                    return Err(Failure::Usage(format!(
+                        "{} already exists; pass `--force` to overwrite it",
+                        path.display()
+                    ))
                     .into());
                 }
                 Err(e) => {
@@ -132,7 +121,7 @@ pub fn run(cmd: Command, explicit: Option<&Path>) -> Result<u8> {
                 "wrote {}; edit it, then run `dbkeep config validate`",
                 path.display()
             );
-            Ok(exit::OK)
+            Ok(())
         }
     }
 }

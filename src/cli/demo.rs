@@ -28,7 +28,7 @@ pub struct Args {
 }
 
 /// Runs `dbkeep demo`.
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
     let db = args.dir.join("app.db");
@@ -93,7 +93,7 @@ pub fn run(args: Args) -> Result<u8> {
     print(
         "next: `dbkeep list --from backups`, `dbkeep verify --from backups --job demo`, `dbkeep config init`\n",
     )?;
-    Ok(0)
+    Ok(())
 }
 
 fn create_sample(path: &std::path::Path) -> Result<()> {

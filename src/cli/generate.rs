@@ -18,12 +18,12 @@ pub struct Args {
 }
 
 /// Writes every man page and completion script under `out`.
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args) -> Result<()> {
     let written = write_all(&args.out)?;
     for path in written {
         eprintln!("wrote {}", path.display());
     }
-    Ok(0)
+    Ok(())
 }
 
 /// Writes the files; returns their paths.

@@ -46,7 +46,7 @@ struct Row<'a> {
 }
 
 /// Runs `dbkeep list`.
-pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
+pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
     let mut targets: Vec<Target> = Vec::new();
     let mut signing = None;
     if let Some(from) = &args.from {
@@ -108,11 +108,11 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
                 manifest: &e.manifest,
             })
             .collect();
-        return print(&format!("{}\n", serde_json::to_string_pretty(&out)?)).map(|()| 0);
+        return print(&format!("{}\n", serde_json::to_string_pretty(&out)?));
     }
     if rows.is_empty() {
         eprintln!("no backups found");
-        return Ok(0);
+        return Ok(());
     }
     let mut table = vec![[
         "ID".to_string(),
@@ -156,7 +156,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         text.push_str(cells.join("  ").trim_end());
         text.push('\n');
     }
-    print(&text).map(|()| 0)
+    print(&text)
 }
 
 fn open(name: &str, sc: &StorageConfig) -> Result<Target> {

@@ -22,7 +22,7 @@ use crate::app::job::targets as job_targets;
 use crate::config::{Config, Job};
 use crate::storage;
 use crate::storage::Target;
-use crate::util::exit::{self, Exit};
+use crate::util::exit::{self, Failure, Reported};
 
 const ABOUT: &str = "Back up and restore PostgreSQL, MariaDB/MySQL, SQLite, MongoDB and Redis databases.\n\n\
 Dumps stream through compression to storage, with a checksummed manifest written last. \
@@ -121,8 +121,8 @@ pub enum Command {
     Demo(demo::Args),
 }
 
-/// Runs the parsed command; returns the exit code.
-pub fn run(cli: Cli) -> Result<u8> {
+/// Runs the parsed command; [`exit_code`] turns the result into the exit code.
+pub fn run(cli: Cli) -> Result<()> {
     let config_path = cli.config.as_deref();
     match cli.command {
         Command::Backup(args) => backup::run(
@@ -142,24 +142,78 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-/// The exit code an error maps to: the one place where errors become the
-/// documented codes of [`exit`].
-pub fn exit_code(err: &anyhow::Error) -> u8 {
+/// The exit code of a command's result: the one place where the causes of
+/// failure become the documented codes of [`exit`].
+pub fn exit_code(result: &Result<()>) -> u8 {
+    let err = match result {
+        Ok(()) => return exit::OK,
+        Err(err) => err,
+    };
+    match cause(err) {
+        Cause::Failure(failure) => match failure {
+            Failure::Usage(_) | Failure::Reported(Reported::Usage) => exit::USAGE,
+            Failure::Config(_) => exit::CONFIG,
+            Failure::Locked { .. } | Failure::Reported(Reported::Locked) => exit::LOCKED,
+            Failure::Interrupted | Failure::Stopped | Failure::Reported(Reported::Interrupted) => {
+                exit::INTERRUPTED
+            }
+            Failure::Partial => exit::PARTIAL,
+            Failure::Environment(_) | Failure::Reported(Reported::Failed) => exit::FAILED,
+        },
+        Cause::Invalid => exit::CONFIG,
+        Cause::Signal => exit::INTERRUPTED,
+        Cause::Other => exit::FAILED,
+    }
+}
+
+/// What decides an error's exit code.
+enum Cause<'a> {
+    /// A [`Failure`] named it.
+    Failure(&'a Failure),
+    /// The config failed validation ([`crate::config::Invalid`]).
+    Invalid,
+    /// A signal stopped the work.
+    Signal,
+    /// Anything else.
+    Other,
+}
+
+/// The first cause in `err`'s chain that names a reason; without one, a
+/// signal that has arrived.
+fn cause(err: &anyhow::Error) -> Cause<'_> {
     for cause in err.chain() {
-        if let Some(exit) = cause.downcast_ref::<Exit>() {
-            return exit.code;
+        if let Some(failure) = cause.downcast_ref::<Failure>() {
+            return Cause::Failure(failure);
         }
-        if cause.downcast_ref::<crate::config::Invalid>().is_some() {
-            return exit::CONFIG;
+        if cause.is::<crate::config::Invalid>() {
+            return Cause::Invalid;
         }
         if crate::util::signal::is_interrupt(cause) {
-            return exit::INTERRUPTED;
+            return Cause::Signal;
         }
     }
     if crate::util::signal::cancelled() {
-        return exit::INTERRUPTED;
+        Cause::Signal
+    } else {
+        Cause::Other
     }
-    exit::FAILED
+}
+
+/// Whether `err` is another run holding the job's lock.
+fn is_locked(err: &anyhow::Error) -> bool {
+    matches!(cause(err), Cause::Failure(Failure::Locked { .. }))
+}
+
+/// What `main` prints for a failed command: nothing when the reasons were
+/// already printed, the interruption when a signal stopped the work, else
+/// the error with its causes.
+pub fn error_text(err: &anyhow::Error) -> Option<String> {
+    match err.downcast_ref::<Failure>() {
+        Some(failure) if failure.is_reported() => None,
+        Some(_) => Some(format!("{err:#}")),
+        None if matches!(cause(err), Cause::Signal) => Some(Failure::Interrupted.to_string()),
+        None => Some(format!("{err:#}")),
+    }
 }
 
 /// Loads the config the user pointed at (or found on the search path).
@@ -174,8 +228,7 @@ fn load_config(explicit: Option<&Path>) -> Result<Config> {
 /// Query parameters set storage keys (`?endpoint=...&region=...&path_style=true`);
 /// credentials come from each cloud's standard environment.
 fn location(text: &str) -> Result<Target> {
-    let sc = crate::storage::location::parse(text)
-        .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
+    let sc = crate::storage::location::parse(text).map_err(|e| Failure::Usage(format!("{e:#}")))?;
     Ok(Target::new(
         storage::open(text, &sc)?,
         sc.prefix().to_string(),
@@ -191,13 +244,10 @@ fn job_storage(config: &Config, job_name: &str, wanted: Option<&str>) -> Result<
     let name = match wanted {
         Some(w) if job.storage.iter().any(|s| s == w) => w,
         Some(w) => {
-            return Err(Exit::new(
-                exit::USAGE,
-                format!(
-                    "job `{job_name}` does not use storage `{w}` (it uses: {})",
-                    job.storage.join(", ")
-                ),
-            )
+            return Err(Failure::Usage(format!(
+                "job `{job_name}` does not use storage `{w}` (it uses: {})",
+                job.storage.join(", ")
+            ))
             .into());
         }
         None => job.storage.first().map(String::as_str).unwrap_or_default(),
@@ -214,14 +264,11 @@ fn job_storage(config: &Config, job_name: &str, wanted: Option<&str>) -> Result<
 
 fn unknown_job(config: &Config, name: &str) -> anyhow::Error {
     let known: Vec<&str> = config.jobs.keys().map(String::as_str).collect();
-    Exit::new(
-        exit::USAGE,
-        if known.is_empty() {
-            format!("no job `{name}`: the config defines no jobs")
-        } else {
-            format!("no job `{name}` in the config (jobs: {})", known.join(", "))
-        },
-    )
+    Failure::Usage(if known.is_empty() {
+        format!("no job `{name}`: the config defines no jobs")
+    } else {
+        format!("no job `{name}` in the config (jobs: {})", known.join(", "))
+    })
     .into()
 }
 
@@ -376,10 +423,107 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anyhow::Context;
     use clap::CommandFactory;
 
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    fn locked() -> Failure {
+        Failure::Locked {
+            job: "app".into(),
+            storage: "local".into(),
+            holder: "backup on host1 (pid 7)".into(),
+            waited: false,
+        }
+    }
+
+    fn invalid() -> crate::config::Invalid {
+        crate::config::Invalid {
+            file: PathBuf::from("dbkeep.yaml"),
+            problems: Vec::new(),
+        }
+    }
+
+    fn code_of(err: impl Into<anyhow::Error>) -> u8 {
+        exit_code(&Err(err.into()))
+    }
+
+    #[test]
+    fn each_cause_maps_to_its_documented_code() {
+        assert_eq!(exit_code(&Ok(())), 0);
+        assert_eq!(code_of(Failure::Usage("bad flag".into())), 2);
+        assert_eq!(code_of(Failure::Reported(Reported::Usage)), 2);
+        assert_eq!(code_of(Failure::Config("no jobs".into())), 78);
+        assert_eq!(code_of(invalid()), 78);
+        assert_eq!(code_of(locked()), 75);
+        assert_eq!(code_of(Failure::Reported(Reported::Locked)), 75);
+        assert_eq!(code_of(Failure::Partial), 3);
+        assert_eq!(code_of(Failure::Interrupted), 130);
+        assert_eq!(code_of(Failure::Stopped), 130);
+        assert_eq!(code_of(Failure::Reported(Reported::Interrupted)), 130);
+        assert_eq!(code_of(crate::util::signal::Interrupted), 130);
+        assert_eq!(code_of(Failure::Environment(vec!["x".into()])), 1);
+        assert_eq!(code_of(Failure::Reported(Reported::Failed)), 1);
+        assert_eq!(code_of(anyhow::anyhow!("the dump failed")), 1);
+    }
+
+    #[test]
+    fn a_cause_wrapped_in_context_keeps_its_code() {
+        let wrapped = anyhow::Error::new(locked())
+            .context("job `app`")
+            .context("backup");
+        assert_eq!(code_of(wrapped), 75);
+        let from_result: Result<()> =
+            Err::<(), _>(Failure::Usage("bad flag".into())).context("reading the flags");
+        assert_eq!(exit_code(&from_result), 2);
+        assert_eq!(
+            code_of(anyhow::Error::new(invalid()).context("loading")),
+            78
+        );
+        let stopped =
+            anyhow::Error::new(crate::util::signal::Interrupted).context("pg_dump was stopped");
+        assert_eq!(code_of(stopped), 130);
+        let io = std::io::Error::other("disk full");
+        assert_eq!(code_of(anyhow::Error::new(io).context("writing")), 1);
+    }
+
+    #[test]
+    fn a_lock_held_elsewhere_is_recognised_through_context() {
+        assert!(is_locked(
+            &anyhow::Error::new(locked()).context("job `app`")
+        ));
+        assert!(!is_locked(&anyhow::anyhow!("the dump failed")));
+        assert!(!is_locked(&Failure::Reported(Reported::Failed).into()));
+    }
+
+    #[test]
+    fn what_main_prints() {
+        assert_eq!(error_text(&Failure::Partial.into()), None);
+        assert_eq!(
+            error_text(&Failure::Reported(Reported::Locked).into()),
+            None
+        );
+        assert_eq!(
+            error_text(&anyhow::Error::new(Failure::Usage("bad flag".into())).context("backup"))
+                .as_deref(),
+            Some("backup: bad flag")
+        );
+        let stopped =
+            anyhow::Error::new(crate::util::signal::Interrupted).context("pg_dump was stopped");
+        assert_eq!(
+            error_text(&stopped).as_deref(),
+            Some("interrupted: the child was stopped and partial objects were removed")
+        );
+        assert_eq!(
+            error_text(&Failure::Stopped.into()).as_deref(),
+            Some("stopped: running jobs were interrupted and their partial objects removed")
+        );
+        assert_eq!(
+            error_text(&anyhow::anyhow!("the dump failed").context("job `app`")).as_deref(),
+            Some("job `app`: the dump failed")
+        );
     }
 }

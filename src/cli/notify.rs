@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::{load_config, print};
 use crate::notify::{Event, Notifiers, Status};
-use crate::util::exit::{self, Exit};
+use crate::util::exit::{Failure, Reported};
 
 /// `dbkeep notify` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -22,7 +22,7 @@ pub enum Command {
 }
 
 /// Runs `dbkeep notify ...`.
-pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<u8> {
+pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<()> {
     let Command::Test { name } = cmd;
     let config = load_config(config_path)?;
     let names: Vec<String> = match name {
@@ -30,14 +30,13 @@ pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<u8> {
         None => config.notifiers.keys().cloned().collect(),
     };
     if names.is_empty() {
-        return Err(Exit::new(
-            exit::USAGE,
-            "the config defines no notifiers; add one under `notifiers:`",
+        return Err(Failure::Usage(
+            "the config defines no notifiers; add one under `notifiers:`".into(),
         )
         .into());
     }
     let notifiers = Notifiers::for_test(&config.notifiers, &names)
-        .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
+        .map_err(|e| Failure::Usage(format!("{e:#}")))?;
     let now = Utc::now();
     let event = Event {
         event: "test",
@@ -69,8 +68,8 @@ pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<u8> {
     }
     print(&text)?;
     if failed.is_empty() {
-        Ok(exit::OK)
+        Ok(())
     } else {
-        Err(Exit::silent(exit::FAILED).into())
+        Err(Failure::Reported(Reported::Failed).into())
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{job_targets, load_config, print, unknown_job};
 use crate::catalog::retention::{self, Row};
-use crate::util::exit::{self, Exit};
+use crate::util::exit::{Failure, Reported};
 use crate::util::rfc3339;
 
 /// Arguments of `dbkeep prune`.
@@ -54,7 +54,7 @@ struct JobRow<'a> {
 }
 
 /// Runs `dbkeep prune`.
-pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
+pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
     let config = load_config(config_path)?;
     let names: Vec<String> = if args.jobs.is_empty() {
         config.jobs.keys().cloned().collect()
@@ -106,7 +106,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
             Err(e) => {
                 let msg = crate::util::secret::redact(&format!("{e:#}"));
                 eprintln!("error: job `{name}`: {msg}");
-                failures.push(super::exit_code(&e));
+                failures.push(super::is_locked(&e));
             }
         }
     }
@@ -117,11 +117,11 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         print(&table(&rows, args.dry_run))?;
     }
     match failures.as_slice() {
-        [] => Ok(exit::OK),
-        all if all.len() == names.len() && all.iter().all(|c| *c == exit::LOCKED) => {
-            Err(Exit::silent(exit::LOCKED).into())
+        [] => Ok(()),
+        all if all.len() == names.len() && all.iter().all(|locked| *locked) => {
+            Err(Failure::Reported(Reported::Locked).into())
         }
-        _ => Err(Exit::silent(exit::FAILED).into()),
+        _ => Err(Failure::Reported(Reported::Failed).into()),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::catalog::manifest;
 use crate::config::{Databases, SourceConfig as Source};
 use crate::connector::{self, RestoreOptions, url};
 use crate::storage::Target;
-use crate::util::exit::{self, Exit};
+use crate::util::exit::Failure;
 
 /// Arguments of `dbkeep restore`.
 #[derive(Debug, clap::Args)]
@@ -79,29 +79,27 @@ pub struct Args {
 }
 
 /// Runs `dbkeep restore`.
-pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
+pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
     let job = args.job.clone().or(args.job_flag.clone());
     let mut job_encryption = None;
     let mut job_config = None;
     let (target, storage, source): (Option<Source>, Target, Option<Source>) =
         if let Some(from) = &args.from {
             let Some(t) = &args.target else {
-                return Err(Exit::new(
-                    exit::USAGE,
-                    "with `--from`, give `--target URL` (a database URL or SQLite path)",
+                return Err(Failure::Usage(
+                    "with `--from`, give `--target URL` (a database URL or SQLite path)".into(),
                 )
                 .into());
             };
             (
-                Some(url::parse(t).map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?),
+                Some(url::parse(t).map_err(|e| Failure::Usage(format!("{e:#}")))?),
                 location(from)?,
                 None,
             )
         } else {
             let Some(job_name) = &job else {
-                return Err(Exit::new(
-                    exit::USAGE,
-                    "name the job to restore (`dbkeep restore JOB`), or use `--from DIR`",
+                return Err(Failure::Usage(
+                    "name the job to restore (`dbkeep restore JOB`), or use `--from DIR`".into(),
                 )
                 .into());
             };
@@ -112,7 +110,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
                 .as_deref()
                 .map(url::parse)
                 .transpose()
-                .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
+                .map_err(|e| Failure::Usage(format!("{e:#}")))?;
             job_encryption = config.jobs[job_name].encryption.clone();
             job_config = Some(config.jobs[job_name].clone());
             (target, storage, Some(config.jobs[job_name].source.clone()))
@@ -128,14 +126,11 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         jobs.sort();
         jobs.dedup();
         if jobs.len() > 1 {
-            return Err(Exit::new(
-                exit::USAGE,
-                format!(
-                    "{} holds backups of several jobs ({}); choose one with `--job NAME`",
-                    storage.storage.location(),
-                    jobs.join(", ")
-                ),
-            )
+            return Err(Failure::Usage(format!(
+                "{} holds backups of several jobs ({}); choose one with `--job NAME`",
+                storage.storage.location(),
+                jobs.join(", ")
+            ))
             .into());
         }
     }
@@ -154,7 +149,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         .as_deref()
         .map(manifest::parse_time)
         .transpose()
-        .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?;
+        .map_err(|e| Failure::Usage(format!("{e:#}")))?;
     let entry = super::pick(&entries, &skipped, args.id.as_deref(), before)?;
     entries.clear();
     let m = &entry.manifest;
@@ -181,15 +176,12 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         (None, None) => unreachable!("--from requires --target"),
     };
     if !restore::compatible(m.engine, target.engine()) {
-        return Err(Exit::new(
-            exit::USAGE,
-            format!(
-                "backup {} is a {} backup and cannot be restored into a {} target",
-                m.id,
-                m.engine,
-                target.engine()
-            ),
-        )
+        return Err(Failure::Usage(format!(
+            "backup {} is a {} backup and cannot be restored into a {} target",
+            m.id,
+            m.engine,
+            target.engine()
+        ))
         .into());
     }
     if let Source::Sqlite(_) = &target {
@@ -223,5 +215,5 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         }
     }
     print(&text)?;
-    Ok(exit::OK)
+    Ok(())
 }

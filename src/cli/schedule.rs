@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{load_config, print, unknown_job};
 use crate::config::{Config, Job};
-use crate::util::exit::{self, Exit};
+use crate::util::exit::Failure;
 use crate::util::rfc3339;
 
 /// The `schedule` subcommands.
@@ -104,7 +104,7 @@ pub struct InstallArgs {
 }
 
 /// Runs a `schedule` subcommand.
-pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<u8> {
+pub fn run(cmd: Command, config_path: Option<&Path>) -> Result<()> {
     match cmd {
         Command::Run => {
             let path = crate::app::daemon::config_file(config_path)?;
@@ -144,10 +144,9 @@ fn selected<'a>(config: &'a Config, only: &[String]) -> Result<Vec<(&'a String, 
     if let Some((name, _)) = jobs.iter().find(|(_, j)| j.schedule.is_none())
         && !only.is_empty()
     {
-        return Err(Exit::new(
-            exit::USAGE,
-            format!("job `{name}` has no `schedule`; add e.g. `schedule: \"0 3 * * *\"` to it"),
-        )
+        return Err(Failure::Usage(format!(
+            "job `{name}` has no `schedule`; add e.g. `schedule: \"0 3 * * *\"` to it"
+        ))
         .into());
     }
     let jobs: Vec<(&String, &Job)> = jobs
@@ -155,20 +154,20 @@ fn selected<'a>(config: &'a Config, only: &[String]) -> Result<Vec<(&'a String, 
         .filter(|(_, j)| j.schedule.is_some())
         .collect();
     if jobs.is_empty() {
-        return Err(Exit::new(
-            exit::CONFIG,
-            "no job has a `schedule`; add e.g. `schedule: \"0 3 * * *\"` to a job",
+        return Err(Failure::Config(
+            "no job has a `schedule`; add e.g. `schedule: \"0 3 * * *\"` to a job".into(),
         )
         .into());
     }
     Ok(jobs)
 }
 
-fn list(args: ListArgs, config_path: Option<&Path>) -> Result<u8> {
+fn list(args: ListArgs, config_path: Option<&Path>) -> Result<()> {
     let config = load_config(config_path)?;
     let after: DateTime<Utc> = match &args.after {
-        Some(t) => crate::catalog::manifest::parse_time(t)
-            .map_err(|e| Exit::new(exit::USAGE, format!("{e:#}")))?,
+        Some(t) => {
+            crate::catalog::manifest::parse_time(t).map_err(|e| Failure::Usage(format!("{e:#}")))?
+        }
         None => Utc::now(),
     };
     let only: Vec<String> = args.job.iter().cloned().collect();
@@ -194,7 +193,7 @@ fn list(args: ListArgs, config_path: Option<&Path>) -> Result<u8> {
         });
     }
     if args.json {
-        return print(&format!("{}\n", serde_json::to_string_pretty(&out)?)).map(|()| 0);
+        return print(&format!("{}\n", serde_json::to_string_pretty(&out)?));
     }
     let mut text = String::new();
     for l in &out {
@@ -203,7 +202,7 @@ fn list(args: ListArgs, config_path: Option<&Path>) -> Result<u8> {
             let _ = writeln!(text, "  {:<26}  {}", t.local, t.utc);
         }
     }
-    print(&text).map(|()| 0)
+    print(&text)
 }
 
 /// A file `install` writes.
@@ -212,7 +211,7 @@ struct File {
     text: String,
 }
 
-fn install(args: InstallArgs, config_path: Option<&Path>) -> Result<u8> {
+fn install(args: InstallArgs, config_path: Option<&Path>) -> Result<()> {
     let config_file = crate::app::daemon::config_file(config_path)?;
     let config = crate::config::load(&config_file)?;
     let binary = match &args.binary {
@@ -245,10 +244,7 @@ fn install(args: InstallArgs, config_path: Option<&Path>) -> Result<u8> {
         for (name, job) in &jobs {
             let Some(cron) = &job.schedule else { continue };
             let fields = cron.crontab().map_err(|e| {
-                Exit::new(
-                    exit::CONFIG,
-                    format!("jobs.{name}.schedule: {e}; use --systemd"),
-                )
+                Failure::Config(format!("jobs.{name}.schedule: {e}; use --systemd"))
             })?;
             let tz = job.timezone.name();
             let _ = writeln!(
@@ -278,7 +274,7 @@ fn install(args: InstallArgs, config_path: Option<&Path>) -> Result<u8> {
             }
             out.push_str(&f.text);
         }
-        return print(&out).map(|()| 0);
+        return print(&out);
     }
     let dir = match (&args.dir, args.systemd, args.user) {
         (Some(d), _, _) => d.clone(),
@@ -314,7 +310,7 @@ fn install(args: InstallArgs, config_path: Option<&Path>) -> Result<u8> {
             timers.join(" ")
         );
     }
-    Ok(0)
+    Ok(())
 }
 
 fn systemd_units(

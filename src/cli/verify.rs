@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{job_storage, load_config, location, print};
-use crate::util::exit::{self, Exit};
+use crate::util::exit::Failure;
 
 /// Arguments of `dbkeep verify`.
 #[derive(Debug, clap::Args)]
@@ -48,7 +48,7 @@ pub struct Args {
 }
 
 /// Runs `dbkeep verify`.
-pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
+pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
     let job = args.job.clone().or(args.job_flag.clone());
     let mut job_encryption = None;
     let mut job_config = None;
@@ -56,9 +56,8 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         Some(from) => location(from)?,
         None => {
             let Some(job) = &job else {
-                return Err(Exit::new(
-                    exit::USAGE,
-                    "name the job to verify (`dbkeep verify JOB`), or use `--from DIR`",
+                return Err(Failure::Usage(
+                    "name the job to verify (`dbkeep verify JOB`), or use `--from DIR`".into(),
                 )
                 .into());
             };
@@ -108,5 +107,5 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<u8> {
         ));
         print(&text)?;
     }
-    Ok(exit::OK)
+    Ok(())
 }

@@ -31,7 +31,7 @@ pub use crate::util::secret::secret_from;
 pub use schema::{HookArg, RawHooks as Hooks};
 pub use validate::is_plain_name;
 
-use crate::util::exit::{self, Exit};
+use crate::util::exit::Failure;
 
 /// The config file name looked for in the current folder.
 pub const LOCAL_NAME: &str = "dbkeep.yaml";
@@ -217,14 +217,11 @@ pub fn json_schema() -> serde_json::Value {
 pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(path) = explicit {
         if !path.is_file() {
-            return Err(Exit::new(
-                exit::CONFIG,
-                format!(
-                    "config file {} does not exist; create it with `dbkeep config init {}`",
-                    path.display(),
-                    path.display()
-                ),
-            )
+            return Err(Failure::Config(format!(
+                "config file {} does not exist; create it with `dbkeep config init {}`",
+                path.display(),
+                path.display()
+            ))
             .into());
         }
         return Ok(path.to_path_buf());
@@ -245,13 +242,10 @@ pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         return Ok(c.clone());
     }
     let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-    Err(Exit::new(
-        exit::CONFIG,
-        format!(
-            "no config file found (looked for {}); pass `-c FILE`, set DBKEEP_CONFIG, or create one with `dbkeep config init`",
-            looked.join(", ")
-        ),
-    )
+    Err(Failure::Config(format!(
+        "no config file found (looked for {}); pass `-c FILE`, set DBKEEP_CONFIG, or create one with `dbkeep config init`",
+        looked.join(", ")
+    ))
     .into())
 }
 
@@ -284,7 +278,7 @@ pub fn search_path() -> Vec<PathBuf> {
 pub fn load(path: &Path) -> anyhow::Result<Config> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))
-        .map_err(|e| Exit::new(exit::CONFIG, format!("{e:#}")))?;
+        .map_err(|e| Failure::Config(format!("{e:#}")))?;
     load_str(&text, path)
 }
 

@@ -3,8 +3,9 @@
 //! The first signal sets the flag and sends SIGTERM to every registered child
 //! (pg_dump, pg_restore, ...). Their pipes then close, the pipeline notices the
 //! flag, aborts the partial object and returns [`Interrupted`]; `main` exits 130.
-//! A second signal kills every registered process group (SIGKILL) and exits
-//! 130 at once. No secret file is left behind: passwords reach the tools
+//! A second signal kills every registered process group (SIGKILL) and exits at
+//! once, with the code `main` passed to [`install`] (130, from the same
+//! mapping). No secret file is left behind: passwords reach the tools
 //! through the environment or unnamed pipes, never through files.
 
 use std::collections::BTreeSet;
@@ -76,7 +77,7 @@ fn terminate_all() {
 }
 
 /// The second signal: no more waiting for anything.
-fn abandon() -> ! {
+fn abandon(code: u8) -> ! {
     let pids: Vec<u32> = children()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -86,7 +87,11 @@ fn abandon() -> ! {
     for pid in pids {
         kill_group(pid, libc::SIGKILL);
     }
-    std::process::exit(i32::from(crate::util::exit::INTERRUPTED));
+    // A direct exit: the user asked to stop now, and the work may stay blocked
+    // for a long time (an upload, a network read, a lock wait) before it
+    // returns a result for `main` to map. The code is the one `main` took from
+    // that mapping for an interruption.
+    std::process::exit(i32::from(code));
 }
 
 /// Records a child process so that a signal stops it.
@@ -125,8 +130,9 @@ pub fn kill_group(pid: u32, sig: libc::c_int) {
     }
 }
 
-/// Installs the handler thread. Call once, early in `main`.
-pub fn install() -> std::io::Result<()> {
+/// Installs the handler thread. Call once, early in `main`; a second signal
+/// exits with `interrupted`, the exit code of an interruption.
+pub fn install(interrupted: u8) -> std::io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new()
@@ -142,7 +148,7 @@ pub fn install() -> std::io::Result<()> {
                 }
                 if CANCELLED.swap(true, Ordering::SeqCst) {
                     tracing::warn!(signal, "second signal: killing the tools and exiting");
-                    abandon();
+                    abandon(interrupted);
                 }
                 tracing::warn!(signal, "signal received, stopping");
                 terminate_all();
