@@ -193,19 +193,7 @@ fn has(params: &[(String, String)], key: &str) -> bool {
 impl Mongodb {
     /// A connector for `source`; writes the 0600 config file for the tools.
     pub fn new(source: MongoConfig) -> Result<Mongodb> {
-        let uri = match (&source.uri, &source.uri_file) {
-            (Some(u), _) => Some(u.clone()),
-            (None, Some(file)) => {
-                let text = std::fs::read_to_string(file).with_context(|| {
-                    format!(
-                        "cannot read `uri_file` {}: check the path and its permissions",
-                        file.display()
-                    )
-                })?;
-                Some(Secret::new(text.lines().next().unwrap_or("").trim()))
-            }
-            (None, None) => None,
-        };
+        let uri = source.uri()?;
         let uri = Secret::new(connection_string(
             &source,
             uri.as_ref().map(Secret::expose),
