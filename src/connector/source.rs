@@ -184,7 +184,7 @@ server_source! {
         /// fails, rather than hang while the job's lock is held (default `5m`;
         /// `0s` waits forever). mariadb-dump and mysqldump cannot set it, so for
         /// MariaDB and MySQL it bounds restores only.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(serialize_with = "effective_wait")]
         pub lock_wait_timeout: Option<Wait>,
     }
 }
@@ -217,6 +217,11 @@ impl ServerConfig {
     fn validate(&mut self, at: &str, problems: &mut Problems) {
         self.check_shared(at, false, problems);
     }
+}
+
+/// `config show` prints the wait that applies, the default included.
+fn effective_wait<S: Serializer>(wait: &Option<Wait>, s: S) -> Result<S::Ok, S::Error> {
+    crate::util::duration::serialize(&wait.map_or(LOCK_WAIT_TIMEOUT, |w| w.0), s)
 }
 
 /// The default `lock_wait_timeout`.
