@@ -32,151 +32,143 @@ pub const TYPES: &[crate::util::problem::Variant] = &[
     variant!("azure", AzureConfig),
 ];
 
-/// `type: local`: a folder on a local or mounted file system.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LocalConfig {
-    /// The folder that holds the backups (created when missing).
-    pub path: PathBuf,
-    /// A folder inside `path` under which every job's backups go.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    /// Whether a failed write here fails the backup (default true). With
-    /// `false` the run is "partial" (exit 3) and the other storages keep it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub required: Option<bool>,
+/// Declares a storage's config: its own keys, then the keys every storage
+/// has (`prefix`, `required`) and, for a `cloud` one, those of every cloud
+/// (`endpoint`, `part_size_mib`).
+macro_rules! storage_config {
+    (cloud $(#[$meta:meta])* pub struct $name:ident { $($own:tt)* }) => {
+        storage_config! {
+            $(#[$meta])*
+            pub struct $name {
+                $($own)*
+                /// A custom endpoint URL (S3-compatibles such as MinIO, R2 or
+                /// Ceph; emulators; sovereign clouds).
+                #[serde(skip_serializing_if = "Option::is_none")]
+                pub endpoint: Option<String>,
+                /// Part (S3), chunk (GCS) or block (Azure) size in MiB; default
+                /// 16, grown as needed so that the service's part limit covers 5 TiB.
+                #[serde(skip_serializing_if = "Option::is_none")]
+                pub part_size_mib: Option<u64>,
+            }
+        }
+    };
+    ($(#[$meta:meta])* pub struct $name:ident { $($own:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($own)*
+            /// A folder inside the storage under which every job's backups go.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub prefix: Option<String>,
+            /// Whether a failed write here fails the backup (default true). With
+            /// `false` the run is "partial" (exit 3) and the other storages keep it.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub required: Option<bool>,
+        }
+    };
 }
 
-/// `type: s3`: a bucket of Amazon S3 or of an S3-compatible service (MinIO,
-/// R2, Ceph).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct S3Config {
-    /// The bucket.
-    pub bucket: String,
-    /// A folder inside the bucket under which every job's backups go.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    /// The region (default: AWS_REGION / the profile / us-east-1).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// A custom endpoint URL (MinIO, R2, Ceph, emulators).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-    /// Path-style addressing (`endpoint/bucket/key`), for S3-compatibles.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path_style: Option<bool>,
-    /// Storage class of new objects (e.g. `STANDARD_IA`, `GLACIER_IR`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub storage_class: Option<String>,
-    /// Server-side encryption: `AES256` or `aws:kms`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sse: Option<String>,
-    /// The KMS key for `sse: aws:kms`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sse_kms_key_id: Option<String>,
-    /// Access key id (default: the AWS credential chain).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_key_id: Option<String>,
-    /// Secret access key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret_access_key: Option<Secret>,
-    /// File holding the secret access key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret_access_key_file: Option<PathBuf>,
-    /// Whether a failed upload here fails the backup (default true). With
-    /// `false` the run is "partial" (exit 3) and the other storages keep it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub required: Option<bool>,
-    /// Part size in MiB; default 16, grown as needed so that 10,000 parts
-    /// cover 5 TiB.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub part_size_mib: Option<u64>,
-    /// Parts uploaded at once (default 4). Memory is part size × (parts in
-    /// flight + 1).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parallel_parts: Option<u32>,
+storage_config! {
+    /// `type: local`: a folder on a local or mounted file system.
+    pub struct LocalConfig {
+        /// The folder that holds the backups (created when missing).
+        pub path: PathBuf,
+    }
 }
 
-/// `type: gcs`: a Google Cloud Storage bucket.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GcsConfig {
-    /// The bucket.
-    pub bucket: String,
-    /// A folder inside the bucket under which every job's backups go.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    /// A custom endpoint URL (an emulator; default: STORAGE_EMULATOR_HOST or Google).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-    /// Storage class of new objects (e.g. `NEARLINE`, `COLDLINE`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub storage_class: Option<String>,
-    /// A Cloud KMS key name (`projects/P/locations/L/keyRings/R/cryptoKeys/K`)
-    /// for new objects.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sse_kms_key_id: Option<String>,
-    /// A service-account JSON key file (default: Application Default Credentials).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub credentials_file: Option<PathBuf>,
-    /// Whether a failed upload here fails the backup (default true). With
-    /// `false` the run is "partial" (exit 3) and the other storages keep it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub required: Option<bool>,
-    /// Chunk size in MiB (default 16). A resumable upload sends its chunks
-    /// in order, so memory is chunk size × 2.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub part_size_mib: Option<u64>,
+storage_config! {
+    cloud
+    /// `type: s3`: a bucket of Amazon S3 or of an S3-compatible service.
+    pub struct S3Config {
+        /// The bucket.
+        pub bucket: String,
+        /// The region (default: AWS_REGION / the profile / us-east-1).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub region: Option<String>,
+        /// Path-style addressing (`endpoint/bucket/key`), for S3-compatibles.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub path_style: Option<bool>,
+        /// Storage class of new objects (e.g. `STANDARD_IA`, `GLACIER_IR`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub storage_class: Option<String>,
+        /// Server-side encryption: `AES256` or `aws:kms`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub sse: Option<String>,
+        /// The KMS key for `sse: aws:kms`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub sse_kms_key_id: Option<String>,
+        /// Access key id (default: the AWS credential chain).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub access_key_id: Option<String>,
+        /// Secret access key.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub secret_access_key: Option<Secret>,
+        /// File holding the secret access key.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub secret_access_key_file: Option<PathBuf>,
+        /// Parts uploaded at once (default 4). Memory is part size × (parts in
+        /// flight + 1).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub parallel_parts: Option<u32>,
+    }
 }
 
-/// `type: azure`: an Azure Blob Storage container.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AzureConfig {
-    /// The container.
-    pub container: String,
-    /// A folder inside the container under which every job's backups go.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    /// The storage account (default: AZURE_STORAGE_ACCOUNT).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
-    /// A custom endpoint URL (Azurite, sovereign clouds).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-    /// Access tier of new blobs: `Hot`, `Cool`, `Cold` or `Archive`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_tier: Option<String>,
-    /// The account key (default: AZURE_STORAGE_KEY).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_key: Option<Secret>,
-    /// File holding the account key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_key_file: Option<PathBuf>,
-    /// A SAS token (default: AZURE_STORAGE_SAS_TOKEN).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sas_token: Option<Secret>,
-    /// File holding the SAS token.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sas_token_file: Option<PathBuf>,
-    /// A connection string (default: AZURE_STORAGE_CONNECTION_STRING).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connection_string: Option<Secret>,
-    /// File holding the connection string.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connection_string_file: Option<PathBuf>,
-    /// Whether a failed upload here fails the backup (default true). With
-    /// `false` the run is "partial" (exit 3) and the other storages keep it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub required: Option<bool>,
-    /// Block size in MiB (default 16, at most 4000).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub part_size_mib: Option<u64>,
-    /// Blocks uploaded at once (default 4). Memory is block size × (blocks
-    /// in flight + 1).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parallel_parts: Option<u32>,
+storage_config! {
+    cloud
+    /// `type: gcs`: a Google Cloud Storage bucket. A resumable upload sends
+    /// its chunks in order, so memory is chunk size × 2.
+    pub struct GcsConfig {
+        /// The bucket.
+        pub bucket: String,
+        /// Storage class of new objects (e.g. `NEARLINE`, `COLDLINE`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub storage_class: Option<String>,
+        /// A Cloud KMS key name (`projects/P/locations/L/keyRings/R/cryptoKeys/K`)
+        /// for new objects.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub sse_kms_key_id: Option<String>,
+        /// A service-account JSON key file (default: Application Default Credentials).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub credentials_file: Option<PathBuf>,
+    }
+}
+
+storage_config! {
+    cloud
+    /// `type: azure`: an Azure Blob Storage container.
+    pub struct AzureConfig {
+        /// The container.
+        pub container: String,
+        /// The storage account (default: AZURE_STORAGE_ACCOUNT).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub account: Option<String>,
+        /// Access tier of new blobs: `Hot`, `Cool`, `Cold` or `Archive`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub access_tier: Option<String>,
+        /// The account key (default: AZURE_STORAGE_KEY).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub account_key: Option<Secret>,
+        /// File holding the account key.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub account_key_file: Option<PathBuf>,
+        /// A SAS token (default: AZURE_STORAGE_SAS_TOKEN).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub sas_token: Option<Secret>,
+        /// File holding the SAS token.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub sas_token_file: Option<PathBuf>,
+        /// A connection string (default: AZURE_STORAGE_CONNECTION_STRING).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub connection_string: Option<Secret>,
+        /// File holding the connection string.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub connection_string_file: Option<PathBuf>,
+        /// Blocks uploaded at once (default 4). Memory is block size × (blocks
+        /// in flight + 1).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub parallel_parts: Option<u32>,
+    }
 }
 
 impl StorageConfig {
@@ -184,8 +176,7 @@ impl StorageConfig {
     pub fn local(path: PathBuf) -> StorageConfig {
         StorageConfig::Local(LocalConfig {
             path,
-            prefix: None,
-            required: None,
+            ..LocalConfig::default()
         })
     }
 
