@@ -4,37 +4,23 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-
-use std::path::PathBuf;
-
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use anyhow::Result;
 
 use super::{Event, Notifier, Status, check_response, clean, http};
 use crate::util::problem::Problems;
-use crate::util::secret::{Secret, secret_from};
+use crate::util::secret::Secret;
 
-/// `type: healthcheck`: pings on start, success and failure (it reports
-/// every outcome, so it has no `on`).
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HealthcheckConfig {
-    /// The check's ping URL (a secret: it identifies the check).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<Secret>,
-    /// File whose first line is the URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url_file: Option<PathBuf>,
-    /// Seconds each attempt may take (default 10).
-    #[serde(default = "super::default_timeout")]
-    pub timeout: u64,
+super::http_notifier! {
+    "healthcheck",
+    /// `type: healthcheck`: pings on start, success and failure (it reports
+    /// every outcome, so it has no `on`).
+    pub struct HealthcheckConfig {}
 }
 
 impl HealthcheckConfig {
     /// A URL, given once.
     pub fn validate(&self, at: &str, problems: &mut Problems) {
-        super::check_url(at, "healthcheck", &self.url, &self.url_file, problems);
+        self.check_url(at, problems);
     }
 }
 
@@ -47,8 +33,7 @@ pub struct Healthcheck {
 impl Healthcheck {
     /// From its config; reads `url_file`.
     pub fn new(config: &HealthcheckConfig, timeout: Duration) -> Result<Healthcheck> {
-        let url = secret_from(&config.url, &config.url_file, "url")?
-            .context("a healthcheck notifier needs `url`")?;
+        let url = config.url()?;
         Ok(Healthcheck {
             url,
             client: http(timeout)?,

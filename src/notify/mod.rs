@@ -116,6 +116,43 @@ pub enum NotifyOn {
     Always,
 }
 
+/// Declares the config of a notifier that sends to a URL: its own keys,
+/// then `url`, `url_file` and `timeout`, with the URL's reader and check.
+macro_rules! http_notifier {
+    ($kind:literal, $(#[$meta:meta])* pub struct $name:ident { $($own:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($own)*
+            /// The URL to send to (a secret: it often holds a token).
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub url: Option<$crate::util::secret::Secret>,
+            /// File whose first line is the URL.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub url_file: Option<std::path::PathBuf>,
+            /// Seconds each attempt may take (default 10).
+            #[serde(default = "super::default_timeout")]
+            pub timeout: u64,
+        }
+
+        impl $name {
+            /// The URL, read from `url_file` when that is how it is given.
+            pub fn url(&self) -> anyhow::Result<$crate::util::secret::Secret> {
+                anyhow::Context::context(
+                    $crate::util::secret::secret_from(&self.url, &self.url_file, "url")?,
+                    concat!("a ", $kind, " notifier needs `url`"),
+                )
+            }
+
+            fn check_url(&self, at: &str, problems: &mut $crate::util::problem::Problems) {
+                super::check_url(at, $kind, &self.url, &self.url_file, problems);
+            }
+        }
+    };
+}
+pub(crate) use http_notifier;
+
 fn on_failure() -> Vec<NotifyOn> {
     vec![NotifyOn::Failure]
 }

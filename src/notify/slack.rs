@@ -2,39 +2,26 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-
-use std::path::PathBuf;
-
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use anyhow::Result;
 
 use super::{Event, Notifier, NotifyOn, Status, check_response, clean, http};
 use crate::util::problem::Problems;
-use crate::util::secret::{Secret, secret_from};
+use crate::util::secret::Secret;
 
-/// `type: slack`: a message to a Slack incoming webhook.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SlackConfig {
-    /// When to send: `[failure]` (default), `[success, failure]` or `[always]`.
-    #[serde(default = "super::on_failure")]
-    pub on: Vec<NotifyOn>,
-    /// The incoming-webhook URL (a secret: it holds a token).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<Secret>,
-    /// File whose first line is the URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url_file: Option<PathBuf>,
-    /// Seconds each attempt may take (default 10).
-    #[serde(default = "super::default_timeout")]
-    pub timeout: u64,
+super::http_notifier! {
+    "slack",
+    /// `type: slack`: a message to a Slack incoming webhook.
+    pub struct SlackConfig {
+        /// When to send: `[failure]` (default), `[success, failure]` or `[always]`.
+        #[serde(default = "super::on_failure")]
+        pub on: Vec<NotifyOn>,
+    }
 }
 
 impl SlackConfig {
     /// A URL, given once.
     pub fn validate(&self, at: &str, problems: &mut Problems) {
-        super::check_url(at, "slack", &self.url, &self.url_file, problems);
+        self.check_url(at, problems);
     }
 }
 
@@ -47,8 +34,7 @@ pub struct Slack {
 impl Slack {
     /// From its config; reads `url_file`.
     pub fn new(config: &SlackConfig, timeout: Duration) -> Result<Slack> {
-        let url = secret_from(&config.url, &config.url_file, "url")?
-            .context("a slack notifier needs `url`")?;
+        let url = config.url()?;
         Ok(Slack {
             url,
             client: http(timeout)?,

@@ -3,53 +3,42 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use std::path::PathBuf;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 use super::{Event, Notifier, NotifyOn, check_response, clean, http};
 use crate::util::problem::Problems;
 use crate::util::secret::{Secret, secret_from};
 
-/// `type: webhook`: the event as a JSON POST.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    /// When to send: `[failure]` (default), `[success, failure]` or `[always]`.
-    #[serde(default = "super::on_failure")]
-    pub on: Vec<NotifyOn>,
-    /// The URL to POST to (a secret: it often holds a token).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<Secret>,
-    /// File whose first line is the URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url_file: Option<PathBuf>,
-    /// Sent as `Authorization: Bearer ...`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bearer_token: Option<Secret>,
-    /// File holding the bearer token.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bearer_token_file: Option<PathBuf>,
-    /// Key for the `X-Dbkeep-Signature: sha256=<hex HMAC of the body>` header.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hmac_secret: Option<Secret>,
-    /// File holding the HMAC key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hmac_secret_file: Option<PathBuf>,
-    /// Seconds each attempt may take (default 10).
-    #[serde(default = "super::default_timeout")]
-    pub timeout: u64,
+super::http_notifier! {
+    "webhook",
+    /// `type: webhook`: the event as a JSON POST.
+    pub struct WebhookConfig {
+        /// When to send: `[failure]` (default), `[success, failure]` or `[always]`.
+        #[serde(default = "super::on_failure")]
+        pub on: Vec<NotifyOn>,
+        /// Sent as `Authorization: Bearer ...`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub bearer_token: Option<Secret>,
+        /// File holding the bearer token.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub bearer_token_file: Option<PathBuf>,
+        /// Key for the `X-Dbkeep-Signature: sha256=<hex HMAC of the body>` header.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub hmac_secret: Option<Secret>,
+        /// File holding the HMAC key.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub hmac_secret_file: Option<PathBuf>,
+    }
 }
 
 impl WebhookConfig {
     /// A URL, and each secret given once.
     pub fn validate(&self, at: &str, problems: &mut Problems) {
-        super::check_url(at, "webhook", &self.url, &self.url_file, problems);
+        self.check_url(at, problems);
         let w = self;
         problems.not_both(
             at,
@@ -78,8 +67,7 @@ impl Webhook {
     /// From its config; reads the `_file` secrets.
     pub fn new(config: &WebhookConfig, timeout: Duration) -> Result<Webhook> {
         Ok(Webhook {
-            url: secret_from(&config.url, &config.url_file, "url")?
-                .context("a webhook notifier needs `url`")?,
+            url: config.url()?,
             bearer: secret_from(
                 &config.bearer_token,
                 &config.bearer_token_file,
