@@ -12,6 +12,10 @@ mod gcs;
 mod http;
 mod local;
 pub mod location;
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+mod parts;
+#[cfg(any(feature = "gcs", feature = "azure"))]
+mod rest;
 #[cfg(any(feature = "gcs", feature = "azure"))]
 mod resume;
 pub mod retry;
@@ -184,6 +188,25 @@ pub fn open(name: &str, config: &StorageConfig) -> Result<Box<dyn Storage>> {
             "storage `{name}`: this dbkeep was built without Azure support (enable the cargo feature `azure`)"
         ),
     }
+}
+
+/// A listing prefix as a folder path: `a/b/`, or `""` for everything.
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+fn folder(prefix: &str) -> String {
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    }
+}
+
+/// The value of a setting a storage needs, or an error naming it.
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+fn needs(name: &str, key: &str, value: &Option<String>) -> Result<String> {
+    value
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("storage `{name}` needs `{key}`"))
 }
 
 /// Checks that a key is a plain relative path.
