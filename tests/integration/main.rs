@@ -19,5 +19,6 @@ mod retention;
 mod s3;
 mod schedule;
 mod sqlite;
+mod storage;
 mod trust;
 mod util;
