@@ -8,7 +8,6 @@ mod encryption;
 mod failures;
 mod gcs;
 mod layers;
-mod locks;
 mod mongodb;
 mod mysql;
 mod notify;

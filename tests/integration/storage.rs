@@ -1,15 +1,16 @@
 //! The storage conformance suite: every behaviour a storage must have,
 //! written once against a [`Backend`] and instantiated for each storage by
-//! one [`conformance!`] line. A backend reached over HTTP also gets the
-//! fault tests, through the shared [`FaultProxy`].
+//! one [`conformance!`] line: round trips, retention, the job lock (also
+//! under contention, lost, and held through a panic). A backend reached over
+//! HTTP also gets the fault tests, through the shared [`FaultProxy`].
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::azure::{
-    ACCOUNT, KEY, az_container, az_endpoint, az_keys, az_put_blob, az_url, dbkeep_az,
+    ACCOUNT, KEY, az_container, az_endpoint, az_get_blob, az_keys, az_put_blob, az_url, dbkeep_az,
 };
 use crate::gcs::{dbkeep_gcs, gcs_bucket, gcs_endpoint, gcs_keys, gcs_url};
 use crate::util::*;
@@ -43,8 +44,9 @@ pub(crate) trait Backend: Sized {
     /// This place's name: the bucket, the container, the folder.
     fn place(&self) -> &str;
 
-    /// The storage's config entry, a YAML flow map, with `prefix`.
-    fn yaml(&self, prefix: &str) -> String;
+    /// The storage's config entry, a YAML flow map, with `prefix`, reached
+    /// at `endpoint`.
+    fn yaml_at(&self, endpoint: &str, prefix: &str) -> String;
 
     /// dbkeep with the credentials this storage needs.
     fn dbkeep(&self) -> Command;
@@ -52,8 +54,13 @@ pub(crate) trait Backend: Sized {
     /// Every key, through the service's own API (a folder: its files), sorted.
     fn keys(&self) -> Vec<String>;
 
-    /// Writes an object as another host would: whole, unconditionally.
+    /// Writes an object as another host would: at once and whole,
+    /// unconditionally.
     fn put(&self, key: &str, data: &[u8]);
+
+    /// An object's bytes, through the service's own API; `None` when there
+    /// is none.
+    fn get(&self, key: &str) -> Option<Vec<u8>>;
 
     /// How messages name the place: `s3://bucket`.
     fn location(&self) -> String;
@@ -69,6 +76,11 @@ pub(crate) trait Backend: Sized {
     /// An endpoint where nothing answers.
     fn dead_endpoint() -> String {
         format!("http://127.0.0.1:{}", free_port())
+    }
+
+    /// The storage's config entry, straight to the server.
+    fn yaml(&self, prefix: &str) -> String {
+        self.yaml_at(&self.endpoint(), prefix)
     }
 
     /// The location of `prefix`, straight to the server.
@@ -123,7 +135,7 @@ impl Backend for LocalBackend {
         &self.path
     }
 
-    fn yaml(&self, prefix: &str) -> String {
+    fn yaml_at(&self, _endpoint: &str, prefix: &str) -> String {
         format!("{{ type: local, path: {}, prefix: {prefix} }}", self.path)
     }
 
@@ -135,12 +147,33 @@ impl Backend for LocalBackend {
         files(std::path::Path::new(&self.path))
     }
 
+    /// Under the sidecar's `flock`, through a temp file and a rename, as
+    /// a dbkeep on another host would.
     fn put(&self, key: &str, data: &[u8]) {
+        use std::os::fd::AsRawFd;
         let path = PathBuf::from(&self.path).join(key);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let temp = path.with_extension("tmp-test");
+        let dir = path.parent().unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let sidecar = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!(".{name}.flock")))
+            .unwrap();
+        // SAFETY: a valid descriptor.
+        assert_eq!(
+            unsafe { libc::flock(sidecar.as_raw_fd(), libc::LOCK_EX) },
+            0
+        );
+        let temp = dir.join(format!(".{name}.tmp-test"));
         std::fs::write(&temp, data).unwrap();
         std::fs::rename(&temp, &path).unwrap();
+        drop(sidecar);
+    }
+
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(Path::new(&self.path).join(key)).ok()
     }
 
     fn location(&self) -> String {
@@ -182,10 +215,10 @@ impl Backend for S3Backend {
         &self.bucket
     }
 
-    fn yaml(&self, prefix: &str) -> String {
+    fn yaml_at(&self, endpoint: &str, prefix: &str) -> String {
         format!(
-            "{{ type: s3, bucket: {}, prefix: {prefix}, endpoint: \"{}\", region: us-east-1, path_style: true }}",
-            self.bucket, self.endpoint
+            "{{ type: s3, bucket: {}, prefix: {prefix}, endpoint: \"{endpoint}\", region: us-east-1, path_style: true }}",
+            self.bucket
         )
     }
 
@@ -199,8 +232,14 @@ impl Backend for S3Backend {
 
     fn put(&self, key: &str, data: &[u8]) {
         let url = format!("{}/{}/{key}", self.endpoint, self.bucket);
-        let (status, body) = http("PUT", &url, data);
-        assert_eq!(status, 200, "{body}");
+        let (status, body) = s3_raw("PUT", &url, data);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let url = format!("{}/{}/{key}", self.endpoint, self.bucket);
+        let (status, body) = s3_raw("GET", &url, b"");
+        (status == 200).then_some(body)
     }
 
     fn location(&self) -> String {
@@ -249,10 +288,10 @@ impl Backend for GcsBackend {
         &self.bucket
     }
 
-    fn yaml(&self, prefix: &str) -> String {
+    fn yaml_at(&self, endpoint: &str, prefix: &str) -> String {
         format!(
-            "{{ type: gcs, bucket: {}, prefix: {prefix}, endpoint: \"{}\" }}",
-            self.bucket, self.endpoint
+            "{{ type: gcs, bucket: {}, prefix: {prefix}, endpoint: \"{endpoint}\" }}",
+            self.bucket
         )
     }
 
@@ -273,6 +312,17 @@ impl Backend for GcsBackend {
         );
         let (status, body) = http("POST", &url, data);
         assert_eq!(status, 200, "{body}");
+    }
+
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let url = format!(
+            "{}/storage/v1/b/{}/o/{}?alt=media",
+            self.endpoint,
+            self.bucket,
+            key.replace('/', "%2F")
+        );
+        let (status, body) = http("GET", &url, b"");
+        (status == 200).then(|| body.into_bytes())
     }
 
     fn location(&self) -> String {
@@ -318,10 +368,10 @@ impl Backend for AzureBackend {
         &self.container
     }
 
-    fn yaml(&self, prefix: &str) -> String {
+    fn yaml_at(&self, endpoint: &str, prefix: &str) -> String {
         format!(
-            "{{ type: azure, container: {}, prefix: {prefix}, endpoint: \"{}\" }}",
-            self.container, self.endpoint
+            "{{ type: azure, container: {}, prefix: {prefix}, endpoint: \"{endpoint}\" }}",
+            self.container
         )
     }
 
@@ -335,6 +385,10 @@ impl Backend for AzureBackend {
 
     fn put(&self, key: &str, data: &[u8]) {
         assert_eq!(az_put_blob(&self.endpoint, &self.container, key, data), 201);
+    }
+
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        az_get_blob(&self.endpoint, &self.container, key)
     }
 
     fn location(&self) -> String {
@@ -365,7 +419,21 @@ macro_rules! tests {
 /// The suite for one storage: `conformance!(name, Backend)`, and with
 /// `faults` the fault tests too (a storage behind the fault proxy).
 macro_rules! conformance {
-    ($name:ident, $backend:ty $(, $faults:ident)?) => {
+    ($name:ident, $backend:ty) => {
+        conformance!($name, $backend, []);
+    };
+    ($name:ident, $backend:ty, faults) => {
+        conformance!($name, $backend, [
+            a_missing_place_and_an_unreachable_endpoint_are_clear,
+            a_large_backup_goes_up_in_parts_with_bounded_memory,
+            a_reset_connection_mid_part_is_retried,
+            a_500_on_a_part_is_retried,
+            a_part_that_always_fails_leaves_nothing_behind,
+            a_download_cut_halfway_resumes,
+            a_lock_created_but_unanswered_is_ours,
+        ]);
+    };
+    ($name:ident, $backend:ty, [$($faults:ident),* $(,)?]) => {
         mod $name {
             use super::*;
 
@@ -373,19 +441,11 @@ macro_rules! conformance {
                 a_postgres_backup_round_trips,
                 the_job_lock_refuses_a_second_run_and_a_stale_one_is_taken_over,
                 retention_and_prune_delete_old_backups,
+                contending_runs_take_turns,
+                a_run_that_loses_its_lock_stops,
+                a_panic_releases_the_lock,
+                $($faults,)*
             );
-            $(
-                tests!($backend;
-                    a_missing_place_and_an_unreachable_endpoint_are_clear,
-                    a_large_backup_goes_up_in_parts_with_bounded_memory,
-                    a_reset_connection_mid_part_is_retried,
-                    a_500_on_a_part_is_retried,
-                    a_part_that_always_fails_leaves_nothing_behind,
-                    a_download_cut_halfway_resumes,
-                    a_lock_created_but_unanswered_is_ours,
-                );
-                const _: &str = stringify!($faults);
-            )?
         }
     };
 }
@@ -431,21 +491,14 @@ fn a_postgres_backup_round_trips<B: Backend>() {
     assert_eq!(pg_rows(&db.name, "t"), pg_rows(&copy, "t"));
 }
 
-/// Writes a config with storage `offsite` (prefix `prefix`) and job `app`
-/// backing up `db`; `job` adds lines to the job.
-fn config<B: Backend>(
-    b: &B,
-    dir: &std::path::Path,
-    prefix: &str,
-    db: &std::path::Path,
-    job: &str,
-) -> PathBuf {
+/// Writes the config: `top`, storage `store` (its entry `storage`), and
+/// job `app` backing up the SQLite file `db`, with `job` added to the job.
+fn config(dir: &Path, storage: &str, db: &Path, top: &str, job: &str) -> PathBuf {
     let config = dir.join("dbkeep.yaml");
     std::fs::write(
         &config,
         format!(
-            "storages:\n  offsite: {}\njobs:\n  app:\n    storage: offsite\n    source: {{ type: sqlite, path: {} }}\n{job}",
-            b.yaml(prefix),
+            "{top}storages:\n  store: {storage}\njobs:\n  app:\n    source: {{ type: sqlite, path: {} }}\n{job}",
             db.display()
         ),
     )
@@ -459,13 +512,9 @@ fn the_job_lock_refuses_a_second_run_and_a_stale_one_is_taken_over<B: Backend>()
     let b = B::create("lock");
     let dir = tempdir();
     let db = sqlite_with_random_data(dir.path(), 1);
-    let config = config(
-        &b,
-        dir.path(),
-        "locked",
-        &db,
-        "    hooks: { before: [[sleep, \"2\"]] }\n",
-    );
+    let hooks = "    hooks: { before: [[sleep, \"2\"]] }
+";
+    let config = config(dir.path(), &b.yaml("locked"), &db, "", hooks);
     let first = b
         .dbkeep()
         .arg("-c")
@@ -510,19 +559,15 @@ fn retention_and_prune_delete_old_backups<B: Backend>() {
     let b = B::create("keep");
     let dir = tempdir();
     let db = sqlite_with_random_data(dir.path(), 1);
-    let cfg = config(&b, dir.path(), "r", &db, "");
+    let cfg = config(dir.path(), &b.yaml("r"), &db, "", "");
     for _ in 0..3 {
         ok(run(b.dbkeep().arg("-c").arg(&cfg).args(["backup", "app"])));
         std::thread::sleep(Duration::from_millis(1100));
     }
     assert_eq!(b.manifests(), 3);
-    config(
-        &b,
-        dir.path(),
-        "r",
-        &db,
-        "    retention: { keep_last: 1 }\n",
-    );
+    let retention = "    retention: { keep_last: 1 }
+";
+    config(dir.path(), &b.yaml("r"), &db, "", retention);
     let out = ok(run(b
         .dbkeep()
         .arg("-c")
@@ -541,6 +586,182 @@ fn retention_and_prune_delete_old_backups<B: Backend>() {
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1);
     ok(run(b.dbkeep().arg("-c").arg(&cfg).args(["verify", "app"])));
+}
+
+// ---------------------------------------------------------------- the lock
+
+/// The lock's key in the lock tests.
+const LOCK: &str = "locks/app/lock.json";
+
+/// A lock held by a run on another host, refreshed `age` ago.
+fn foreign_lock(age: chrono::Duration, token: &str) -> Vec<u8> {
+    let at = (chrono::Utc::now() - age).to_rfc3339();
+    serde_json::to_vec_pretty(&serde_json::json!({
+        "job": "app", "command": "backup", "host": "other.example", "pid": 4242,
+        "started_at": at, "refreshed_at": at, "token": token,
+    }))
+    .unwrap()
+}
+
+/// Waits for `child`, killing it after `limit`; `None` when it had to be killed.
+fn wait_at_most(mut child: Child, limit: Duration) -> Option<Output> {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Six runs start at once on a job whose lock is stale: exactly one takes it
+/// over, the others wait their turn, and no two `before` hooks overlap.
+/// Storages behind HTTP are reached through a proxy that holds back every
+/// removal of the lock, so that a takeover made of a delete and a create
+/// (instead of one conditional replace) races visibly.
+fn contending_runs_take_turns<B: Backend>() {
+    const RUNS: usize = 6;
+    let b = B::create("contend");
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 1);
+    let proxy = B::SERVICE.map(|_| b.proxy(Fault::DelayLockDelete, 0));
+    let endpoint = proxy
+        .as_ref()
+        .map_or_else(|| b.endpoint(), |p| p.url.clone());
+    let marks = dir.path().join("marks");
+    std::fs::create_dir(&marks).unwrap();
+    let m = marks.display();
+    let hook = format!(
+        "mkdir {m}/inside || echo overlap >> {m}/overlaps; echo run >> {m}/entries; sleep 0.3; rmdir {m}/inside 2>/dev/null || true"
+    );
+    let hooks = format!("    hooks: {{ before: [[sh, -c, \"{hook}\"]] }}\n");
+    let cfg = config(dir.path(), &b.yaml_at(&endpoint, "locks"), &db, "", &hooks);
+    b.put(LOCK, &foreign_lock(chrono::Duration::hours(2), "stale"));
+
+    let start = Instant::now();
+    let runs: Vec<Child> = (0..RUNS)
+        .map(|_| {
+            b.dbkeep()
+                .arg("-c")
+                .arg(&cfg)
+                .args(["backup", "app", "--wait-lock", "120s"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = runs
+        .into_iter()
+        .map(|c| wait_at_most(c, Duration::from_secs(150)).expect("a run hung"))
+        .collect();
+    eprintln!("{RUNS} contending runs took {:?}", start.elapsed());
+
+    let overlaps = std::fs::read_to_string(marks.join("overlaps")).unwrap_or_default();
+    assert_eq!(overlaps, "", "two runs were inside at once");
+    for out in &outs {
+        assert!(out.status.success(), "a run failed\n{}", text(out));
+    }
+    let takeovers = outs
+        .iter()
+        .filter(|o| String::from_utf8_lossy(&o.stderr).contains("taking over a stale lock"))
+        .count();
+    assert_eq!(takeovers, 1, "exactly one run takes the stale lock over");
+    let entries = std::fs::read_to_string(marks.join("entries")).unwrap();
+    assert_eq!(entries.lines().count(), RUNS);
+    assert_eq!(b.manifests(), RUNS, "{:?}", b.keys());
+    assert_eq!(b.get(LOCK), None, "the lock was not released");
+}
+
+/// A run's lock is taken over by another host while the run is in its slow
+/// `before` hook: its heartbeat notices, the run stops and fails, no
+/// manifest is written, and the other host's lock stays as it was.
+fn a_run_that_loses_its_lock_stops<B: Backend>() {
+    let b = B::create("lost");
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 1);
+    let top = "lock: { stale_after: 3s }\n";
+    let hooks = "    hooks: { before: [[sleep, \"60\"]] }\n";
+    let cfg = config(dir.path(), &b.yaml("locks"), &db, top, hooks);
+    let child = b
+        .dbkeep()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["backup", "app"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    wait_until("the run's lock appears", Duration::from_secs(20), || {
+        b.get(LOCK)
+            .is_some_and(|l| String::from_utf8_lossy(&l).contains(&format!("\"pid\": {pid}")))
+    });
+    let theirs = foreign_lock(chrono::Duration::zero(), "theirs");
+    b.put(LOCK, &theirs);
+    let taken = Instant::now();
+    let out = wait_at_most(child, Duration::from_secs(30)).expect("the run did not stop");
+    let stopped = taken.elapsed();
+    eprintln!("the run stopped {stopped:?} after its lock was taken over");
+
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("lost the job's lock in storage `store`") && err.contains("other.example"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stopped < Duration::from_secs(10),
+        "stopped after {stopped:?}"
+    );
+    assert_eq!(b.manifests(), 0, "{:?}", b.keys());
+    assert_eq!(
+        b.get(LOCK).as_deref(),
+        Some(theirs.as_slice()),
+        "the other host's lock was changed"
+    );
+}
+
+/// A panic while the lock is held (a debug-build fault injection) ends the
+/// process instead of hanging it, and releases the lock.
+fn a_panic_releases_the_lock<B: Backend>() {
+    let b = B::create("panic");
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 1);
+    let cfg = config(dir.path(), &b.yaml("locks"), &db, "", "");
+    let child = b
+        .dbkeep()
+        .env("DBKEEP_DEBUG_PANIC", "locked-body")
+        .arg("-c")
+        .arg(&cfg)
+        .args(["backup", "app"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let out = wait_at_most(child, Duration::from_secs(30)).expect("the process hung");
+    eprintln!("the panicking run ended in {:?}", start.elapsed());
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("DBKEEP_DEBUG_PANIC"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(b.get(LOCK), None, "the lock is left");
+    assert_eq!(b.manifests(), 0);
 }
 
 // ---------------------------------------------------------------- over HTTP
