@@ -28,10 +28,8 @@
 //! tokens and connection strings never appear in messages.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use base64::Engine;
@@ -39,14 +37,15 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::blocking::{RequestBuilder, Response};
 use sha2::Sha256;
 
 use super::config::AzureConfig;
-use super::http::{self, Outcome, enc};
-use super::resume::{self, Refused};
-use super::retry::Backoff;
-use super::{ObjectWriter, Storage, Version, check_key};
+use super::http::{self, Condition, Service, Small, enc};
+use super::parts::{PartSizes, PartWriter, Parts};
+use super::rest::{Api, Common, Page, Remote};
+use super::retry::Failure;
+use super::{ObjectWriter, Version};
 use crate::util::secret::Secret;
 
 /// Default block size.
@@ -79,17 +78,14 @@ enum Auth {
 }
 
 /// What every request needs; shared with upload threads.
-struct Inner {
+pub(super) struct Inner {
     account: String,
     container: String,
-    base: String,
     /// The path of `base` (`/devstoreaccount1` for Azurite), for signing.
     base_path: String,
-    http: Client,
     auth: Auth,
     access_tier: Option<String>,
-    backoff: Backoff,
-    label: String,
+    common: Common,
 }
 
 /// The text between `<tag>` and `</tag>`, from `from` on: (text, end).
@@ -113,11 +109,7 @@ fn unescape(text: &str) -> String {
 /// The error code and message of an error response.
 fn answer_parts(response: Response) -> (StatusCode, String, String) {
     let status = response.status();
-    let header_code = response
-        .headers()
-        .get("x-ms-error-code")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let header_code = http::header_text(&response, "x-ms-error-code");
     let body = crate::util::error_text(response);
     let code = header_code
         .or_else(|| element(&body, "Code", 0).map(|(c, _)| c.to_string()))
@@ -137,17 +129,6 @@ fn answer(response: Response) -> String {
         (true, false) => format!("HTTP {status}: {message}"),
         (false, false) => format!("HTTP {status}: {code}: {message}"),
     }
-}
-
-/// How Azure answers are judged.
-const SERVICE: http::Service = http::Service {
-    name: "Azure",
-    answer,
-    also_done: None,
-};
-
-fn outcome(result: reqwest::Result<Response>) -> Outcome {
-    http::outcome(result, SERVICE.answer, SERVICE.also_done)
 }
 
 /// A setting from the config, its `_file` variant, or nothing.
@@ -303,11 +284,6 @@ impl Azure {
         let parsed = url::Url::parse(&base)
             .with_context(|| format!("storage `{name}`: `endpoint` is not a URL"))?;
         let base_path = parsed.path().trim_end_matches('/').to_string();
-        let http = Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
-            .user_agent(concat!("dbkeep/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         let mib = s.part_size_mib.unwrap_or(DEFAULT_BLOCK_MIB).max(1);
         let in_flight = s.parallel_parts.unwrap_or(DEFAULT_IN_FLIGHT).max(1) as usize;
         Ok(Azure {
@@ -315,26 +291,18 @@ impl Azure {
             block: ((mib << 20) as usize).min(MAX_BLOCK),
             in_flight,
             inner: Arc::new(Inner {
-                label: format!("storage `{name}` (az://{container}"),
+                common: Common::new(name, format!("az://{container}"), base)?,
                 account,
                 container,
-                base,
                 base_path,
-                http,
                 auth,
                 access_tier: s.access_tier.clone(),
-                backoff: Backoff::default(),
             }),
         })
     }
 }
 
 impl Inner {
-    /// `storage `x` (az://container/key): action`.
-    fn what(&self, action: &str, key: &str) -> String {
-        format!("{}/{key}): {action}", self.label)
-    }
-
     /// A signed request. `key` is the blob (None: the container), `query`
     /// unencoded pairs, `headers` the `x-ms-*` and conditional headers.
     fn request(
@@ -350,7 +318,7 @@ impl Inner {
             path.push('/');
             path.push_str(&enc(k, true));
         }
-        let mut url = format!("{}{path}", self.base);
+        let mut url = format!("{}{path}", self.common.base);
         let mut sep = '?';
         for (k, v) in query {
             url.push(sep);
@@ -370,7 +338,7 @@ impl Inner {
         ];
         let mut if_match = String::new();
         let mut if_none_match = String::new();
-        let mut r = self.http.request(method.clone(), &url);
+        let mut r = self.common.http.request(method.clone(), &url);
         for (k, v) in headers {
             if k.starts_with("x-ms-") {
                 ms.push((k.to_string(), v.clone()));
@@ -426,20 +394,14 @@ impl Inner {
     /// precondition did not hold), is returned as `Ok` for the caller to judge.
     fn send(&self, what: &str, make: impl Fn() -> RequestBuilder) -> Result<Response> {
         http::send(
-            &SERVICE,
-            &self.backoff,
+            &Self::SERVICE,
+            &self.common.backoff,
             what,
             || Ok(make()),
-            |r| {
-                let container_missing = r
-                    .headers()
-                    .get("x-ms-error-code")
-                    .is_some_and(|c| c == "ContainerNotFound");
-                match r.status() {
-                    StatusCode::PRECONDITION_FAILED => Ok(r),
-                    StatusCode::NOT_FOUND if !container_missing => Ok(r),
-                    _ => Err(self.refused(r)),
-                }
+            |r| match r.status() {
+                StatusCode::PRECONDITION_FAILED => Ok(r),
+                StatusCode::NOT_FOUND if !Inner::container_missing(&r) => Ok(r),
+                _ => Err(self.refused(r)),
             },
         )
     }
@@ -468,130 +430,6 @@ impl Inner {
             }
         }
         text
-    }
-
-    /// Writes a small blob in one request, if `condition` holds: its new
-    /// ETag, or `None` when it did not (409/412, or 404 for `If-Match`).
-    fn put_blob(
-        &self,
-        key: &str,
-        data: &[u8],
-        condition: Condition<'_>,
-    ) -> Result<Option<Version>> {
-        let what = self.what(
-            match condition {
-                Condition::None => "cannot write",
-                Condition::Absent => "cannot create",
-                Condition::Match(_) => "cannot replace",
-            },
-            key,
-        );
-        let body = Bytes::copy_from_slice(data);
-        let mut headers = vec![("x-ms-blob-type", "BlockBlob".to_string())];
-        if let Some(t) = &self.access_tier {
-            headers.push(("x-ms-access-tier", t.clone()));
-        }
-        match condition {
-            Condition::None => {}
-            Condition::Absent => headers.push(("If-None-Match", "*".to_string())),
-            Condition::Match(v) => headers.push(("If-Match", v.0.clone())),
-        }
-        let make = || {
-            self.request(
-                reqwest::Method::PUT,
-                Some(key),
-                &[],
-                &headers,
-                Some(body.clone()),
-            )
-        };
-        let mut attempt = 1;
-        loop {
-            match outcome(make().send()) {
-                Outcome::Done(r) => {
-                    let etag = r
-                        .headers()
-                        .get("etag")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string);
-                    return match etag {
-                        Some(etag) => Ok(Some(Version(etag))),
-                        None if matches!(condition, Condition::None) => {
-                            Ok(Some(Version(String::new())))
-                        }
-                        None => anyhow::bail!("{what}: the server sent no ETag"),
-                    };
-                }
-                Outcome::Failed(r)
-                    if match condition {
-                        Condition::None => false,
-                        Condition::Absent => matches!(
-                            r.status(),
-                            StatusCode::CONFLICT | StatusCode::PRECONDITION_FAILED
-                        ),
-                        Condition::Match(_) => matches!(
-                            r.status(),
-                            StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED
-                        ),
-                    } =>
-                {
-                    if r.headers()
-                        .get("x-ms-error-code")
-                        .is_some_and(|c| c == "ContainerNotFound")
-                    {
-                        anyhow::bail!("{what}: {}", self.refused(*r));
-                    }
-                    if attempt > 1 {
-                        // An earlier attempt may have landed without its
-                        // answer: the blob is ours if it holds our bytes.
-                        return Ok(match self.get_versioned(key)? {
-                            Some((there, version)) if there == data => Some(version),
-                            _ => None,
-                        });
-                    }
-                    return Ok(None);
-                }
-                Outcome::Failed(r) => anyhow::bail!("{what}: {}", self.refused(*r)),
-                Outcome::Transient(why) if attempt < self.backoff.attempts => {
-                    tracing::debug!(what, attempt, error = %why, "transient Azure error, retrying");
-                    std::thread::sleep(self.backoff.pause(attempt));
-                    attempt += 1;
-                }
-                Outcome::Transient(why) => {
-                    anyhow::bail!("{what}: {why} (after {attempt} attempts)")
-                }
-            }
-        }
-    }
-
-    /// Reads a small blob whole with its ETag, or `None` when there is none.
-    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>> {
-        let what = self.what("cannot read", key);
-        let r = self.send(&what, || {
-            self.request(reqwest::Method::GET, Some(key), &[], &[], None)
-        })?;
-        if r.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let etag = r
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .with_context(|| format!("{what}: the server sent no ETag"))?;
-        let bytes = crate::util::read_capped(r, crate::util::SMALL_OBJECT_MAX)
-            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
-        Ok(Some((bytes, Version(etag))))
-    }
-
-    /// Removes a blob if it is still at ETag `version`.
-    fn delete_if(&self, key: &str, version: &Version) -> Result<bool> {
-        let what = self.what("cannot delete", key);
-        let headers = [("If-Match", version.0.clone())];
-        let r = self.send(&what, || {
-            self.request(reqwest::Method::DELETE, Some(key), &[], &headers, None)
-        })?;
-        Ok(r.status().is_success())
     }
 
     /// Stages one block.
@@ -640,20 +478,11 @@ impl Inner {
         Ok(())
     }
 
-    /// Starts reading `key` at `offset`.
-    fn get(&self, key: &str, offset: u64) -> Result<Response, Outcome> {
-        let mut headers = Vec::new();
-        if offset > 0 {
-            headers.push(("x-ms-range", format!("bytes={offset}-")));
-        }
-        let r = self.request(reqwest::Method::GET, Some(key), &[], &headers, None);
-        match outcome(r.send()) {
-            Outcome::Done(r) if offset > 0 && r.status() != StatusCode::PARTIAL_CONTENT => Err(
-                Outcome::Transient("the server ignored the range request".to_string()),
-            ),
-            Outcome::Done(r) => Ok(*r),
-            other => Err(other),
-        }
+    /// Whether an answer says the container does not exist.
+    fn container_missing(r: &Response) -> bool {
+        r.headers()
+            .get("x-ms-error-code")
+            .is_some_and(|c| c == "ContainerNotFound")
     }
 }
 
@@ -662,177 +491,188 @@ fn block_id(n: u64) -> String {
     STANDARD.encode(format!("dbkeep-{n:010}"))
 }
 
-impl Storage for Azure {
-    fn name(&self) -> &str {
-        &self.name
+impl Api for Inner {
+    /// How Azure answers are judged.
+    const SERVICE: Service = Service {
+        name: "Azure",
+        answer,
+        also_done: None,
+    };
+
+    fn common(&self) -> &Common {
+        &self.common
     }
 
-    fn location(&self) -> String {
-        format!("az://{}", self.inner.container)
-    }
-
-    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
-        check_key(key)?;
-        Ok(Box::new(AzureWriter {
-            inner: self.inner.clone(),
-            key: key.to_string(),
-            base_block: self.block,
-            in_flight: self.in_flight,
-            buf: Vec::new(),
-            next: 0,
-            ids: Vec::new(),
-            running: VecDeque::new(),
-            broken: false,
-        }))
-    }
-
-    fn open(&self, key: &str) -> Result<Box<dyn Read + Send>> {
-        check_key(key)?;
-        let inner = &self.inner;
-        let what = inner.what("cannot read", key);
-        let r = inner.send(&what, || {
-            inner.request(reqwest::Method::HEAD, Some(key), &[], &[], None)
+    fn size(&self, key: &str) -> Result<u64> {
+        let what = self.what("cannot read", key);
+        let r = self.send(&what, || {
+            self.request(reqwest::Method::HEAD, Some(key), &[], &[], None)
         })?;
         if r.status() == StatusCode::NOT_FOUND {
             anyhow::bail!("{what}: no such blob");
         }
-        let size = r
-            .headers()
-            .get(reqwest::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
+        http::header_text(&r, reqwest::header::CONTENT_LENGTH)
             .and_then(|s| s.parse::<u64>().ok())
-            .with_context(|| format!("{what}: the server gave no blob size"))?;
-        let (fetcher, key) = (self.inner.clone(), key.to_string());
-        Ok(Box::new(resume::Download::new(
-            "Azure",
-            inner.what("download", &key),
-            size,
-            inner.backoff,
-            move |offset| match fetcher.get(&key, offset) {
-                Ok(r) => Ok(r),
-                Err(Outcome::Transient(why)) => Err(Refused::Transient(why)),
-                Err(Outcome::Failed(r)) => Err(Refused::Failed(fetcher.refused(*r))),
-                Err(Outcome::Done(_)) => unreachable!(),
-            },
-        )))
+            .with_context(|| format!("{what}: the server gave no blob size"))
     }
 
-    fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let inner = &self.inner;
-        let prefix = prefix.trim_matches('/');
-        let prefix = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{prefix}/")
-        };
-        let what = inner.what("cannot list", &prefix);
-        let mut keys = Vec::new();
-        let mut marker = String::new();
-        loop {
-            let mut query = vec![("restype", "container"), ("comp", "list")];
-            if !prefix.is_empty() {
-                query.push(("prefix", prefix.as_str()));
-            }
-            if !marker.is_empty() {
-                query.push(("marker", marker.as_str()));
-            }
-            let r = inner.send(&what, || {
-                inner.request(reqwest::Method::GET, None, &query, &[], None)
-            })?;
-            if r.status() == StatusCode::NOT_FOUND {
-                anyhow::bail!("{what}: {}", inner.refused(r));
-            }
-            let xml = crate::util::read_capped(r, crate::util::PAGE_MAX)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
-            let mut at = 0;
-            while let Some((blob, end)) = element(&xml, "Blob", at) {
-                if let Some((name, _)) = element(blob, "Name", 0) {
-                    keys.push(unescape(name));
-                }
-                at = end;
-            }
-            match element(&xml, "NextMarker", 0) {
-                Some((m, _)) if !m.trim().is_empty() => marker = unescape(m.trim()),
-                _ => break,
-            }
+    fn get(&self, key: &str, offset: u64) -> Result<Response, Failure<String>> {
+        let mut headers = Vec::new();
+        if offset > 0 {
+            headers.push(("x-ms-range", format!("bytes={offset}-")));
         }
-        keys.sort();
-        Ok(keys)
+        let r = self.request(reqwest::Method::GET, Some(key), &[], &headers, None);
+        http::ranged(&Self::SERVICE, r.send(), offset, |r| self.refused(r))
+    }
+
+    fn page(&self, prefix: &str, token: Option<&str>, what: &str) -> Result<Page> {
+        let mut query = vec![("restype", "container"), ("comp", "list")];
+        if !prefix.is_empty() {
+            query.push(("prefix", prefix));
+        }
+        if let Some(marker) = token {
+            query.push(("marker", marker));
+        }
+        let r = self.send(what, || {
+            self.request(reqwest::Method::GET, None, &query, &[], None)
+        })?;
+        if r.status() == StatusCode::NOT_FOUND {
+            anyhow::bail!("{what}: {}", self.refused(r));
+        }
+        let xml = crate::util::read_capped(r, crate::util::PAGE_MAX)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+        let mut keys = Vec::new();
+        let mut at = 0;
+        while let Some((blob, end)) = element(&xml, "Blob", at) {
+            if let Some((name, _)) = element(blob, "Name", 0) {
+                keys.push(unescape(name));
+            }
+            at = end;
+        }
+        let next = element(&xml, "NextMarker", 0)
+            .map(|(m, _)| m.trim())
+            .filter(|m| !m.is_empty())
+            .map(unescape);
+        Ok((keys, next))
     }
 
     fn delete(&self, key: &str) -> Result<()> {
-        check_key(key)?;
-        let inner = &self.inner;
-        inner.send(&inner.what("cannot delete", key), || {
-            inner.request(reqwest::Method::DELETE, Some(key), &[], &[], None)
+        self.send(&self.what("cannot delete", key), || {
+            self.request(reqwest::Method::DELETE, Some(key), &[], &[], None)
         })?;
         Ok(())
     }
 
-    fn create_if_absent(&self, key: &str, data: &[u8]) -> Result<Option<Version>> {
-        check_key(key)?;
-        self.inner.put_blob(key, data, Condition::Absent)
+    /// One Put Blob; the version is the new ETag. An unmet condition is a
+    /// 409 or 412, or a 404 for `If-Match`.
+    fn put_small(&self, key: &str, data: &[u8], condition: Condition) -> Result<Option<Version>> {
+        let what = self.what(condition.action(), key);
+        let body = Bytes::copy_from_slice(data);
+        let mut headers = vec![("x-ms-blob-type", "BlockBlob".to_string())];
+        if let Some(t) = &self.access_tier {
+            headers.push(("x-ms-access-tier", t.clone()));
+        }
+        match condition {
+            Condition::None => {}
+            Condition::Absent => headers.push(("If-None-Match", "*".to_string())),
+            Condition::Match(v) => headers.push(("If-Match", v.0.clone())),
+        }
+        let make = || {
+            Ok(self.request(
+                reqwest::Method::PUT,
+                Some(key),
+                &[],
+                &headers,
+                Some(body.clone()),
+            ))
+        };
+        let unmet = |r: &Response| {
+            let status = r.status();
+            !Inner::container_missing(r)
+                && match condition {
+                    Condition::None => false,
+                    Condition::Absent => matches!(
+                        status,
+                        StatusCode::CONFLICT | StatusCode::PRECONDITION_FAILED
+                    ),
+                    Condition::Match(_) => matches!(
+                        status,
+                        StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED
+                    ),
+                }
+        };
+        let r = match self.send_small(key, data, &what, make, unmet)? {
+            Small::Unmet(version) => return Ok(version),
+            Small::Answer(r) if r.status().is_success() => r,
+            Small::Answer(r) => anyhow::bail!("{what}: {}", self.refused(r)),
+        };
+        match http::header_text(&r, "etag") {
+            Some(etag) => Ok(Some(Version(etag))),
+            None if matches!(condition, Condition::None) => Ok(Some(Version(String::new()))),
+            None => anyhow::bail!("{what}: the server sent no ETag"),
+        }
     }
 
     fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>> {
-        check_key(key)?;
-        self.inner.get_versioned(key)
+        let what = self.what("cannot read", key);
+        let r = self.send(&what, || {
+            self.request(reqwest::Method::GET, Some(key), &[], &[], None)
+        })?;
+        http::versioned(r, &what, "etag", "ETag")
     }
 
-    fn replace_if(&self, key: &str, data: &[u8], version: &Version) -> Result<Option<Version>> {
-        check_key(key)?;
-        self.inner.put_blob(key, data, Condition::Match(version))
-    }
-
+    /// The version is an ETag.
     fn delete_if(&self, key: &str, version: &Version) -> Result<bool> {
-        check_key(key)?;
-        self.inner.delete_if(key, version)
-    }
-
-    fn put(&self, key: &str, data: &[u8]) -> Result<()> {
-        check_key(key)?;
-        self.inner.put_blob(key, data, Condition::None)?;
-        Ok(())
+        let what = self.what("cannot delete", key);
+        let headers = [("If-Match", version.0.clone())];
+        let r = self.send(&what, || {
+            self.request(reqwest::Method::DELETE, Some(key), &[], &headers, None)
+        })?;
+        Ok(r.status().is_success())
     }
 }
 
-/// What a small upload expects to find.
-#[derive(Clone, Copy)]
-enum Condition<'a> {
-    /// Anything: no precondition.
-    None,
-    /// No blob (`If-None-Match: *`).
-    Absent,
-    /// The blob at this ETag (`If-Match`).
-    Match(&'a Version),
+impl Remote for Azure {
+    type Api = Inner;
+
+    fn parts(&self) -> (&str, &Arc<Inner>) {
+        (&self.name, &self.inner)
+    }
+
+    fn writer(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
+        let sizes = PartSizes {
+            base: self.block,
+            every: BLOCKS_PER_SIZE,
+            max: MAX_BLOCK,
+        };
+        Ok(Box::new(PartWriter::new(
+            self.inner.what("upload", key),
+            sizes,
+            Blocks {
+                inner: self.inner.clone(),
+                key: key.to_string(),
+                in_flight: self.in_flight,
+                ids: Vec::new(),
+                running: VecDeque::new(),
+            },
+        )))
+    }
 }
 
-/// A block upload in progress: the writer fills a block while up to
-/// `in_flight` threads stage earlier ones.
-struct AzureWriter {
+/// A block upload in progress: up to `in_flight` threads stage blocks while
+/// the writer fills the next one. Staged blocks are never visible, and Azure
+/// drops uncommitted ones on its own.
+struct Blocks {
     inner: Arc<Inner>,
     key: String,
-    base_block: usize,
     in_flight: usize,
-    buf: Vec<u8>,
-    /// The number of the next block.
-    next: u64,
+    /// The ids of the blocks staged so far, in order.
     ids: Vec<String>,
     running: VecDeque<JoinHandle<Result<()>>>,
-    /// Whether a write failed: nothing may be committed after that.
-    broken: bool,
 }
 
-impl AzureWriter {
-    /// The size of the block being filled: doubled every 5,000 blocks.
-    fn block_size(&self) -> usize {
-        let doublings = (self.next / BLOCKS_PER_SIZE).min(20) as u32;
-        self.base_block
-            .saturating_mul(1 << doublings)
-            .min(MAX_BLOCK)
-    }
-
+impl Blocks {
     /// Waits for the oldest staging thread.
     fn wait_one(&mut self) -> Result<()> {
         match self.running.pop_front() {
@@ -853,10 +693,13 @@ impl AzureWriter {
         }
         first
     }
+}
 
-    /// Stages the full buffer in a thread, waiting first when enough are busy.
-    fn stage(&mut self) -> Result<()> {
-        if self.next >= MAX_BLOCKS {
+impl Parts for Blocks {
+    /// Stages the block in a thread, waiting first when enough are busy.
+    fn send(&mut self, data: Bytes) -> Result<()> {
+        let n = self.ids.len() as u64;
+        if n >= MAX_BLOCKS {
             anyhow::bail!(
                 "{}: more than {MAX_BLOCKS} blocks",
                 self.inner.what("upload", &self.key)
@@ -865,9 +708,7 @@ impl AzureWriter {
         while self.running.len() >= self.in_flight {
             self.wait_one()?;
         }
-        let data = Bytes::from(std::mem::take(&mut self.buf));
-        let id = block_id(self.next);
-        self.next += 1;
+        let id = block_id(n);
         self.ids.push(id.clone());
         let (inner, key) = (self.inner.clone(), self.key.clone());
         let handle = std::thread::Builder::new()
@@ -876,71 +717,25 @@ impl AzureWriter {
         self.running.push_back(handle);
         Ok(())
     }
-}
 
-impl Write for AzureWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.broken {
-            return Err(io::Error::other("the upload already failed"));
-        }
-        let mut rest = data;
-        while !rest.is_empty() {
-            let size = self.block_size();
-            if self.buf.capacity() < size {
-                self.buf.reserve_exact(size - self.buf.len());
-            }
-            let take = (size - self.buf.len()).min(rest.len());
-            self.buf.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-            if self.buf.len() >= size
-                && let Err(e) = self.stage()
-            {
-                self.broken = true;
-                return Err(io::Error::other(format!("{e:#}")));
-            }
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
+    fn put_whole(&mut self, data: Bytes) -> Result<()> {
+        self.inner.put_small(&self.key, &data, Condition::None)?;
         Ok(())
     }
-}
 
-impl ObjectWriter for AzureWriter {
-    fn commit(mut self: Box<Self>) -> Result<()> {
-        if self.broken {
+    /// Stages the rest, waits for every block, and commits them in order.
+    fn finish(&mut self, rest: Bytes) -> Result<()> {
+        if !rest.is_empty()
+            && let Err(e) = self.send(rest)
+        {
             let _ = self.wait_all();
-            anyhow::bail!(
-                "{}: a write failed, so nothing is committed",
-                self.inner.what("upload", &self.key)
-            );
-        }
-        if self.next == 0 {
-            // Smaller than one block: one request.
-            let rest = std::mem::take(&mut self.buf);
-            self.inner.put_blob(&self.key, &rest, Condition::None)?;
-            return Ok(());
-        }
-        if !self.buf.is_empty() {
-            let staged = self.stage();
-            if let Err(e) = staged {
-                let _ = self.wait_all();
-                return Err(e);
-            }
+            return Err(e);
         }
         self.wait_all()?;
         self.inner.put_block_list(&self.key, &self.ids)
     }
 
-    fn abort(mut self: Box<Self>) {
-        // Staged blocks are never committed; Azure drops them on its own.
-        let _ = self.wait_all();
-    }
-}
-
-impl Drop for AzureWriter {
-    fn drop(&mut self) {
+    fn cancel(&mut self) {
         let _ = self.wait_all();
     }
 }
@@ -956,12 +751,12 @@ mod tests {
 
     #[test]
     fn blocks_reach_five_tib() {
-        let mut total = 0u64;
-        let base = 16u64 << 20;
-        for n in 0..MAX_BLOCKS {
-            let d = (n / BLOCKS_PER_SIZE).min(20) as u32;
-            total += (base << d).min(MAX_BLOCK as u64);
-        }
+        let sizes = PartSizes {
+            base: 16 << 20,
+            every: BLOCKS_PER_SIZE,
+            max: MAX_BLOCK,
+        };
+        let total: u64 = (0..MAX_BLOCKS).map(|n| sizes.of(n) as u64).sum();
         assert!(total > 5u64 << 40);
     }
 

@@ -23,7 +23,6 @@
 //! credentials unless `credentials_file` is set. Tokens and keys never
 //! appear in messages.
 
-use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -38,10 +37,11 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 
 use super::config::GcsConfig;
-use super::http::{self, Outcome, describe, transient_status};
-use super::resume::{self, Refused};
-use super::retry::Backoff;
-use super::{ObjectWriter, Storage, Version, check_key};
+use super::http::{self, Condition, Outcome, Service, Small, describe, transient_status};
+use super::parts::{PartSizes, PartWriter, Parts};
+use super::rest::{Api, Common, Page, Remote};
+use super::retry::{self, Backoff, Failure, Stop, Transient};
+use super::{ObjectWriter, Version};
 use crate::util::secret::Secret;
 
 /// Default chunk size.
@@ -63,15 +63,12 @@ pub struct Gcs {
 }
 
 /// What every request needs; shared with upload threads.
-struct Inner {
+pub(super) struct Inner {
     bucket: String,
-    base: String,
-    http: Client,
     auth: Auth,
     storage_class: Option<String>,
     kms_key: Option<String>,
-    backoff: Backoff,
-    label: String,
+    common: Common,
 }
 
 /// Percent-encodes everything but unreserved characters (so `/` too).
@@ -101,17 +98,6 @@ fn answer(response: Response) -> String {
     }
 }
 
-/// How GCS answers are judged: 308 is a resumable upload's "go on".
-const SERVICE: http::Service = http::Service {
-    name: "GCS",
-    answer,
-    also_done: Some(StatusCode::PERMANENT_REDIRECT),
-};
-
-fn outcome(result: reqwest::Result<Response>) -> Outcome {
-    http::outcome(result, SERVICE.answer, SERVICE.also_done)
-}
-
 impl Gcs {
     /// Connects to the bucket a storage entry names.
     pub fn new(name: &str, s: &GcsConfig) -> Result<Gcs> {
@@ -133,40 +119,27 @@ impl Gcs {
             None => Auth::default_credentials()
                 .with_context(|| format!("storage `{name}`: no Google credentials"))?,
         };
-        let http = Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
-            .user_agent(concat!("dbkeep/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         let mib = s.part_size_mib.unwrap_or(DEFAULT_CHUNK_MIB).max(1);
         let chunk = ((mib << 20) as usize).div_ceil(CHUNK_QUANTUM) * CHUNK_QUANTUM;
         Ok(Gcs {
             name: name.to_string(),
             chunk,
             inner: Arc::new(Inner {
-                label: format!("storage `{name}` (gs://{bucket}"),
+                common: Common::new(name, format!("gs://{bucket}"), base)?,
                 bucket,
-                base,
-                http,
                 auth,
                 storage_class: s.storage_class.clone(),
                 kms_key: s.sse_kms_key_id.clone(),
-                backoff: Backoff::default(),
             }),
         })
     }
 }
 
 impl Inner {
-    /// `storage `x` (gs://bucket/key): action`.
-    fn what(&self, action: &str, key: &str) -> String {
-        format!("{}/{key}): {action}", self.label)
-    }
-
     fn object_url(&self, key: &str) -> String {
         format!(
             "{}/storage/v1/b/{}/o/{}",
-            self.base,
+            self.common.base,
             enc(&self.bucket),
             enc(key)
         )
@@ -174,8 +147,8 @@ impl Inner {
 
     /// A request with credentials.
     fn request(&self, method: reqwest::Method, url: &str) -> Result<RequestBuilder> {
-        let r = self.http.request(method, url);
-        Ok(match self.auth.token(&self.http)? {
+        let r = self.common.http.request(method, url);
+        Ok(match self.auth.token(&self.common.http)? {
             Some(token) => r.bearer_auth(token.expose()),
             None => r,
         })
@@ -186,10 +159,16 @@ impl Inner {
     /// is returned as `Ok` for the caller to judge.
     fn send(&self, what: &str, make: impl Fn() -> Result<RequestBuilder>) -> Result<Response> {
         let make = || make().with_context(|| what.to_string());
-        http::send(&SERVICE, &self.backoff, what, make, |r| match r.status() {
-            StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED => Ok(r),
-            _ => Err(self.refused(r)),
-        })
+        http::send(
+            &Self::SERVICE,
+            &self.common.backoff,
+            what,
+            make,
+            |r| match r.status() {
+                StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED => Ok(r),
+                _ => Err(self.refused(r)),
+            },
+        )
     }
 
     /// The reason for a refusal, with a hint for the usual causes.
@@ -224,139 +203,12 @@ impl Inner {
         m
     }
 
-    /// Writes a small object in one multipart request, if `condition`
-    /// holds: its new generation, or `None` when it did not (412).
-    fn upload_small(
-        &self,
-        key: &str,
-        data: &[u8],
-        condition: Condition,
-    ) -> Result<Option<Version>> {
-        let what = self.what(
-            match condition {
-                Condition::None => "cannot write",
-                Condition::Absent => "cannot create",
-                Condition::Generation(_) => "cannot replace",
-            },
-            key,
-        );
-        let mut boundary = format!("dbkeep-{:016x}", nonce());
-        while data
-            .windows(boundary.len())
-            .any(|w| w == boundary.as_bytes())
-        {
-            boundary = format!("dbkeep-{:016x}", nonce());
-        }
-        let mut body = format!(
-            "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{}\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n",
-            self.metadata(key)
-        )
-        .into_bytes();
-        body.extend_from_slice(data);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let body = Bytes::from(body);
-        let mut url = format!(
-            "{}/upload/storage/v1/b/{}/o?uploadType=multipart",
-            self.base,
-            enc(&self.bucket)
-        );
-        match condition {
-            Condition::None => {}
-            Condition::Absent => url.push_str("&ifGenerationMatch=0"),
-            Condition::Generation(g) => url.push_str(&format!("&ifGenerationMatch={g}")),
-        }
-        let make = || {
-            Ok(self
-                .request(reqwest::Method::POST, &url)?
-                .header(
-                    CONTENT_TYPE,
-                    format!("multipart/related; boundary={boundary}"),
-                )
-                .body(body.clone()))
-        };
-        let response = if matches!(condition, Condition::None) {
-            self.send(&what, make)?
-        } else {
-            let mut attempt = 1;
-            loop {
-                match outcome(make().with_context(|| what.clone())?.send()) {
-                    Outcome::Done(r) => break *r,
-                    Outcome::Failed(r)
-                        if r.status() == StatusCode::PRECONDITION_FAILED && attempt > 1 =>
-                    {
-                        // An earlier attempt may have landed without its
-                        // answer: the object is ours if it holds our bytes.
-                        return Ok(match self.get_versioned(key)? {
-                            Some((there, version)) if there == data => Some(version),
-                            _ => None,
-                        });
-                    }
-                    Outcome::Failed(r) => break *r,
-                    Outcome::Transient(why) if attempt < self.backoff.attempts => {
-                        tracing::debug!(what, attempt, error = %why, "transient GCS error, retrying");
-                        std::thread::sleep(self.backoff.pause(attempt));
-                        attempt += 1;
-                    }
-                    Outcome::Transient(why) => {
-                        anyhow::bail!("{what}: {why} (after {attempt} attempts)")
-                    }
-                }
-            }
-        };
-        match response.status() {
-            s if s.is_success() && matches!(condition, Condition::None) => {
-                Ok(Some(Version(String::new())))
-            }
-            s if s.is_success() => {
-                let meta: serde_json::Value = response.json().with_context(|| what.clone())?;
-                let generation = meta["generation"]
-                    .as_str()
-                    .with_context(|| format!("{what}: the server gave no generation"))?;
-                Ok(Some(Version(generation.to_string())))
-            }
-            StatusCode::PRECONDITION_FAILED if !matches!(condition, Condition::None) => Ok(None),
-            StatusCode::NOT_FOUND => anyhow::bail!("{what}: {}", self.bucket_missing(response)),
-            _ => anyhow::bail!("{what}: {}", self.refused(response)),
-        }
-    }
-
-    /// Reads a small object whole with its generation, or `None` when there is none.
-    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>> {
-        let what = self.what("cannot read", key);
-        let url = format!("{}?alt=media", self.object_url(key));
-        let r = self.send(&what, || self.request(reqwest::Method::GET, &url))?;
-        if r.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let generation = r
-            .headers()
-            .get("x-goog-generation")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .with_context(|| format!("{what}: the server sent no `x-goog-generation`"))?;
-        let bytes = crate::util::read_capped(r, crate::util::SMALL_OBJECT_MAX)
-            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
-        Ok(Some((bytes, Version(generation))))
-    }
-
-    /// Removes an object if it is still at generation `version`.
-    fn delete_if(&self, key: &str, version: &Version) -> Result<bool> {
-        let what = self.what("cannot delete", key);
-        let generation: u64 = version
-            .0
-            .parse()
-            .with_context(|| format!("{what}: `{version}` is not a GCS generation"))?;
-        let url = format!("{}?ifGenerationMatch={generation}", self.object_url(key));
-        let r = self.send(&what, || self.request(reqwest::Method::DELETE, &url))?;
-        Ok(r.status().is_success())
-    }
-
     /// Opens a resumable upload session; returns its URI.
     fn start_session(&self, key: &str) -> Result<String> {
         let what = self.what("cannot start the upload", key);
         let url = format!(
             "{}/upload/storage/v1/b/{}/o?uploadType=resumable&name={}",
-            self.base,
+            self.common.base,
             enc(&self.bucket),
             enc(key)
         );
@@ -370,11 +222,7 @@ impl Inner {
         if r.status() == StatusCode::NOT_FOUND {
             anyhow::bail!("{what}: {}", self.bucket_missing(r));
         }
-        let uri = r
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+        let uri = http::header_text(&r, LOCATION)
             .with_context(|| format!("{what}: the server gave no session URI"))?;
         crate::util::secret::register(&uri);
         Ok(uri)
@@ -384,11 +232,11 @@ impl Inner {
     fn persisted(&self, session: &str) -> std::result::Result<Option<u64>, Outcome> {
         let r = self
             .request(reqwest::Method::PUT, session)
-            .map_err(|e| Outcome::Transient(format!("{e:#}")))?
+            .map_err(|e| Outcome::Transient(Transient::new(format!("{e:#}"))))?
             .header(CONTENT_RANGE, "bytes */*")
             .header(CONTENT_LENGTH, "0")
             .send();
-        match outcome(r) {
+        match Self::SERVICE.outcome(r) {
             Outcome::Done(r) if r.status().as_u16() == 308 => Ok(Some(kept(&r))),
             Outcome::Done(_) => Ok(None),
             other => Err(other),
@@ -396,7 +244,8 @@ impl Inner {
     }
 
     /// Sends the chunk that starts at `offset`; `total` is the object's size
-    /// when this is the last chunk.
+    /// when this is the last chunk. After a transient failure the session is
+    /// asked how much it kept, and the chunk goes on from there.
     fn send_chunk(
         &self,
         session: &str,
@@ -407,33 +256,31 @@ impl Inner {
     ) -> Result<()> {
         let end = offset + data.len() as u64;
         let mut pos = offset;
-        let mut attempt = 1;
         let mut ask = false;
-        loop {
+        let fatal = |e: anyhow::Error| Err(Failure::Fatal(e));
+        retry::retry(&self.common.backoff, what, |_| {
             if ask {
                 match self.persisted(session) {
                     Ok(Some(kept)) => {
                         if kept < offset || kept > end {
-                            anyhow::bail!(
+                            return fatal(anyhow::anyhow!(
                                 "{what}: the upload session holds {kept} bytes, expected {offset} to {end}"
-                            );
+                            ));
                         }
                         tracing::debug!(kept, "GCS upload resumes from the session's offset");
                         pos = kept;
                         ask = false;
                     }
                     Ok(None) if total == Some(end) => return Ok(()),
-                    Ok(None) => anyhow::bail!("{what}: the server ended the upload session early"),
-                    Err(Outcome::Failed(r)) => anyhow::bail!("{what}: {}", self.refused(*r)),
-                    Err(Outcome::Transient(why)) if attempt < self.backoff.attempts => {
-                        tracing::debug!(attempt, error = %why, "cannot query the GCS upload session, retrying");
-                        std::thread::sleep(self.backoff.pause(attempt));
-                        attempt += 1;
-                        continue;
+                    Ok(None) => {
+                        return fatal(anyhow::anyhow!(
+                            "{what}: the server ended the upload session early"
+                        ));
                     }
-                    Err(Outcome::Transient(why)) => {
-                        anyhow::bail!("{what}: {why} (after {attempt} attempts)")
+                    Err(Outcome::Failed(r)) => {
+                        return fatal(anyhow::anyhow!("{what}: {}", self.refused(*r)));
                     }
+                    Err(Outcome::Transient(t)) => return Err(Failure::Transient(t)),
                     Err(Outcome::Done(_)) => unreachable!(),
                 }
                 if pos == end && total.is_none() {
@@ -447,42 +294,39 @@ impl Inner {
                 None => format!("bytes {pos}-{}/*", end - 1),
             };
             let r = self
-                .request(reqwest::Method::PUT, session)?
+                .request(reqwest::Method::PUT, session)
+                .map_err(Failure::Fatal)?
                 .header(CONTENT_RANGE, range)
                 .header(CONTENT_LENGTH, body.len().to_string())
                 .body(body)
                 .send();
-            match outcome(r) {
+            match Self::SERVICE.outcome(r) {
                 Outcome::Done(r) if r.status().as_u16() == 308 => {
                     let kept = kept(&r);
                     if kept == end && total.is_none() {
                         return Ok(());
                     }
                     if kept <= pos || kept > end {
-                        anyhow::bail!(
+                        return fatal(anyhow::anyhow!(
                             "{what}: the upload session holds {kept} bytes after a chunk that ends at {end}"
-                        );
+                        ));
                     }
                     // Part of the chunk was kept: send the rest.
                     pos = kept;
-                    attempt = 1;
+                    Err(Failure::Progress)
                 }
-                Outcome::Done(_) if total.is_some() => return Ok(()),
-                Outcome::Done(_) => {
-                    anyhow::bail!("{what}: the server ended the upload session early")
-                }
-                Outcome::Failed(r) => anyhow::bail!("{what}: {}", self.refused(*r)),
-                Outcome::Transient(why) if attempt < self.backoff.attempts => {
-                    tracing::debug!(what, attempt, offset = pos, error = %why, "transient GCS error on a chunk, retrying");
-                    std::thread::sleep(self.backoff.pause(attempt));
-                    attempt += 1;
+                Outcome::Done(_) if total.is_some() => Ok(()),
+                Outcome::Done(_) => fatal(anyhow::anyhow!(
+                    "{what}: the server ended the upload session early"
+                )),
+                Outcome::Failed(r) => fatal(anyhow::anyhow!("{what}: {}", self.refused(*r))),
+                Outcome::Transient(t) => {
                     ask = true;
-                }
-                Outcome::Transient(why) => {
-                    anyhow::bail!("{what}: {why} (after {attempt} attempts)")
+                    Err(Failure::Transient(t))
                 }
             }
-        }
+        })
+        .map_err(|stop| stop.into_error(what))
     }
 
     /// Cancels a session, so it leaves no object behind.
@@ -504,23 +348,166 @@ impl Inner {
             }
         }
     }
+}
 
-    /// Starts reading `key` at `offset`.
-    fn get(&self, key: &str, offset: u64) -> Result<Response, Outcome> {
+impl Api for Inner {
+    /// How GCS answers are judged: 308 is a resumable upload's "go on".
+    const SERVICE: Service = Service {
+        name: "GCS",
+        answer,
+        also_done: Some(StatusCode::PERMANENT_REDIRECT),
+    };
+
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn size(&self, key: &str) -> Result<u64> {
+        let what = self.what("cannot read", key);
+        let url = self.object_url(key);
+        let r = self.send(&what, || self.request(reqwest::Method::GET, &url))?;
+        if r.status() == StatusCode::NOT_FOUND {
+            anyhow::bail!("{what}: {}", answer(r));
+        }
+        let meta: serde_json::Value = json_capped(r).with_context(|| what.clone())?;
+        meta["size"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .with_context(|| format!("{what}: the server gave no object size"))
+    }
+
+    fn get(&self, key: &str, offset: u64) -> Result<Response, Failure<String>> {
         let url = format!("{}?alt=media", self.object_url(key));
         let mut r = self
             .request(reqwest::Method::GET, &url)
-            .map_err(|e| Outcome::Transient(format!("{e:#}")))?;
+            .map_err(|e| Failure::Transient(Transient::new(format!("{e:#}"))))?;
         if offset > 0 {
             r = r.header(RANGE, format!("bytes={offset}-"));
         }
-        match outcome(r.send()) {
-            Outcome::Done(r) if offset > 0 && r.status() != StatusCode::PARTIAL_CONTENT => Err(
-                Outcome::Transient("the server ignored the range request".to_string()),
-            ),
-            Outcome::Done(r) => Ok(*r),
-            other => Err(other),
+        http::ranged(&Self::SERVICE, r.send(), offset, answer)
+    }
+
+    fn page(&self, prefix: &str, token: Option<&str>, what: &str) -> Result<Page> {
+        let mut url = format!(
+            "{}/storage/v1/b/{}/o?prefix={}",
+            self.common.base,
+            enc(&self.bucket),
+            enc(prefix)
+        );
+        if let Some(t) = token {
+            url.push_str(&format!("&pageToken={}", enc(t)));
         }
+        let r = self.send(what, || self.request(reqwest::Method::GET, &url))?;
+        if r.status() == StatusCode::NOT_FOUND {
+            anyhow::bail!("{what}: {}", self.bucket_missing(r));
+        }
+        let page: serde_json::Value = json_capped(r).with_context(|| what.to_string())?;
+        let keys = page["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|o| o["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let next = page["nextPageToken"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        Ok((keys, next))
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        let url = self.object_url(key);
+        self.send(&self.what("cannot delete", key), || {
+            self.request(reqwest::Method::DELETE, &url)
+        })?;
+        Ok(())
+    }
+
+    /// One multipart request; the version is the new generation (none
+    /// without a condition).
+    fn put_small(&self, key: &str, data: &[u8], condition: Condition) -> Result<Option<Version>> {
+        let generation = match condition {
+            Condition::None => None,
+            Condition::Absent => Some(0),
+            Condition::Match(version) => Some(version.0.parse::<u64>().with_context(|| {
+                self.what(&format!("`{version}` is not a GCS generation"), key)
+            })?),
+        };
+        let what = self.what(condition.action(), key);
+        let mut boundary = format!("dbkeep-{:016x}", nonce());
+        while data
+            .windows(boundary.len())
+            .any(|w| w == boundary.as_bytes())
+        {
+            boundary = format!("dbkeep-{:016x}", nonce());
+        }
+        let mut body = format!(
+            "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{}\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n",
+            self.metadata(key)
+        )
+        .into_bytes();
+        body.extend_from_slice(data);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let body = Bytes::from(body);
+        let mut url = format!(
+            "{}/upload/storage/v1/b/{}/o?uploadType=multipart",
+            self.common.base,
+            enc(&self.bucket)
+        );
+        if let Some(g) = generation {
+            url.push_str(&format!("&ifGenerationMatch={g}"));
+        }
+        let make = || {
+            let r = self.request(reqwest::Method::POST, &url);
+            r.map(|r| {
+                r.header(
+                    CONTENT_TYPE,
+                    format!("multipart/related; boundary={boundary}"),
+                )
+                .body(body.clone())
+            })
+            .with_context(|| what.clone())
+        };
+        let unmet =
+            |r: &Response| generation.is_some() && r.status() == StatusCode::PRECONDITION_FAILED;
+        let response = match self.send_small(key, data, &what, make, unmet)? {
+            Small::Unmet(version) => return Ok(version),
+            Small::Answer(r) => r,
+        };
+        match response.status() {
+            s if s.is_success() && generation.is_none() => Ok(Some(Version(String::new()))),
+            s if s.is_success() => {
+                let meta: serde_json::Value = response.json().with_context(|| what.clone())?;
+                let generation = meta["generation"]
+                    .as_str()
+                    .with_context(|| format!("{what}: the server gave no generation"))?;
+                Ok(Some(Version(generation.to_string())))
+            }
+            StatusCode::NOT_FOUND => anyhow::bail!("{what}: {}", self.bucket_missing(response)),
+            _ => anyhow::bail!("{what}: {}", self.refused(response)),
+        }
+    }
+
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>> {
+        let what = self.what("cannot read", key);
+        let url = format!("{}?alt=media", self.object_url(key));
+        let r = self.send(&what, || self.request(reqwest::Method::GET, &url))?;
+        http::versioned(r, &what, "x-goog-generation", "`x-goog-generation`")
+    }
+
+    /// The version is a generation.
+    fn delete_if(&self, key: &str, version: &Version) -> Result<bool> {
+        let what = self.what("cannot delete", key);
+        let generation: u64 = version
+            .0
+            .parse()
+            .with_context(|| format!("{what}: `{version}` is not a GCS generation"))?;
+        let url = format!("{}?ifGenerationMatch={generation}", self.object_url(key));
+        let r = self.send(&what, || self.request(reqwest::Method::DELETE, &url))?;
+        Ok(r.status().is_success())
     }
 }
 
@@ -544,152 +531,25 @@ fn nonce() -> u64 {
     (nanos ^ u64::from(std::process::id()).rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-impl Storage for Gcs {
-    fn name(&self) -> &str {
-        &self.name
+impl Remote for Gcs {
+    type Api = Inner;
+
+    fn parts(&self) -> (&str, &Arc<Inner>) {
+        (&self.name, &self.inner)
     }
 
-    fn location(&self) -> String {
-        format!("gs://{}", self.inner.bucket)
-    }
-
-    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
-        check_key(key)?;
-        Ok(Box::new(GcsWriter {
-            inner: self.inner.clone(),
-            key: key.to_string(),
-            chunk: self.chunk,
-            buf: Vec::new(),
-            sender: None,
-            worker: None,
-            started: false,
-            broken: false,
-            finished: false,
-        }))
-    }
-
-    fn open(&self, key: &str) -> Result<Box<dyn Read + Send>> {
-        check_key(key)?;
-        let inner = &self.inner;
-        let what = inner.what("cannot read", key);
-        let url = inner.object_url(key);
-        let r = inner.send(&what, || inner.request(reqwest::Method::GET, &url))?;
-        if r.status() == StatusCode::NOT_FOUND {
-            anyhow::bail!("{what}: {}", answer(r));
-        }
-        let meta: serde_json::Value = json_capped(r).with_context(|| what.clone())?;
-        let size = meta["size"]
-            .as_str()
-            .and_then(|s| s.parse::<u64>().ok())
-            .with_context(|| format!("{what}: the server gave no object size"))?;
-        let (fetcher, key) = (self.inner.clone(), key.to_string());
-        Ok(Box::new(resume::Download::new(
-            "GCS",
-            inner.what("download", &key),
-            size,
-            inner.backoff,
-            move |offset| match fetcher.get(&key, offset) {
-                Ok(r) => Ok(r),
-                Err(Outcome::Transient(why)) => Err(Refused::Transient(why)),
-                Err(Outcome::Failed(r)) => Err(Refused::Failed(answer(*r))),
-                Err(Outcome::Done(_)) => unreachable!(),
+    fn writer(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
+        Ok(Box::new(PartWriter::new(
+            self.inner.what("upload", key),
+            PartSizes::fixed(self.chunk),
+            Session {
+                inner: self.inner.clone(),
+                key: key.to_string(),
+                sender: None,
+                worker: None,
             },
         )))
     }
-
-    fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let inner = &self.inner;
-        let prefix = prefix.trim_matches('/');
-        let prefix = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{prefix}/")
-        };
-        let what = inner.what("cannot list", &prefix);
-        let mut keys = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut url = format!(
-                "{}/storage/v1/b/{}/o?prefix={}",
-                inner.base,
-                enc(&inner.bucket),
-                enc(&prefix)
-            );
-            if let Some(t) = &token {
-                url.push_str(&format!("&pageToken={}", enc(t)));
-            }
-            let r = inner.send(&what, || inner.request(reqwest::Method::GET, &url))?;
-            if r.status() == StatusCode::NOT_FOUND {
-                anyhow::bail!("{what}: {}", inner.bucket_missing(r));
-            }
-            let page: serde_json::Value = json_capped(r).with_context(|| what.clone())?;
-            if let Some(items) = page["items"].as_array() {
-                keys.extend(
-                    items
-                        .iter()
-                        .filter_map(|o| o["name"].as_str().map(str::to_string)),
-                );
-            }
-            match page["nextPageToken"].as_str() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
-        keys.sort();
-        Ok(keys)
-    }
-
-    fn delete(&self, key: &str) -> Result<()> {
-        check_key(key)?;
-        let inner = &self.inner;
-        let url = inner.object_url(key);
-        inner.send(&inner.what("cannot delete", key), || {
-            inner.request(reqwest::Method::DELETE, &url)
-        })?;
-        Ok(())
-    }
-
-    fn create_if_absent(&self, key: &str, data: &[u8]) -> Result<Option<Version>> {
-        check_key(key)?;
-        self.inner.upload_small(key, data, Condition::Absent)
-    }
-
-    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>> {
-        check_key(key)?;
-        self.inner.get_versioned(key)
-    }
-
-    fn replace_if(&self, key: &str, data: &[u8], version: &Version) -> Result<Option<Version>> {
-        check_key(key)?;
-        let generation: u64 = version.0.parse().with_context(|| {
-            self.inner
-                .what(&format!("`{version}` is not a GCS generation"), key)
-        })?;
-        self.inner
-            .upload_small(key, data, Condition::Generation(generation))
-    }
-
-    fn delete_if(&self, key: &str, version: &Version) -> Result<bool> {
-        check_key(key)?;
-        self.inner.delete_if(key, version)
-    }
-
-    fn put(&self, key: &str, data: &[u8]) -> Result<()> {
-        check_key(key)?;
-        self.inner.upload_small(key, data, Condition::None)?;
-        Ok(())
-    }
-}
-
-/// What a small upload expects to find (`ifGenerationMatch`).
-#[derive(Clone, Copy)]
-enum Condition {
-    /// Anything: no precondition.
-    None,
-    /// No object (`ifGenerationMatch=0`).
-    Absent,
-    /// The object at this generation.
-    Generation(u64),
 }
 
 /// What the writer hands its upload thread.
@@ -698,20 +558,13 @@ enum Chunk {
     Last(Bytes),
 }
 
-/// A resumable upload in progress: the writer fills a chunk while a thread
-/// sends the previous one.
-struct GcsWriter {
+/// A resumable upload in progress: a thread sends one chunk while the
+/// writer fills the next.
+struct Session {
     inner: Arc<Inner>,
     key: String,
-    chunk: usize,
-    buf: Vec<u8>,
     sender: Option<SyncSender<Chunk>>,
     worker: Option<std::thread::JoinHandle<Result<()>>>,
-    /// Whether the upload thread was started.
-    started: bool,
-    /// Whether a write failed: nothing may be committed after that.
-    broken: bool,
-    finished: bool,
 }
 
 /// The upload thread: one session, its chunks in order. A sender that goes
@@ -740,7 +593,7 @@ fn upload(inner: Arc<Inner>, key: String, rx: Receiver<Chunk>) -> Result<()> {
     result
 }
 
-impl GcsWriter {
+impl Session {
     /// Hands a chunk to the upload thread, starting it with the first one.
     fn hand_over(&mut self, chunk: Chunk) -> Result<()> {
         if self.sender.is_none() {
@@ -754,7 +607,6 @@ impl GcsWriter {
                     .spawn(move || upload(inner, key, rx))?,
             );
             self.sender = Some(tx);
-            self.started = true;
         }
         let sent = self.sender.as_ref().map(|tx| tx.send(chunk).is_ok());
         if sent != Some(true) {
@@ -778,72 +630,26 @@ impl GcsWriter {
             None => Ok(()),
         }
     }
-
-    fn finish(&mut self) -> Result<()> {
-        if self.broken {
-            anyhow::bail!(
-                "{}: a write failed, so nothing is committed",
-                self.inner.what("upload", &self.key)
-            );
-        }
-        let rest = std::mem::take(&mut self.buf);
-        if !self.started {
-            // Smaller than one chunk: one request.
-            self.inner.upload_small(&self.key, &rest, Condition::None)?;
-            return Ok(());
-        }
-        self.hand_over(Chunk::Last(Bytes::from(rest)))?;
-        self.join()
-    }
 }
 
-impl Write for GcsWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.broken {
-            return Err(io::Error::other("the upload already failed"));
-        }
-        let mut rest = data;
-        while !rest.is_empty() {
-            if self.buf.capacity() < self.chunk {
-                self.buf.reserve_exact(self.chunk - self.buf.len());
-            }
-            let take = (self.chunk - self.buf.len()).min(rest.len());
-            self.buf.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-            if self.buf.len() >= self.chunk {
-                let full = Bytes::from(std::mem::take(&mut self.buf));
-                if let Err(e) = self.hand_over(Chunk::More(full)) {
-                    self.broken = true;
-                    return Err(io::Error::other(format!("{e:#}")));
-                }
-            }
-        }
-        Ok(data.len())
+impl Parts for Session {
+    fn send(&mut self, part: Bytes) -> Result<()> {
+        self.hand_over(Chunk::More(part))
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    fn put_whole(&mut self, data: Bytes) -> Result<()> {
+        self.inner.put_small(&self.key, &data, Condition::None)?;
         Ok(())
     }
-}
 
-impl ObjectWriter for GcsWriter {
-    fn commit(mut self: Box<Self>) -> Result<()> {
-        self.finished = true;
-        self.finish()
+    fn finish(&mut self, rest: Bytes) -> Result<()> {
+        self.hand_over(Chunk::Last(rest))?;
+        self.join()
     }
 
-    fn abort(mut self: Box<Self>) {
-        self.finished = true;
+    fn cancel(&mut self) {
+        // The thread sees the sender go and cancels the session.
         let _ = self.join();
-    }
-}
-
-impl Drop for GcsWriter {
-    fn drop(&mut self) {
-        if !self.finished {
-            // The thread sees the sender go and cancels the session.
-            let _ = self.join();
-        }
     }
 }
 
@@ -967,26 +773,20 @@ impl Auth {
         {
             return Ok(Some(token.clone()));
         }
-        let backoff = Backoff::default();
-        let mut attempt = 1;
-        let (token, lifetime) = loop {
-            match self.fetch(http) {
-                Ok(t) => break t,
-                Err((why, true)) if attempt < backoff.attempts => {
-                    tracing::debug!(attempt, error = %why, "cannot get a Google access token, retrying");
-                    std::thread::sleep(backoff.pause(attempt));
-                    attempt += 1;
+        let what = "cannot get a Google access token";
+        let (token, lifetime) = retry::retry(&Backoff::default(), what, |_| self.fetch(http))
+            .map_err(|stop| match stop {
+                Stop::Fatal(why) | Stop::Exhausted { why, .. } => {
+                    anyhow::anyhow!("{what}: {why}")
                 }
-                Err((why, _)) => anyhow::bail!("cannot get a Google access token: {why}"),
-            }
-        };
+            })?;
         *cached = Some((token.clone(), Instant::now() + lifetime));
         Ok(Some(token))
     }
 
-    /// One token request: the token and its lifetime, or the reason and
-    /// whether it is worth another try.
-    fn fetch(&self, http: &Client) -> std::result::Result<(Secret, Duration), (String, bool)> {
+    /// One token request: the token and its lifetime, or the reason, worth
+    /// another try or not.
+    fn fetch(&self, http: &Client) -> std::result::Result<(Secret, Duration), Failure<String>> {
         let request = match self {
             Auth::None => unreachable!(),
             Auth::ServiceAccount {
@@ -995,7 +795,7 @@ impl Auth {
                 token_uri,
                 ..
             } => {
-                let jwt = sign_jwt(email, key, token_uri).map_err(|e| (e, false))?;
+                let jwt = sign_jwt(email, key, token_uri).map_err(Failure::Fatal)?;
                 http.post(token_uri).form_body(&[
                     ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
                     ("assertion", jwt.expose()),
@@ -1021,18 +821,16 @@ impl Auth {
         let response = match request.send() {
             Ok(r) => r,
             Err(e) if matches!(self, Auth::Metadata { .. }) => {
-                return Err((
-                    format!(
-                        "no credentials were found (set `credentials_file` or GOOGLE_APPLICATION_CREDENTIALS), and the metadata server did not answer: {}",
-                        describe(&e)
-                    ),
-                    false,
-                ));
+                return Err(Failure::Fatal(format!(
+                    "no credentials were found (set `credentials_file` or GOOGLE_APPLICATION_CREDENTIALS), and the metadata server did not answer: {}",
+                    describe(&e)
+                )));
             }
-            Err(e) => return Err((describe(&e), true)),
+            Err(e) => return Err(Failure::Transient(Transient::new(describe(&e)))),
         };
         let status = response.status();
         if !status.is_success() {
+            let after = http::retry_after(response.headers());
             let body = crate::util::error_text(response);
             let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             let reason = match (json["error"].as_str(), json["error_description"].as_str()) {
@@ -1040,19 +838,22 @@ impl Auth {
                 (Some(e), None) => e.to_string(),
                 _ => body.chars().take(200).collect(),
             };
-            return Err((
-                crate::util::secret::clean(&format!(
-                    "the token endpoint answered HTTP {status}: {}",
-                    reason.trim()
-                )),
-                transient_status(status),
+            let why = crate::util::secret::clean(&format!(
+                "the token endpoint answered HTTP {status}: {}",
+                reason.trim()
             ));
+            return Err(if transient_status(status) {
+                Failure::Transient(Transient { why, after })
+            } else {
+                Failure::Fatal(why)
+            });
         }
-        let json: serde_json::Value = json_capped(response)
-            .map_err(|_| ("the token endpoint's answer is not JSON".to_string(), true))?;
-        let token = json["access_token"]
-            .as_str()
-            .ok_or(("the token endpoint gave no access token".to_string(), false))?;
+        let json: serde_json::Value = json_capped(response).map_err(|_| {
+            Failure::Transient(Transient::new("the token endpoint's answer is not JSON"))
+        })?;
+        let token = json["access_token"].as_str().ok_or(Failure::Fatal(
+            "the token endpoint gave no access token".to_string(),
+        ))?;
         let lifetime = json["expires_in"].as_u64().unwrap_or(3600);
         Ok((Secret::new(token), Duration::from_secs(lifetime)))
     }

@@ -1,10 +1,14 @@
 //! What the REST backends (GCS, Azure) share: percent-encoding, error text,
-//! and how an answer is judged worth another try.
+//! how an answer is judged worth another try, the retrying request loop, and
+//! the shapes of small conditional writes and reads.
 
+use anyhow::Context;
 use reqwest::StatusCode;
 use reqwest::blocking::{RequestBuilder, Response};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 
-use super::retry::Backoff;
+use super::Version;
+use super::retry::{self, Backoff, Failure, Transient};
 
 /// Percent-encodes everything but unreserved characters, and `/` unless
 /// `keep_slash`.
@@ -50,12 +54,31 @@ pub(super) fn transient_status(status: StatusCode) -> bool {
         || status == StatusCode::REQUEST_TIMEOUT
 }
 
+/// The text of header `name` of an answer.
+pub(super) fn header_text(
+    r: &Response,
+    name: impl reqwest::header::AsHeaderName,
+) -> Option<String> {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// How long a transient answer asks the client to wait (`Retry-After`).
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(retry::parse_retry_after)
+}
+
 /// What a request came to.
 pub(super) enum Outcome {
     /// A success (or an answer the caller counts as one).
     Done(Box<Response>),
-    /// Worth another try: the reason.
-    Transient(String),
+    /// Worth another try.
+    Transient(Transient),
     /// Not worth another try.
     Failed(Box<Response>),
 }
@@ -68,12 +91,18 @@ pub(super) fn outcome(
     also_done: Option<StatusCode>,
 ) -> Outcome {
     match result {
-        Ok(r) if transient_status(r.status()) => Outcome::Transient(answer(r)),
+        Ok(r) if transient_status(r.status()) => {
+            let after = retry_after(r.headers());
+            Outcome::Transient(Transient {
+                why: answer(r),
+                after,
+            })
+        }
         Ok(r) if r.status().is_success() || Some(r.status()) == also_done => {
             Outcome::Done(Box::new(r))
         }
         Ok(r) => Outcome::Failed(Box::new(r)),
-        Err(e) => Outcome::Transient(describe(&e)),
+        Err(e) => Outcome::Transient(Transient::new(describe(&e))),
     }
 }
 
@@ -88,6 +117,13 @@ pub(super) struct Service {
     pub also_done: Option<StatusCode>,
 }
 
+impl Service {
+    /// Judges a request's result the way this service does.
+    pub fn outcome(&self, result: reqwest::Result<Response>) -> Outcome {
+        outcome(result, self.answer, self.also_done)
+    }
+}
+
 /// Sends the request `make` builds, again after a transient failure (up to
 /// `backoff.attempts` in all). A refused answer goes to `refused`, which
 /// hands it back to the caller (`Ok`) or says why the call failed (`Err`).
@@ -98,21 +134,118 @@ pub(super) fn send(
     make: impl Fn() -> anyhow::Result<RequestBuilder>,
     refused: impl Fn(Response) -> Result<Response, String>,
 ) -> anyhow::Result<Response> {
-    let mut attempt = 1;
-    loop {
-        match outcome(make()?.send(), service.answer, service.also_done) {
-            Outcome::Done(r) => return Ok(*r),
+    let log = format!("{what} ({})", service.name);
+    retry::retry(backoff, &log, |_| {
+        let request = make().map_err(Failure::Fatal)?;
+        match service.outcome(request.send()) {
+            Outcome::Done(r) => Ok(*r),
             Outcome::Failed(r) => {
-                return refused(*r).map_err(|why| anyhow::anyhow!("{what}: {why}"));
+                refused(*r).map_err(|why| Failure::Fatal(anyhow::anyhow!("{what}: {why}")))
             }
-            Outcome::Transient(why) if attempt < backoff.attempts => {
-                tracing::debug!(what, attempt, service = service.name, error = %why, "transient error, retrying");
-                std::thread::sleep(backoff.pause(attempt));
-                attempt += 1;
-            }
-            Outcome::Transient(why) => {
-                anyhow::bail!("{what}: {why} (after {attempt} attempts)")
-            }
+            Outcome::Transient(t) => Err(Failure::Transient(t)),
         }
+    })
+    .map_err(|stop| stop.into_error(what))
+}
+
+/// The body of a ranged GET from `offset` on, or why there is none: a
+/// server that ignored the range is worth another try; `refused` gives the
+/// text of an answer not worth one.
+pub(super) fn ranged(
+    service: &Service,
+    result: reqwest::Result<Response>,
+    offset: u64,
+    refused: impl FnOnce(Response) -> String,
+) -> Result<Response, Failure<String>> {
+    match service.outcome(result) {
+        Outcome::Done(r) if offset > 0 && r.status() != StatusCode::PARTIAL_CONTENT => Err(
+            Failure::Transient(Transient::new("the server ignored the range request")),
+        ),
+        Outcome::Done(r) => Ok(*r),
+        Outcome::Transient(t) => Err(Failure::Transient(t)),
+        Outcome::Failed(r) => Err(Failure::Fatal(refused(*r))),
+    }
+}
+
+/// A small object's bytes and version from a GET's answer, `None` for a
+/// 404; the version is the header `header`, named `label` in messages.
+pub(super) fn versioned(
+    r: Response,
+    what: &str,
+    header: &str,
+    label: &str,
+) -> anyhow::Result<Option<(Vec<u8>, Version)>> {
+    if r.status() == StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    let version =
+        header_text(&r, header).with_context(|| format!("{what}: the server sent no {label}"))?;
+    let bytes = crate::util::read_capped(r, crate::util::SMALL_OBJECT_MAX)
+        .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    Ok(Some((bytes, Version(version))))
+}
+
+/// What a small write expects to find.
+#[derive(Clone, Copy)]
+pub(super) enum Condition<'a> {
+    /// Anything: no precondition.
+    None,
+    /// No object (`If-None-Match: *`, `ifGenerationMatch=0`).
+    Absent,
+    /// The object at this version (`If-Match`, `ifGenerationMatch`).
+    Match(&'a Version),
+}
+
+impl Condition<'_> {
+    /// The start of a message about the write.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Condition::None => "cannot write",
+            Condition::Absent => "cannot create",
+            Condition::Match(_) => "cannot replace",
+        }
+    }
+}
+
+/// What a small write came to.
+pub(super) enum Small {
+    /// The service's answer, a success or a refusal, for the caller to judge.
+    Answer(Response),
+    /// The precondition did not hold: `None`, or the object's version when
+    /// what is there is this write's own earlier attempt.
+    Unmet(Option<Version>),
+}
+
+/// Sends a small write in one request, again after a transient failure.
+/// `unmet` tells an answer that says the precondition did not hold. When it
+/// says so on a retry, an earlier attempt may have landed without its
+/// answer: the object is ours if `read_back` finds our bytes there.
+pub(super) fn put_small(
+    service: &Service,
+    backoff: &Backoff,
+    what: &str,
+    data: &[u8],
+    make: impl Fn() -> anyhow::Result<RequestBuilder>,
+    unmet: impl Fn(&Response) -> bool,
+    read_back: impl FnOnce() -> anyhow::Result<Option<(Vec<u8>, Version)>>,
+) -> anyhow::Result<Small> {
+    let log = format!("{what} ({})", service.name);
+    // `None`: unmet on a retry, to be read back.
+    let small = retry::retry(backoff, &log, |attempt| {
+        let request = make().map_err(Failure::Fatal)?;
+        match service.outcome(request.send()) {
+            Outcome::Failed(r) if unmet(&r) && attempt > 1 => Ok(None),
+            Outcome::Failed(r) if unmet(&r) => Ok(Some(Small::Unmet(None))),
+            Outcome::Done(r) | Outcome::Failed(r) => Ok(Some(Small::Answer(*r))),
+            Outcome::Transient(t) => Err(Failure::Transient(t)),
+        }
+    })
+    .map_err(|stop| stop.into_error(what))?;
+    match small {
+        Some(small) => Ok(small),
+        None => Ok(Small::Unmet(match read_back()? {
+            Some((there, version)) if there == data => Some(version),
+            _ => None,
+        })),
     }
 }

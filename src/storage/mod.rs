@@ -13,6 +13,10 @@ mod gcs;
 mod http;
 mod local;
 pub mod location;
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+mod parts;
+#[cfg(any(feature = "gcs", feature = "azure"))]
+mod rest;
 #[cfg(any(feature = "gcs", feature = "azure"))]
 mod resume;
 pub mod retry;
@@ -152,6 +156,17 @@ pub fn open(name: &str, config: &StorageConfig) -> Result<Box<dyn Storage>> {
             other.kind(),
             other.kind()
         ),
+    }
+}
+
+/// A listing prefix as a folder path: `a/b/`, or `""` for everything.
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+fn folder(prefix: &str) -> String {
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
     }
 }
 

@@ -14,7 +14,7 @@
 //! Credentials: the explicit keys of the config, else the standard AWS chain
 //! (environment, profile, SSO, instance metadata).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -29,6 +29,7 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use super::config::S3Config;
+use super::parts::{PartSizes, PartWriter, Parts};
 use super::retry::Backoff;
 use super::runtime::{block_on, runtime};
 use super::{ObjectWriter, Storage, Version, check_key};
@@ -40,6 +41,8 @@ const DEFAULT_PART_MIB: u64 = 16;
 const DEFAULT_PARALLEL: usize = 4;
 /// S3's largest part.
 const MAX_PART: usize = 5 << 30;
+/// Parts of one size before the size doubles.
+const PARTS_PER_SIZE: u64 = 1000;
 /// Bytes per ranged read when a download resumes.
 const READ_CHUNKS: usize = 8;
 
@@ -81,11 +84,27 @@ where
 /// The HTTP status of a raw response.
 trait HttpStatus {
     fn status_code(&self) -> u16;
+    /// Its `Retry-After`, if any.
+    fn retry_after(&self) -> Option<Duration>;
 }
 
 impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
     fn status_code(&self) -> u16 {
         self.status().as_u16()
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        self.headers()
+            .get("retry-after")
+            .and_then(super::retry::parse_retry_after)
+    }
+}
+
+/// How long the service asked to wait before another attempt.
+fn retry_after<E, R: HttpStatus>(e: &SdkError<E, R>) -> Option<Duration> {
+    match e {
+        SdkError::ServiceError(s) => s.raw().retry_after(),
+        _ => None,
     }
 }
 
@@ -103,7 +122,7 @@ where
             Ok(v) => return Ok(v),
             Err(e) if transient(&e) && attempt < backoff.attempts => {
                 tracing::debug!(what, attempt, error = %explain(&e), "transient S3 error, retrying");
-                tokio::time::sleep(backoff.pause(attempt)).await;
+                tokio::time::sleep(backoff.wait(attempt, retry_after(&e))).await;
                 attempt += 1;
             }
             Err(e) => anyhow::bail!("{what}: {}", explain(&e)),
@@ -235,23 +254,29 @@ impl Storage for S3 {
 
     fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
         check_key(key)?;
-        Ok(Box::new(S3Writer {
-            client: self.client.clone(),
-            bucket: self.bucket.clone(),
-            key: key.to_string(),
-            what: self.what("upload", key),
-            base_part: self.part_size,
-            parallel: self.parallel.max(1),
-            storage_class: self.storage_class.clone(),
-            sse: self.sse.clone(),
-            sse_kms_key_id: self.sse_kms_key_id.clone(),
-            buf: Vec::new(),
-            upload_id: None,
-            next_part: 1,
-            in_flight: Vec::new(),
-            done: Vec::new(),
-            finished: false,
-        }))
+        let sizes = PartSizes {
+            base: self.part_size,
+            every: PARTS_PER_SIZE,
+            max: MAX_PART,
+        };
+        Ok(Box::new(PartWriter::new(
+            self.what("upload", key),
+            sizes,
+            Multipart {
+                client: self.client.clone(),
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+                what: self.what("upload", key),
+                parallel: self.parallel.max(1),
+                storage_class: self.storage_class.clone(),
+                sse: self.sse.clone(),
+                sse_kms_key_id: self.sse_kms_key_id.clone(),
+                upload_id: None,
+                next_part: 1,
+                in_flight: Vec::new(),
+                done: Vec::new(),
+            },
+        )))
     }
 
     fn open(&self, key: &str) -> Result<Box<dyn Read + Send>> {
@@ -278,7 +303,7 @@ impl Storage for S3 {
                 let mut body = match request.send().await {
                     Ok(out) => out.body,
                     Err(e) if transient(&e) && attempt < backoff.attempts => {
-                        tokio::time::sleep(backoff.pause(attempt)).await;
+                        tokio::time::sleep(backoff.wait(attempt, retry_after(&e))).await;
                         attempt += 1;
                         continue;
                     }
@@ -372,12 +397,7 @@ impl Storage for S3 {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let prefix = prefix.trim_matches('/');
-        let prefix = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{prefix}/")
-        };
+        let prefix = super::folder(prefix);
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -455,32 +475,23 @@ impl Read for ChannelReader {
     }
 }
 
-/// A multipart upload in progress.
-struct S3Writer {
+/// A multipart upload in progress: up to `parallel` parts in flight.
+struct Multipart {
     client: Client,
     bucket: String,
     key: String,
     what: String,
-    base_part: usize,
     parallel: usize,
     storage_class: Option<StorageClass>,
     sse: Option<ServerSideEncryption>,
     sse_kms_key_id: Option<String>,
-    buf: Vec<u8>,
     upload_id: Option<String>,
     next_part: i32,
     in_flight: Vec<JoinHandle<Result<CompletedPart>>>,
     done: Vec<CompletedPart>,
-    finished: bool,
 }
 
-impl S3Writer {
-    /// The size of the part being filled: doubled every 1,000 parts.
-    fn part_size(&self) -> usize {
-        let doublings = ((self.next_part - 1) / 1000).clamp(0, 20) as u32;
-        self.base_part.saturating_mul(1 << doublings).min(MAX_PART)
-    }
-
+impl Multipart {
     fn start(&mut self) -> Result<String> {
         if let Some(id) = &self.upload_id {
             return Ok(id.clone());
@@ -516,8 +527,10 @@ impl S3Writer {
         self.done.push(part);
         Ok(())
     }
+}
 
-    fn send_part(&mut self, data: Bytes) -> Result<()> {
+impl Parts for Multipart {
+    fn send(&mut self, data: Bytes) -> Result<()> {
         let upload_id = self.start()?;
         while self.in_flight.len() >= self.parallel {
             self.settle_one()?;
@@ -550,29 +563,28 @@ impl S3Writer {
         Ok(())
     }
 
-    fn finish(&mut self) -> Result<()> {
-        if self.upload_id.is_none() {
-            // Smaller than one part: one PUT.
-            let data = Bytes::from(std::mem::take(&mut self.buf));
-            block_on(with_retries(
-                &format!("{}: cannot write", self.what),
-                || {
-                    self.client
-                        .put_object()
-                        .bucket(&self.bucket)
-                        .key(&self.key)
-                        .set_storage_class(self.storage_class.clone())
-                        .set_server_side_encryption(self.sse.clone())
-                        .set_ssekms_key_id(self.sse_kms_key_id.clone())
-                        .body(ByteStream::from(data.clone()))
-                        .send()
-                },
-            ))?;
-            return Ok(());
-        }
-        if !self.buf.is_empty() {
-            let last = Bytes::from(std::mem::take(&mut self.buf));
-            self.send_part(last)?;
+    /// One PUT.
+    fn put_whole(&mut self, data: Bytes) -> Result<()> {
+        block_on(with_retries(
+            &format!("{}: cannot write", self.what),
+            || {
+                self.client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(&self.key)
+                    .set_storage_class(self.storage_class.clone())
+                    .set_server_side_encryption(self.sse.clone())
+                    .set_ssekms_key_id(self.sse_kms_key_id.clone())
+                    .body(ByteStream::from(data.clone()))
+                    .send()
+            },
+        ))?;
+        Ok(())
+    }
+
+    fn finish(&mut self, rest: Bytes) -> Result<()> {
+        if !rest.is_empty() {
+            self.send(rest)?;
         }
         while !self.in_flight.is_empty() {
             self.settle_one()?;
@@ -618,57 +630,6 @@ impl S3Writer {
             if let Err(e) = result {
                 tracing::warn!(error = %format!("{e:#}"), "the multipart upload may be left open; a bucket lifecycle rule can clean it");
             }
-        }
-    }
-}
-
-impl Write for S3Writer {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let mut rest = data;
-        while !rest.is_empty() {
-            let size = self.part_size();
-            // Exactly one part's worth: a doubling Vec would hand the
-            // uploader up to twice the memory it needs.
-            if self.buf.capacity() < size {
-                self.buf.reserve_exact(size - self.buf.len());
-            }
-            let take = (size - self.buf.len()).min(rest.len());
-            self.buf.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-            if self.buf.len() >= size {
-                let part = Bytes::from(std::mem::take(&mut self.buf));
-                self.send_part(part)
-                    .map_err(|e| io::Error::other(format!("{e:#}")))?;
-            }
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl ObjectWriter for S3Writer {
-    fn commit(mut self: Box<Self>) -> Result<()> {
-        let result = self.finish();
-        if result.is_err() {
-            self.cancel();
-        }
-        self.finished = true;
-        result
-    }
-
-    fn abort(mut self: Box<Self>) {
-        self.cancel();
-        self.finished = true;
-    }
-}
-
-impl Drop for S3Writer {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.cancel();
         }
     }
 }

@@ -3,12 +3,14 @@
 
 mod mysql;
 mod postgres;
+mod proxy;
 mod receivers;
 mod redis;
 mod s3;
 
 pub use mysql::*;
 pub use postgres::*;
+pub use proxy::*;
 pub use receivers::*;
 pub use redis::*;
 pub use s3::*;
@@ -120,6 +122,20 @@ pub fn which(name: &str) -> PathBuf {
         }
     }
     panic!("`{name}` is not on PATH; run the tests through scripts/test.sh")
+}
+
+/// A SQLite database of about `megabytes` MB of random blobs, `big.db` in `dir`.
+pub fn sqlite_with_random_data(dir: &Path, megabytes: usize) -> PathBuf {
+    let path = dir.join("big.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(&format!(
+        "create table blobs (id integer primary key, data blob);
+         with recursive s(i) as (select 1 union all select i + 1 from s where i < {})
+         insert into blobs (data) select randomblob(4000) from s;",
+        megabytes * 256
+    ))
+    .unwrap();
+    path
 }
 
 // ---------------------------------------------------------------- configs

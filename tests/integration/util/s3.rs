@@ -62,6 +62,32 @@ pub fn s3_keys(endpoint: &str, bucket: &str) -> Vec<String> {
         .collect()
 }
 
+/// A request to moto with a (never checked) signature, so that it treats
+/// it as from the owner of the bucket; HTTP/1.0, so the answer is not chunked.
+pub fn s3_raw(method: &str, url: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "{method} /{path} HTTP/1.0\r\nHost: {host}\r\nContent-Length: {}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let status = String::from_utf8_lossy(&answer[..split])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, answer[split + 4..].to_vec())
+}
+
 /// Multipart uploads still open in a bucket.
 pub fn s3_open_uploads(endpoint: &str, bucket: &str) -> usize {
     let (_, body) = http("GET", &format!("{endpoint}/{bucket}?uploads"), b"");
