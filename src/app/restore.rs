@@ -11,7 +11,6 @@
 use anyhow::{Context, Result};
 
 use crate::catalog::manifest::{Artifact, ArtifactKind, Entry, join_key};
-use crate::config::Engine;
 use crate::connector::{Connector, RestoreOptions, TargetState};
 use crate::pipeline::crypt::Keys;
 use crate::pipeline::{self, Expected};
@@ -62,18 +61,6 @@ impl std::io::Write for CheckSink<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-/// Whether a backup of `from` can be restored by a connector for `to`.
-pub fn compatible(from: Engine, to: Engine) -> bool {
-    from == to
-        || matches!(
-            (from, to),
-            (
-                Engine::Mysql | Engine::Mariadb,
-                Engine::Mysql | Engine::Mariadb
-            )
-        )
 }
 
 /// Restores `plan` through `conn`.

@@ -175,7 +175,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
         (None, Some(s)) => s,
         (None, None) => unreachable!("--from requires --target"),
     };
-    if !restore::compatible(m.engine, target.engine()) {
+    if !target.engine().restores(m.engine) {
         return Err(Failure::Usage(format!(
             "backup {} is a {} backup and cannot be restored into a {} target",
             m.id,

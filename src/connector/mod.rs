@@ -47,6 +47,13 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// Whether a connector of this engine can restore a backup of `from`
+    /// (MySQL and MariaDB read each other's dumps).
+    pub fn restores(self, from: Engine) -> bool {
+        let mysql = |e| matches!(e, Engine::Mysql | Engine::Mariadb);
+        self == from || (mysql(self) && mysql(from))
+    }
+
     /// The name used in configs, URLs and manifests.
     pub fn as_str(self) -> &'static str {
         match self {
