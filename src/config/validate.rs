@@ -31,6 +31,9 @@ pub fn validate(value: Value) -> Result<Config, Vec<Problem>> {
 
 use crate::util::problem::{PathError, Variant};
 
+/// Keys that moved elsewhere in an entry: (old, new).
+type Moved = &'static [(&'static str, &'static str)];
+
 /// Deserializes, collecting every serde error instead of the first. Also
 /// returns the paths of entries set aside whole (a missing key, an unknown
 /// `type`), which still count as defined for references to them.
@@ -39,14 +42,14 @@ fn deserialize_all(mut value: Value) -> (RawConfig, Problems, BTreeSet<String>) 
     let mut removed: BTreeSet<Vec<String>> = BTreeSet::new();
     // serde's tagged enums do not say where inside an entry an error is:
     // each tagged entry is first read on its own, by the struct its `type` picks.
-    let mut tagged: Vec<(Vec<String>, &[Variant])> = Vec::new();
+    let mut tagged: Vec<(Vec<String>, &[Variant], Moved)> = Vec::new();
     for (section, variants) in [
         ("storages", crate::storage::config::TYPES),
         ("notifiers", crate::notify::TYPES),
     ] {
         if let Some(map) = value.get(section).and_then(Value::as_object) {
             for name in map.keys() {
-                tagged.push((vec![section.to_string(), name.clone()], variants));
+                tagged.push((vec![section.to_string(), name.clone()], variants, &[]));
             }
         }
     }
@@ -55,11 +58,12 @@ fn deserialize_all(mut value: Value) -> (RawConfig, Problems, BTreeSet<String>) 
             tagged.push((
                 vec!["jobs".into(), name.clone(), "source".into()],
                 crate::connector::source::TYPES,
+                crate::connector::source::MOVED,
             ));
         }
     }
-    for (at, variants) in tagged {
-        read_tagged(&mut value, at, variants, &mut problems, &mut removed);
+    for (at, variants, moved) in tagged {
+        read_tagged(&mut value, at, variants, moved, &mut problems, &mut removed);
     }
     for _ in 0..500 {
         let err = match serde_path_to_error::deserialize::<_, RawConfig>(&value) {
@@ -83,6 +87,7 @@ fn read_tagged(
     value: &mut Value,
     at: Vec<String>,
     variants: &[Variant],
+    moved: Moved,
     problems: &mut Problems,
     removed: &mut BTreeSet<Vec<String>>,
 ) {
@@ -125,7 +130,7 @@ fn read_tagged(
         if !record(
             &err,
             &at,
-            Some((variant.tag, &others)),
+            Some((variant.tag, &others, moved)),
             value,
             problems,
             removed,
@@ -147,7 +152,7 @@ fn node<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
 fn record(
     err: &PathError,
     prefix: &[String],
-    tag: Option<(&str, &BTreeSet<String>)>,
+    tag: Option<(&str, &BTreeSet<String>, Moved)>,
     value: &mut Value,
     problems: &mut Problems,
     removed: &mut BTreeSet<Vec<String>>,
@@ -166,7 +171,16 @@ fn record(
             at.push(field.clone());
         }
         let text = match tag {
-            Some((tag, others)) if others.contains(&field) && at.len() == prefix.len() + 1 => {
+            Some((_, _, moved))
+                if at.len() == prefix.len() + 1 && moved.iter().any(|(old, _)| *old == field) =>
+            {
+                let new = moved
+                    .iter()
+                    .find(|(old, _)| *old == field)
+                    .map(|(_, new)| *new);
+                format!("`{field}` moved to `{}`", new.unwrap_or_default())
+            }
+            Some((tag, others, _)) if others.contains(&field) && at.len() == prefix.len() + 1 => {
                 format!("`{field}` does not apply to `type: {tag}`")
             }
             _ => unknown_key_message(&field, &message),
@@ -755,14 +769,14 @@ mod tests {
             "storages:\n  g: { type: gcs, bucket: b, parallel_parts: 4, sas_token: t }\n\
              notifiers:\n  n: { type: slack, url: 'https://x.example', smtp_host: h }\n  \
              p: { type: healthcheck, url: 'https://x.example', on: [always] }\n\
-             jobs:\n  a:\n    storage: g\n    notify: [m]\n    source: { type: postgres, database: x, tls: true }\n",
+             jobs:\n  a:\n    storage: g\n    notify: [m]\n    source: { type: postgres, database: x, replica_set: rs0 }\n",
         );
         for want in [
             "storages.g.parallel_parts: `parallel_parts` does not apply to `type: gcs`",
             "storages.g.sas_token: `sas_token` does not apply to `type: gcs`",
             "notifiers.n.smtp_host: `smtp_host` does not apply to `type: slack`",
             "notifiers.p.on: `on` does not apply to `type: healthcheck`",
-            "jobs.a.source.tls: `tls` does not apply to `type: postgres`",
+            "jobs.a.source.replica_set: `replica_set` does not apply to `type: postgres`",
             "jobs.a.notify: notifier `m` is not defined under `notifiers:` (defined: n, p)",
         ] {
             assert!(
@@ -827,5 +841,29 @@ mod tests {
             let read: BTreeSet<String> = table.iter().map(|v| v.tag.to_string()).collect();
             assert_eq!(tags(schema), read);
         }
+    }
+
+    #[test]
+    fn old_tls_keys_name_the_new_ones() {
+        let got = problems(
+            "storages: { s: { type: local, path: /b } }\njobs:\n  \
+             r: { source: { type: redis, host: h, tls: true } }\n  \
+             m: { source: { type: mongodb, host: h, tls_ca_file: /ca.pem } }\n  \
+             p: { source: { type: redis, host: h, tls: { mode: prefer } } }\n  \
+             q: { source: { type: mysql, database: x, tls: { crl_file: /c.pem, cert_file: /c.pem } } }\n",
+        );
+        for want in [
+            "jobs.r.source.tls: `tls: true` is now a block: write `tls: { mode: verify-full }`",
+            "jobs.m.source.tls_ca_file: `tls_ca_file` moved to `tls.ca_file`",
+            "jobs.p.source.tls.mode: redis cannot fall back to a plain connection",
+            "jobs.q.source.tls.crl_file: `crl_file` does not apply to `type: mysql`",
+            "jobs.q.source.tls.cert_file: give both `cert_file` and `key_file`, or neither",
+        ] {
+            assert!(
+                got.iter().any(|p| p.starts_with(want)),
+                "missing {want:?} in {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), 5, "{got:#?}");
     }
 }

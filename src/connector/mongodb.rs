@@ -20,7 +20,7 @@ use super::DumpFormat;
 use super::Engine;
 use super::mongo_archive::{ArchiveCheck, Prelude};
 use super::postgres::ToolSink;
-use super::source::{Databases, describe};
+use super::source::{Databases, TlsMode, describe};
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
@@ -43,12 +43,6 @@ super::source::server_source! {
         /// The replica set name.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub replica_set: Option<String>,
-        /// Connect with TLS.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        pub tls: bool,
-        /// CA certificate file (PEM) to verify the server with.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub tls_ca_file: Option<PathBuf>,
         /// Folder holding mongodump and mongorestore; default: PATH.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub bin_dir: Option<PathBuf>,
@@ -86,7 +80,7 @@ impl MongoConfig {
                 "give either `uri` or `host`/`port`/`user`/`password`, not both",
             );
         }
-        self.check_shared(at, true, problems);
+        self.check_shared(at, Engine::Mongodb, true, problems);
     }
 }
 
@@ -172,11 +166,19 @@ fn connection_string(source: &MongoConfig, uri: Option<&str>) -> Result<String> 
     if let Some(r) = &source.replica_set {
         add("replicaSet", encode(r));
     }
-    if source.tls {
-        add("tls", "true".to_string());
-    }
-    if let Some(ca) = &source.tls_ca_file {
-        add("tlsCAFile", encode(&ca.to_string_lossy()));
+    if let Some(t) = &source.tls {
+        add("tls", (t.mode != TlsMode::Disable).to_string());
+        match t.mode {
+            TlsMode::Require => add("tlsInsecure", "true".to_string()),
+            TlsMode::VerifyCa => add("tlsAllowInvalidHostnames", "true".to_string()),
+            _ => {}
+        }
+        if let Some(ca) = &t.ca_file {
+            add("tlsCAFile", encode(&ca.to_string_lossy()));
+        }
+        if let Some(cert) = &t.cert_file {
+            add("tlsCertificateKeyFile", encode(&cert.to_string_lossy()));
+        }
     }
     let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
     Ok(if query.is_empty() {
@@ -390,6 +392,7 @@ pub fn stream_check() -> Box<dyn DumpCheck> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connector::source::TlsConfig;
 
     fn source() -> MongoConfig {
         MongoConfig::default()
@@ -403,7 +406,7 @@ mod tests {
         s.password = Some(Secret::new("p@ss:w/rd%"));
         s.auth_source = Some("admin".into());
         s.replica_set = Some("rs0".into());
-        s.tls = true;
+        s.tls = Some(TlsConfig::default());
         assert_eq!(
             connection_string(&s, None).unwrap(),
             "mongodb://app%20user:p%40ss%3Aw%2Frd%25@db1:27017/?authSource=admin&replicaSet=rs0&tls=true"

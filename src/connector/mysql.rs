@@ -12,7 +12,7 @@ use super::DumpCheck;
 use super::DumpFormat;
 use super::Engine;
 use super::postgres::ToolSink;
-use super::source::{Databases, ServerConfig};
+use super::source::{Databases, ServerConfig, TlsConfig, TlsMode};
 use super::{
     Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo,
     TargetState,
@@ -180,7 +180,49 @@ impl Mysql {
         if !dump {
             t = t.arg("--connect-timeout=15");
         }
+        if let Some(tls) = &self.source.tls {
+            t = t.args(self.tls_args(tls, &self.tool_path(dump)?)?);
+        }
         Ok(t)
+    }
+
+    /// The client flags for `tls`. The MariaDB tools take `--ssl` and verify
+    /// the server only with `--ssl-verify-server-cert`; the MySQL tools take
+    /// `--ssl-mode`. Which kind a tool is, its `--version` says.
+    fn tls_args(&self, tls: &TlsConfig, tool: &std::path::Path) -> Result<Vec<String>> {
+        let version = Tool::new(tool)
+            .arg("--version")
+            .output()
+            .with_context(|| format!("cannot ask `{}` for its version", tool.display()))?;
+        let mut args: Vec<String> = if version.contains("MariaDB") {
+            match tls.mode {
+                TlsMode::Disable => vec!["--skip-ssl".into()],
+                TlsMode::Prefer => Vec::new(),
+                TlsMode::Require => vec!["--ssl".into()],
+                TlsMode::VerifyCa | TlsMode::VerifyFull => {
+                    vec!["--ssl".into(), "--ssl-verify-server-cert".into()]
+                }
+            }
+        } else {
+            let mode = match tls.mode {
+                TlsMode::Disable => "DISABLED",
+                TlsMode::Prefer => "PREFERRED",
+                TlsMode::Require => "REQUIRED",
+                TlsMode::VerifyCa => "VERIFY_CA",
+                TlsMode::VerifyFull => "VERIFY_IDENTITY",
+            };
+            vec![format!("--ssl-mode={mode}")]
+        };
+        for (flag, file) in [
+            ("--ssl-ca", &tls.ca_file),
+            ("--ssl-cert", &tls.cert_file),
+            ("--ssl-key", &tls.key_file),
+        ] {
+            if let Some(file) = file {
+                args.push(format!("{flag}={}", file.display()));
+            }
+        }
+        Ok(args)
     }
 
     /// The flag that stops the restore client from running client-side

@@ -88,6 +88,20 @@ impl Postgres {
         if std::env::var_os("PGCONNECT_TIMEOUT").is_none() {
             t = t.env("PGCONNECT_TIMEOUT", "15");
         }
+        // TLS settings reach every tool through libpq's environment.
+        if let Some(tls) = &self.source.tls {
+            t = t.env("PGSSLMODE", tls.mode.as_str());
+            for (var, file) in [
+                ("PGSSLROOTCERT", &tls.ca_file),
+                ("PGSSLCERT", &tls.cert_file),
+                ("PGSSLKEY", &tls.key_file),
+                ("PGSSLCRL", &tls.crl_file),
+            ] {
+                if let Some(file) = file {
+                    t = t.env(var, file);
+                }
+            }
+        }
         Ok(t.env("PGAPPNAME", "dbkeep"))
     }
 

@@ -34,7 +34,6 @@
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -46,8 +45,9 @@ use serde::{Deserialize, Serialize};
 
 use super::DumpCheck;
 use super::DumpFormat;
+use super::Engine;
 use super::resp::{Reply, read_reply};
-use super::source::Databases;
+use super::source::{Databases, TlsConfig, TlsMode};
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
@@ -58,19 +58,13 @@ use crate::util::signal;
 super::source::server_source! {
     /// `type: redis`: a server spoken to over its protocol (no tools needed).
     pub struct RedisConfig {
-        /// Connect with TLS.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        pub tls: bool,
-        /// CA certificate file (PEM) to verify the server with.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub tls_ca_file: Option<PathBuf>,
     }
 }
 
 impl RedisConfig {
     pub(super) fn validate(&mut self, at: &str, problems: &mut Problems) {
         let single = self.database.is_some();
-        self.check_shared(at, true, problems);
+        self.check_shared(at, Engine::Redis, true, problems);
         if let Some(Databases::List(list)) = &self.databases {
             for (i, db) in list.iter().enumerate() {
                 if db.parse::<u32>().is_err() && !problems.has(&db_path(at, single, i)) {
@@ -177,13 +171,11 @@ impl Redis {
         tcp.set_nodelay(true)?;
         tcp.set_read_timeout(Some(Duration::from_secs(300)))?;
         tcp.set_write_timeout(Some(Duration::from_secs(300)))?;
-        let stream: Box<dyn Stream> = if self.source.tls {
-            Box::new(
-                tls(tcp, &host, self.source.tls_ca_file.as_deref())
-                    .with_context(|| format!("TLS to redis at {addr}"))?,
-            )
-        } else {
-            Box::new(tcp)
+        let stream: Box<dyn Stream> = match &self.source.tls {
+            Some(t) if t.mode != TlsMode::Disable => {
+                Box::new(tls(tcp, &host, t).with_context(|| format!("TLS to redis at {addr}"))?)
+            }
+            _ => Box::new(tcp),
         };
         let mut conn = Conn {
             io: BufReader::with_capacity(1 << 16, stream),
@@ -236,35 +228,63 @@ impl<T: Read + Write + Send> Stream for T {}
 fn tls(
     tcp: TcpStream,
     host: &str,
-    ca_file: Option<&std::path::Path>,
+    settings: &TlsConfig,
 ) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
     use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, ServerName};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
     let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
+    match &settings.ca_file {
         Some(path) => {
             for cert in CertificateDer::pem_file_iter(path)
-                .with_context(|| format!("cannot read `tls_ca_file` {}", path.display()))?
+                .with_context(|| format!("cannot read `tls.ca_file` {}", path.display()))?
             {
                 let cert = cert.with_context(|| {
                     format!(
-                        "`tls_ca_file` {} holds an unreadable certificate",
+                        "`tls.ca_file` {} holds an unreadable certificate",
                         path.display()
                     )
                 })?;
                 roots
                     .add(cert)
-                    .context("cannot use a certificate of `tls_ca_file`")?;
+                    .context("cannot use a certificate of `tls.ca_file`")?;
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match settings.mode {
+        TlsMode::VerifyFull => builder.with_root_certificates(roots),
+        mode => {
+            let strict = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider.clone(),
+            )
+            .build()
+            .context("cannot set up TLS certificate checks")?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Lenient {
+                    strict,
+                    chain: mode == TlsMode::VerifyCa,
+                    provider,
+                }))
+        }
+    };
+    let config = match (&settings.cert_file, &settings.key_file) {
+        (Some(cert), Some(key)) => {
+            let certs = CertificateDer::pem_file_iter(cert)
+                .and_then(|c| c.collect::<Result<Vec<_>, _>>())
+                .with_context(|| format!("cannot read `tls.cert_file` {}", cert.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .with_context(|| format!("cannot read `tls.key_file` {}", key.display()))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .context("the client certificate and key do not belong together")?
+        }
+        _ => builder.with_no_client_auth(),
+    };
     let name = ServerName::try_from(host.to_string())
         .with_context(|| format!("`{host}` is not a valid TLS server name"))?;
     let mut conn = rustls::ClientConnection::new(Arc::new(config), name)?;
@@ -274,6 +294,77 @@ fn tls(
         conn.complete_io(&mut tcp).context("TLS handshake failed")?;
     }
     Ok(rustls::StreamOwned::new(conn, tcp))
+}
+
+/// The certificate checks of `verify-ca` (the chain, not the name) and
+/// `require` (none); handshake signatures are always checked.
+#[derive(Debug)]
+struct Lenient {
+    strict: Arc<rustls::client::WebPkiServerVerifier>,
+    chain: bool,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Lenient {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
+        if !self.chain {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        }
+        match self.strict.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Err(rustls::Error::InvalidCertificate(
+                NotValidForName | NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// An error reply from the server.

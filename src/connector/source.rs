@@ -84,9 +84,10 @@ impl SourceConfig {
 
     /// Checks the rules that span keys, and folds `database` into `databases`.
     pub fn validate(&mut self, at: &str, problems: &mut Problems) {
+        let engine = self.engine();
         match self {
             SourceConfig::Postgres(s) | SourceConfig::Mysql(s) | SourceConfig::Mariadb(s) => {
-                s.validate(at, problems)
+                s.validate(at, engine, problems)
             }
             SourceConfig::Sqlite(_) => {}
             SourceConfig::Mongodb(s) => s.validate(at, problems),
@@ -129,6 +130,14 @@ macro_rules! server_source {
             /// database. MongoDB and Redis default to `all`.
             #[serde(skip_serializing_if = "Option::is_none")]
             pub databases: Option<$crate::connector::source::Databases>,
+            /// TLS to the server: `mode`, the CA to verify it with, and a
+            /// client certificate (without it, the engine's own default).
+            #[serde(
+                default,
+                deserialize_with = "crate::connector::source::tls_block",
+                skip_serializing_if = "Option::is_none"
+            )]
+            pub tls: Option<$crate::connector::source::TlsConfig>,
             $($own)*
         }
 
@@ -151,9 +160,13 @@ macro_rules! server_source {
             fn check_shared(
                 &mut self,
                 at: &str,
+                engine: $crate::connector::Engine,
                 whole_server: bool,
                 problems: &mut $crate::util::problem::Problems,
             ) {
+                if let Some(tls) = &self.tls {
+                    tls.validate(at, engine, problems);
+                }
                 problems.not_both(
                     at,
                     "password",
@@ -214,8 +227,8 @@ impl ServerConfig {
         )
     }
 
-    fn validate(&mut self, at: &str, problems: &mut Problems) {
-        self.check_shared(at, false, problems);
+    fn validate(&mut self, at: &str, engine: Engine, problems: &mut Problems) {
+        self.check_shared(at, engine, false, problems);
     }
 }
 
@@ -223,6 +236,127 @@ impl ServerConfig {
 fn effective_wait<S: Serializer>(wait: &Option<Wait>, s: S) -> Result<S::Ok, S::Error> {
     crate::util::duration::serialize(&wait.map_or(LOCK_WAIT_TIMEOUT, |w| w.0), s)
 }
+
+/// How a connection is secured, as libpq names it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// No TLS.
+    Disable,
+    /// TLS when the server offers it, else plain (PostgreSQL, MySQL/MariaDB only).
+    Prefer,
+    /// TLS, without checking who the server is.
+    Require,
+    /// TLS with a server certificate signed by a trusted CA.
+    VerifyCa,
+    /// TLS with a trusted certificate whose name is the host's (the default).
+    #[default]
+    VerifyFull,
+}
+
+impl TlsMode {
+    /// The name as written in the config (libpq's `sslmode` values).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Disable => "disable",
+            TlsMode::Prefer => "prefer",
+            TlsMode::Require => "require",
+            TlsMode::VerifyCa => "verify-ca",
+            TlsMode::VerifyFull => "verify-full",
+        }
+    }
+
+    /// Whether the server's certificate chain is checked.
+    pub fn verifies(self) -> bool {
+        matches!(self, TlsMode::VerifyCa | TlsMode::VerifyFull)
+    }
+}
+
+/// The `tls:` block of a network source: the same shape for every engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// `disable`, `prefer`, `require`, `verify-ca` or `verify-full` (the default).
+    #[serde(default)]
+    pub mode: TlsMode,
+    /// CA certificate file (PEM) to verify the server with; default: the system's roots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that authenticate clients by
+    /// certificate. MongoDB: a file holding the certificate and its key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// PostgreSQL: a certificate revocation list (PEM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crl_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// The rules every engine shares, and which modes and keys `engine` has.
+    pub(super) fn validate(&self, at: &str, engine: Engine, problems: &mut Problems) {
+        let at = format!("{at}.tls");
+        if self.cert_file.is_some() != self.key_file.is_some() && engine != Engine::Mongodb {
+            problems.add(
+                format!("{at}.cert_file"),
+                "give both `cert_file` and `key_file`, or neither",
+            );
+        }
+        if engine == Engine::Mongodb && self.key_file.is_some() {
+            problems.add(
+                format!("{at}.key_file"),
+                "MongoDB's tools read the client key from `cert_file`, which must hold the certificate and its key",
+            );
+        }
+        if self.crl_file.is_some() && engine != Engine::Postgres {
+            problems.add(
+                format!("{at}.crl_file"),
+                format!("`crl_file` does not apply to `type: {engine}`"),
+            );
+        }
+        if self.mode == TlsMode::Prefer && matches!(engine, Engine::Mongodb | Engine::Redis) {
+            problems.add(
+                format!("{at}.mode"),
+                format!("{engine} cannot fall back to a plain connection: use `disable`, `require`, `verify-ca` or `verify-full`"),
+            );
+        }
+        if self.mode == TlsMode::Disable && (self.ca_file.is_some() || self.cert_file.is_some()) {
+            problems.add(
+                format!("{at}.mode"),
+                "`mode: disable` uses no certificates; remove them or pick another mode",
+            );
+        }
+    }
+}
+
+/// Reads a `tls:` block; the old `tls: true` gets a message naming the new shape.
+pub fn tls_block<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TlsConfig>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<TlsConfig>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a `tls:` block, e.g. `{ mode: verify-full, ca_file: /etc/ssl/db-ca.pem }`")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Option<TlsConfig>, E> {
+            Err(E::custom(format!(
+                "`tls: {v}` is now a block: write `tls: {{ mode: {} }}` (with `ca_file: PATH` for a private CA; `tls_ca_file` moved to `tls.ca_file`)",
+                if v { "verify-full" } else { "disable" }
+            )))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<TlsConfig>, E> {
+            Ok(None)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Option<TlsConfig>, A::Error> {
+            TlsConfig::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Keys that moved, with where they went, for messages.
+pub const MOVED: &[(&str, &str)] = &[("tls_ca_file", "tls.ca_file")];
 
 /// The default `lock_wait_timeout`.
 pub const LOCK_WAIT_TIMEOUT: Duration = Duration::from_secs(300);

@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 
 use super::Engine;
 use super::source::{
-    Databases, MongoConfig, RedisConfig, ServerConfig, SourceConfig, SqliteConfig,
+    Databases, MongoConfig, RedisConfig, ServerConfig, SourceConfig, SqliteConfig, TlsConfig,
+    TlsMode,
 };
 use crate::util::secret::Secret;
 
@@ -59,11 +60,7 @@ fn read(text: &str) -> Result<SourceConfig> {
             crate::util::secret::redact(text)
         )
     })?;
-    if url.query().is_some() {
-        anyhow::bail!(
-            "database URL parameters (`?...`) are not supported; use a config file for connection options"
-        );
-    }
+    let tls = tls_params(engine, scheme, &url)?;
     let decode = |s: &str| -> Result<String> {
         percent_encoding_decode(s).context("the URL holds invalid percent-encoding")
     };
@@ -103,7 +100,7 @@ fn read(text: &str) -> Result<SourceConfig> {
             user,
             password,
             databases: Some(databases),
-            tls: scheme.eq_ignore_ascii_case("rediss"),
+            tls,
             ..RedisConfig::default()
         }));
     }
@@ -119,6 +116,7 @@ fn read(text: &str) -> Result<SourceConfig> {
         port: url.port(),
         user,
         password,
+        tls,
         ..ServerConfig::new(Databases::List(vec![db]))
     };
     Ok(match engine {
@@ -126,6 +124,67 @@ fn read(text: &str) -> Result<SourceConfig> {
         Engine::Mysql => SourceConfig::Mysql(source),
         _ => SourceConfig::Mariadb(source),
     })
+}
+
+/// The TLS settings a URL's parameters give, with each engine's own names:
+/// libpq's (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `sslcrl`) for
+/// PostgreSQL, the MySQL clients' (`ssl-mode`, `ssl-ca`, `ssl-cert`,
+/// `ssl-key`) for MySQL and MariaDB; `rediss://` for Redis. A parameter
+/// without a mode means `verify-full`.
+fn tls_params(engine: Engine, scheme: &str, url: &url::Url) -> Result<Option<TlsConfig>> {
+    let mut tls: Option<TlsConfig> = None;
+    if engine == Engine::Redis && scheme.eq_ignore_ascii_case("rediss") {
+        tls = Some(TlsConfig::default());
+    }
+    for (key, value) in url.query_pairs() {
+        let t = tls.get_or_insert_with(TlsConfig::default);
+        let path = || Some(PathBuf::from(value.as_ref()));
+        match (engine, key.as_ref()) {
+            (Engine::Postgres, "sslmode") => {
+                t.mode = match value.as_ref() {
+                    "disable" => TlsMode::Disable,
+                    "prefer" => TlsMode::Prefer,
+                    "require" => TlsMode::Require,
+                    "verify-ca" => TlsMode::VerifyCa,
+                    "verify-full" => TlsMode::VerifyFull,
+                    other => anyhow::bail!(
+                        "`sslmode={other}` is not supported: use disable, prefer, require, verify-ca or verify-full"
+                    ),
+                }
+            }
+            (Engine::Postgres, "sslrootcert") => t.ca_file = path(),
+            (Engine::Postgres, "sslcert") => t.cert_file = path(),
+            (Engine::Postgres, "sslkey") => t.key_file = path(),
+            (Engine::Postgres, "sslcrl") => t.crl_file = path(),
+            (Engine::Mysql | Engine::Mariadb, "ssl-mode") => {
+                t.mode = match value.to_ascii_uppercase().as_str() {
+                    "DISABLED" => TlsMode::Disable,
+                    "PREFERRED" => TlsMode::Prefer,
+                    "REQUIRED" => TlsMode::Require,
+                    "VERIFY_CA" => TlsMode::VerifyCa,
+                    "VERIFY_IDENTITY" => TlsMode::VerifyFull,
+                    other => anyhow::bail!(
+                        "`ssl-mode={other}` is not supported: use DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY"
+                    ),
+                }
+            }
+            (Engine::Mysql | Engine::Mariadb, "ssl-ca") => t.ca_file = path(),
+            (Engine::Mysql | Engine::Mariadb, "ssl-cert") => t.cert_file = path(),
+            (Engine::Mysql | Engine::Mariadb, "ssl-key") => t.key_file = path(),
+            (Engine::Postgres, other) => anyhow::bail!(
+                "unknown parameter `{other}` in a postgres:// URL: use sslmode, sslrootcert, sslcert, sslkey or sslcrl, \
+                 or a config file for other connection options"
+            ),
+            (Engine::Mysql | Engine::Mariadb, other) => anyhow::bail!(
+                "unknown parameter `{other}` in a {scheme}:// URL: use ssl-mode, ssl-ca, ssl-cert or ssl-key, \
+                 or a config file for other connection options"
+            ),
+            (_, other) => anyhow::bail!(
+                "unknown parameter `{other}` in a {scheme}:// URL: use rediss:// for TLS, or a config file"
+            ),
+        }
+    }
+    Ok(tls)
 }
 
 /// A MongoDB connection string is kept whole (it is handed to mongodump in a
@@ -221,6 +280,31 @@ mod tests {
         assert!(parse("ftp://x/y").is_err());
         let e = parse("postgres://host/-oops").unwrap_err().to_string();
         assert!(e.contains("starts with `-`"), "{e}");
+        let SourceConfig::Postgres(s) =
+            parse("postgres://h/app?sslmode=verify-ca&sslrootcert=/ca.pem&sslcrl=/crl.pem")
+                .unwrap()
+        else {
+            panic!()
+        };
+        let tls = s.tls.unwrap();
+        assert_eq!(tls.mode, TlsMode::VerifyCa);
+        assert_eq!(tls.ca_file, Some(PathBuf::from("/ca.pem")));
+        assert_eq!(tls.crl_file, Some(PathBuf::from("/crl.pem")));
+        let SourceConfig::Mariadb(s) =
+            parse("mariadb://u@h/shop?ssl-mode=verify_identity&ssl-ca=/ca.pem").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(s.tls.unwrap().mode, TlsMode::VerifyFull);
+        for bad in [
+            "postgres://h/app?sslmode=allow",
+            "postgres://h/app?connect_timeout=3",
+            "mysql://h/app?sslmode=require",
+            "postgres://h/app?sslcert=/c.pem",
+            "mysql://h/app?ssl-mode=REQUIRED&sslcrl=/x",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -240,7 +324,10 @@ mod tests {
         let SourceConfig::Redis(s) = &source else {
             panic!()
         };
-        assert_eq!((s.port, s.tls), (Some(6380), true));
+        assert_eq!(
+            (s.port, s.tls.as_ref().map(|t| t.mode)),
+            (Some(6380), Some(TlsMode::VerifyFull))
+        );
         assert_eq!(s.databases(), &Databases::List(vec!["3".into()]));
         assert_eq!(default_job_name(&source), "redis-3");
         assert!(parse("redis://cache/x").is_err());

@@ -176,7 +176,7 @@ metrics: { textfile: /var/lib/node_exporter/dbkeep.prom, pushgateway: 'http://pg
 jobs:
   pg: { source: { type: postgres, host: db, port: 5432, user: u, password_file: /run/p, databases: all, bin_dir: /usr/lib/postgresql/15/bin },
         encryption: { age: { recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p], identity_file: /k } }, hooks: { before: [[/bin/true]] } }
-  r: { source: { type: redis, host: cache, databases: [0, 3], tls: true, tls_ca_file: /ca.pem },
+  r: { source: { type: redis, host: cache, databases: [0, 3], tls: { mode: verify-full, ca_file: /ca.pem } },
        schedule: '0 */4 * * *', timezone: UTC, catch_up: false,
        retention: { keep_hourly: 24, keep_weekly: 4, keep_monthly: 12, keep_yearly: 5 } }
 ";

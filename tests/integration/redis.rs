@@ -314,7 +314,7 @@ fn tls_round_trip() {
     let config = backup_config(
         dir.path(),
         server.port,
-        &format!("tls: true\ntls_ca_file: {}\ndatabase: 0", ca.display()),
+        &format!("tls: {{ ca_file: {} }}\ndatabase: 0", ca.display()),
     );
     ok(run(dbkeep().arg("-c").arg(&config).arg("backup")));
     server.cli(&["FLUSHALL"]);
@@ -325,7 +325,7 @@ fn tls_round_trip() {
     assert_eq!(server.cli(&["GET", "over"]).trim(), "tls");
 
     // Without the CA the server's certificate is not trusted.
-    let config = backup_config(dir.path(), server.port, "tls: true\ndatabase: 0");
+    let config = backup_config(dir.path(), server.port, "tls: {}\ndatabase: 0");
     let out = run(dbkeep().arg("-c").arg(&config).arg("backup"));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
@@ -333,6 +333,28 @@ fn tls_round_trip() {
         "{}",
         text(&out)
     );
+    // `verify-ca` checks the chain too; `require` encrypts without checking.
+    let config = backup_config(
+        dir.path(),
+        server.port,
+        "tls: { mode: verify-ca }\ndatabase: 0",
+    );
+    let out = run(dbkeep().arg("-c").arg(&config).arg("backup"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let config = backup_config(
+        dir.path(),
+        server.port,
+        "tls: { mode: require }\ndatabase: 0",
+    );
+    ok(run(dbkeep().arg("-c").arg(&config).arg("backup")));
+    // A plain connection to the TLS port is no backup either.
+    let config = backup_config(
+        dir.path(),
+        server.port,
+        "tls: { mode: disable }\ndatabase: 0",
+    );
+    let out = run(dbkeep().arg("-c").arg(&config).arg("backup"));
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
 }
 
 #[test]
