@@ -18,7 +18,7 @@ use crate::connector::sqlite_integrity;
 use crate::pipeline::crypt::Keys;
 use crate::pipeline::{self, Expected};
 use crate::storage::Storage;
-use crate::util::process::{ChildWriter, Tool, find_tool};
+use crate::util::process::ChildWriter;
 
 /// The result for one object.
 #[derive(Debug, Serialize)]
@@ -81,7 +81,7 @@ pub fn run(
         let mut reader = storage
             .open(&key)
             .with_context(|| format!("cannot read {key}"))?;
-        let mut sink = Sink::new(a, tools)?;
+        let mut sink = Sink::new(a, entry.manifest.dump_tool_version.as_deref(), tools)?;
         let expected = Expected {
             size: a.stored_size,
             sha256: a.sha256.clone(),
@@ -127,7 +127,7 @@ struct Sink {
 }
 
 impl Sink {
-    fn new(a: &Artifact, tools: &Tools) -> Result<Sink> {
+    fn new(a: &Artifact, dumped_with: Option<&str>, tools: &Tools) -> Result<Sink> {
         let mut sink = Sink {
             check: None,
             check_name: "",
@@ -142,10 +142,12 @@ impl Sink {
             sink.check_name = name;
         }
         match a.format {
-            DumpFormat::PgCustom => match find_tool(&["pg_restore"], tools.bin_dir.as_deref()) {
-                Ok(path) => sink.lister = Some(Tool::new(&path).arg("--list").spawn_writer()?),
-                Err(e) => tracing::warn!(error = %e, "skipping `pg_restore --list`"),
-            },
+            DumpFormat::PgCustom => {
+                match crate::connector::archive_lister(tools.bin_dir.as_deref(), dumped_with) {
+                    Ok(lister) => sink.lister = Some(lister),
+                    Err(e) => tracing::warn!(error = %e, "skipping `pg_restore --list`"),
+                }
+            }
             DumpFormat::SqliteDb => {
                 let mut b = tempfile::Builder::new();
                 b.prefix(".dbkeep-verify-");

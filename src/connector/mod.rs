@@ -395,6 +395,15 @@ pub fn content_check(format: DumpFormat) -> Option<(Box<dyn DumpCheck>, &'static
     }
 }
 
+/// `pg_restore --list`, reading a PostgreSQL archive whole during `verify`,
+/// from `bin_dir` or the newest client that reads what `dumped_with` wrote.
+pub fn archive_lister(
+    bin_dir: Option<&std::path::Path>,
+    dumped_with: Option<&str>,
+) -> Result<crate::util::process::ChildWriter> {
+    postgres::archive_lister(bin_dir, dumped_with)
+}
+
 /// Runs `PRAGMA integrity_check` on the SQLite file at `path`.
 pub fn sqlite_integrity(path: &std::path::Path) -> Result<()> {
     let conn =

@@ -7,6 +7,7 @@
 //! Passwords reach the tools only through `PGPASSWORD`.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -30,6 +31,8 @@ pub struct Postgres {
     source: ServerConfig,
     password: Option<Secret>,
     server_major: Option<u32>,
+    /// The client folder chosen for the server's version (without `bin_dir`).
+    chosen: Option<PathBuf>,
 }
 
 /// Quotes a string as an SQL literal. The `E''` form reads the same whether
@@ -46,6 +49,86 @@ pub fn ident(s: &str) -> String {
 /// A libpq conninfo `dbname='...'` value, so no name is read as a URL or option.
 fn conninfo(db: &str) -> String {
     format!("dbname='{}'", db.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The PostgreSQL clients installed here, newest first: the Debian
+/// (`/usr/lib/postgresql/N/bin`) and RHEL (`/usr/pgsql-N/bin`) folders, then
+/// the folder of the `pg_dump` on PATH; each with its major version.
+pub fn installed_clients() -> Vec<(PathBuf, u32)> {
+    let mut found: Vec<(PathBuf, u32)> = Vec::new();
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+        dirs.extend(entries.flatten().map(|e| e.path().join("bin")));
+    }
+    if let Ok(entries) = std::fs::read_dir("/usr") {
+        dirs.extend(
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("pgsql-"))
+                .map(|e| e.path().join("bin")),
+        );
+    }
+    if let Ok(on_path) = find_tool(&["pg_dump"], None)
+        && let Some(dir) = on_path.parent()
+    {
+        dirs.push(dir.to_path_buf());
+    }
+    for dir in dirs {
+        let Ok(pg_dump) = find_tool(&["pg_dump"], Some(&dir)) else {
+            continue;
+        };
+        let same = found
+            .iter()
+            .any(|(d, _)| d.join("pg_dump").canonicalize().ok() == pg_dump.canonicalize().ok());
+        if same {
+            continue;
+        }
+        let version = Tool::new(&pg_dump)
+            .arg("--version")
+            .output()
+            .unwrap_or_default();
+        if let Some(major) = tool_major(&version) {
+            found.push((dir, major));
+        }
+    }
+    found.sort_by_key(|f| std::cmp::Reverse(f.1));
+    found
+}
+
+/// `pg_restore --list` from `bin_dir`, or from the newest installed client
+/// that can read an archive of `dumped_with`'s version.
+pub fn archive_lister(bin_dir: Option<&Path>, dumped_with: Option<&str>) -> Result<ChildWriter> {
+    let chosen;
+    let dir = match bin_dir {
+        Some(dir) => Some(dir),
+        None => {
+            let need = dumped_with.and_then(tool_major).unwrap_or(0);
+            chosen = pick_client(&installed_clients(), need).map(|(dir, _)| dir.clone());
+            chosen.as_deref()
+        }
+    };
+    let path = find_tool(&["pg_restore"], dir)?;
+    Tool::new(&path).arg("--list").spawn_writer()
+}
+
+/// The newest client of `found` whose major version is at least `need`.
+pub fn pick_client(found: &[(PathBuf, u32)], need: u32) -> Option<&(PathBuf, u32)> {
+    found
+        .iter()
+        .filter(|(_, major)| *major >= need)
+        .max_by_key(|(_, major)| *major)
+}
+
+/// `15 (/usr/lib/postgresql/15/bin), 13 (/usr/bin)` or `none`.
+pub fn shown_clients(found: &[(PathBuf, u32)]) -> String {
+    if found.is_empty() {
+        return "none".to_string();
+    }
+    found
+        .iter()
+        .map(|(dir, major)| format!("{major} ({})", dir.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The major version in a tool's `--version` line ("pg_dump (PostgreSQL) 15.20 ...").
@@ -66,11 +149,12 @@ impl Postgres {
             source,
             password,
             server_major: None,
+            chosen: None,
         })
     }
 
     fn tool(&self, name: &str) -> Result<Tool> {
-        let path = find_tool(&[name], self.source.bin_dir.as_deref())?;
+        let path = find_tool(&[name], self.bin_dir())?;
         let mut t = Tool::new(&path).arg("--no-password");
         if let Some(h) = &self.source.host {
             t = t.arg("--host").arg(h);
@@ -158,8 +242,43 @@ impl Postgres {
             .collect())
     }
 
+    /// Where the tools are: `bin_dir`, else the client chosen for the server.
+    fn bin_dir(&self) -> Option<&Path> {
+        self.source.bin_dir.as_deref().or(self.chosen.as_deref())
+    }
+
+    /// Without `bin_dir`, the newest installed client asks the server its
+    /// version (any psql can; RHEL puts none on PATH).
+    fn any_client(&mut self) {
+        if self.source.bin_dir.is_none() && self.chosen.is_none() {
+            self.chosen = installed_clients().into_iter().next().map(|(dir, _)| dir);
+        }
+    }
+
+    /// Without `bin_dir`, picks the newest installed client whose major
+    /// version is at least `need` (the server's, or the dump's).
+    fn choose_client(&mut self, need: u32) -> Result<()> {
+        if self.source.bin_dir.is_some() {
+            return Ok(());
+        }
+        let found = installed_clients();
+        match pick_client(&found, need) {
+            Some((dir, major)) => {
+                tracing::info!(client = %dir.display(), version = major, "using PostgreSQL client");
+                self.chosen = Some(dir.clone());
+                Ok(())
+            }
+            None => anyhow::bail!(
+                "no PostgreSQL client of version {need} or newer is installed (found: {}); the server at {} needs one: \
+                 install postgresql-client-{need} (Debian) or postgresql{need} (RHEL), or point `bin_dir` at one",
+                shown_clients(&found),
+                self.source.describe(Engine::Postgres)
+            ),
+        }
+    }
+
     fn version_of(&self, tool: &str) -> Result<String> {
-        let path = find_tool(&[tool], self.source.bin_dir.as_deref())?;
+        let path = find_tool(&[tool], self.bin_dir())?;
         Ok(Tool::new(&path)
             .arg("--version")
             .output()?
@@ -345,8 +464,10 @@ impl Connector for Postgres {
     }
 
     fn probe(&mut self) -> Result<ServerInfo> {
-        let tool_version = self.version_of("pg_dump")?;
+        self.any_client();
         let (major, server_version) = self.server_major(&self.maintenance_db())?;
+        self.choose_client(major)?;
+        let tool_version = self.version_of("pg_dump")?;
         self.check_client("pg_dump", &tool_version, major)?;
         if matches!(self.source.databases(), Databases::All) {
             let v = self.version_of("pg_dumpall")?;
@@ -407,8 +528,11 @@ impl Connector for Postgres {
     }
 
     fn probe_restore(&mut self, dumped_with: Option<&str>) -> Result<()> {
+        self.any_client();
+        let (server, _) = self.server_major("postgres")?;
+        self.choose_client(server.max(dumped_with.and_then(tool_major).unwrap_or(0)))?;
         let version = self.version_of("pg_restore")?;
-        find_tool(&["psql"], self.source.bin_dir.as_deref())?;
+        find_tool(&["psql"], self.bin_dir())?;
         if let (Some(have), Some(need)) = (tool_major(&version), dumped_with.and_then(tool_major))
             && have < need
         {
@@ -417,7 +541,6 @@ impl Connector for Postgres {
                  install postgresql-client-{need} or newer and point `bin_dir` at it"
             );
         }
-        self.server_major("postgres")?;
         Ok(())
     }
 
@@ -563,6 +686,23 @@ impl RestoreSink for GlobalsSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newest_client_at_least_the_servers_version_is_chosen() {
+        let found = vec![
+            (PathBuf::from("/usr/lib/postgresql/17/bin"), 17),
+            (PathBuf::from("/usr/lib/postgresql/15/bin"), 15),
+            (PathBuf::from("/usr/bin"), 13),
+        ];
+        assert_eq!(pick_client(&found, 15).unwrap().1, 17);
+        assert_eq!(pick_client(&found, 9).unwrap().1, 17);
+        assert!(pick_client(&found, 18).is_none());
+        assert_eq!(
+            shown_clients(&found),
+            "17 (/usr/lib/postgresql/17/bin), 15 (/usr/lib/postgresql/15/bin), 13 (/usr/bin)"
+        );
+        assert_eq!(shown_clients(&[]), "none");
+    }
 
     #[test]
     fn quoting() {

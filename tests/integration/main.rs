@@ -19,5 +19,6 @@ mod s3;
 mod schedule;
 mod sqlite;
 mod storage;
+mod tls;
 mod trust;
 mod util;

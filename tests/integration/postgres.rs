@@ -99,10 +99,17 @@ fn one_off_backup_and_config_less_restore() {
     let copy = db.another("copy");
     let dir = tempdir();
     let backups = dir.path().join("b");
-    ok(run(dbkeep()
+    let out = run(dbkeep()
         .args(["backup", &pg_url(&db.name), "--to"])
         .arg(&backups)
-        .args(["--compression", "gzip"])));
+        .args(["--compression", "gzip"]));
+    ok(out.clone());
+    // Without `bin_dir`, the newest installed client that fits the server is used, and said.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("using PostgreSQL client") && log.contains("/bin"),
+        "{log}"
+    );
 
     let listed = ok(run(dbkeep()
         .args(["list", "--json", "--from"])
