@@ -5,23 +5,41 @@
 # 127.0.0.1:3306 (root, empty password) when they answer. Otherwise it installs
 # what is missing (Debian packages, as root) and starts private instances on
 # free ports under target/test-services, stopped again when the tests end.
+# It always starts, from a fresh test PKI, a TLS-only PostgreSQL, a TLS MariaDB
+# and a private sshd (scripts/lab/), and exports DBKEEP_TEST_TLS_DIR,
+# DBKEEP_TEST_PGTLS_PORT, DBKEEP_TEST_MYTLS_*, DBKEEP_TEST_SSH_* for the tests.
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh postgres::).
+#
+#   scripts/test.sh --lab-check   start only the TLS/SSH services and run
+#                                 scripts/lab/check.sh against them (no Rust build)
+#   scripts/test.sh --lab-shell   start them and open a shell with the variables set;
+#                                 they stop when the shell exits
 set -euo pipefail
+
+mode='test'
+case "${1:-}" in
+  --lab-check) mode=lab-check; shift ;;
+  --lab-shell) mode=lab-shell; shift ;;
+esac
 
 cd "$(dirname "$0")/.."
 root=$PWD
 state="$root/target/test-services"
-pids=()
+pids=()         # background servers, killed on exit
+pg_clusters=()  # PostgreSQL data dirs, stopped on exit
+tmp_dirs=()     # removed on exit
 
 log() { printf 'test.sh: %s\n' "$*" >&2; }
 
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  if [ -n "${pg_data:-}" ] && [ -d "$pg_data" ]; then
-    as_pg "$pg_bin/pg_ctl" -D "$pg_data" -m immediate -w stop >/dev/null 2>&1 || true
-  fi
+  for data in "${pg_clusters[@]}"; do
+    if [ -d "$data" ]; then
+      as_pg "$pg_bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+  done
   wait 2>/dev/null || true
-  rm -rf "${pg_dir:-}" "${my_dir:-}"
+  for dir in "${tmp_dirs[@]}"; do rm -rf "$dir"; done
 }
 trap cleanup EXIT
 
@@ -61,11 +79,49 @@ command -v redis-cli >/dev/null || need+=(redis-tools)
 command -v openssl >/dev/null || need+=(openssl)
 command -v age >/dev/null || need+=(age)
 command -v zstd >/dev/null || need+=(zstd)
+command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null || need+=(openssh-client)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
+  # shellcheck disable=SC2046 # one word per package
   apt_install $(printf '%s\n' "${need[@]}" | sort -u)
 fi
+# shellcheck disable=SC2012 # plain version-numbered folder names
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 mkdir -p "$state"
+
+# --- TLS databases and SSH (scripts/lab) --------------------------------------
+lab_start=$EPOCHREALTIME
+# shellcheck source=scripts/lab/tls.sh
+. "$root/scripts/lab/tls.sh"
+# shellcheck source=scripts/lab/sshd.sh
+. "$root/scripts/lab/sshd.sh"
+lab_pki
+lab_pgtls_init       # initdb runs in the background while MariaDB and sshd start
+lab_mytls_start
+lab_sshd_start
+lab_pgtls_start
+lab_secs=$(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $lab_start }")
+log "TLS PostgreSQL, TLS MariaDB and sshd ready in $lab_secs s"
+export DBKEEP_TEST_TLS_DIR="$tls_dir"
+export DBKEEP_TEST_PGTLS_PORT="$pgtls_port"
+export DBKEEP_TEST_MYTLS_PORT="$mytls_port" DBKEEP_TEST_MYTLS_SOCKET="$mytls_socket"
+export DBKEEP_TEST_SSH_PORT="$ssh_port" DBKEEP_TEST_SSH_USER="$ssh_user"
+export DBKEEP_TEST_SSH_KEY="$ssh_dir/id_ed25519"
+export DBKEEP_TEST_SSH_KNOWN_HOSTS="$ssh_dir/known_hosts"
+export DBKEEP_TEST_SSH_WRONG_KNOWN_HOSTS="$ssh_dir/wrong_known_hosts"
+
+case $mode in
+  lab-check)
+    "$root/scripts/lab/check.sh"
+    exit
+    ;;
+  lab-shell)
+    log "services up; the DBKEEP_TEST_* variables are set; exit the shell to stop them"
+    "${SHELL:-bash}" -i || true
+    exit
+    ;;
+esac
 
 # --- PostgreSQL -------------------------------------------------------------
 pg_host=${DBKEEP_TEST_PG_HOST:-127.0.0.1}
@@ -77,12 +133,14 @@ else
   pg_host=127.0.0.1
   pg_dir=$(mktemp -d "$state/pg.XXXXXX")
   pg_data="$pg_dir/data"
+  tmp_dirs+=("$pg_dir")
   is_root && chown -R postgres "$pg_dir"
   log "starting a private PostgreSQL on $pg_host:$pg_port"
   as_pg "$pg_bin/initdb" -D "$pg_data" -A trust -U postgres --no-sync >"$pg_dir/initdb.log" 2>&1 \
     || { cat "$pg_dir/initdb.log" >&2; exit 1; }
   as_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_dir/server.log" -w \
     -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+  pg_clusters+=("$pg_data")
 fi
 export DBKEEP_TEST_PG_HOST=$pg_host DBKEEP_TEST_PG_PORT=$pg_port
 
@@ -95,6 +153,7 @@ else
   my_port=$(free_port)
   my_host=127.0.0.1
   my_dir=$(mktemp -d "$state/mariadb.XXXXXX")
+  tmp_dirs+=("$my_dir")
   mariadbd=$(command -v mariadbd || echo /usr/sbin/mariadbd)
   log "starting a private MariaDB on $my_host:$my_port"
   mariadb-install-db --no-defaults --datadir="$my_dir/data" --user="$(id -un)" \
