@@ -288,13 +288,23 @@ fn older_pg_dump_than_server_is_refused_with_the_needed_version() {
         "pg_dump",
         "echo 'pg_dump (PostgreSQL) 9.6.24'; exit 0",
     );
+    // `bin_dir` names the client to use: an older one is refused, not replaced.
+    std::os::unix::fs::symlink(which("psql"), tools.path().join("psql")).unwrap();
     let dir = tempdir();
-    let b = dir.path().join("b");
-    let out = run(dbkeep()
-        .env("PATH", path_with(tools.path()))
-        .args(["backup", &pg_url(&db.name), "--to"])
-        .arg(&b));
+    let config = write_config(
+        dir.path(),
+        &db.name,
+        &format!(
+            "type: postgres\nhost: {}\nport: {}\nuser: postgres\ndatabase: {}\nbin_dir: {}",
+            pg_host(),
+            pg_port(),
+            db.name,
+            tools.path().display()
+        ),
+    );
+    let out = run(dbkeep().arg("-c").arg(&config).arg("backup"));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let b = dir.path().join("backups");
     let server_major = psql(
         "postgres",
         "select current_setting('server_version_num')::int / 10000",

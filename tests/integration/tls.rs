@@ -208,8 +208,8 @@ fn my_tls_config(dir: &std::path::Path, db: &str, tls: &str) -> PathBuf {
 fn a_require_ssl_mariadb_user_backs_up_and_restores() {
     let db = TlsMyDb(unique("mytls"));
     tls_mysql(&format!(
-        "create database {0}; create table {0}.t (id int primary key, v varchar(20)); \
-         insert into {0}.t select seq, concat('tls ', seq) from seq_1_to_250",
+        "create database {0}; use {0}; create table t (id int primary key, v varchar(20)); \
+         insert into t select seq, concat('tls ', seq) from seq_1_to_250",
         db.0
     ));
     let before = tls_mysql(&format!("select * from {}.t order by id", db.0));
