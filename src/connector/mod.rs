@@ -14,6 +14,7 @@ mod redis;
 pub mod resp;
 pub mod source;
 mod sqlite;
+pub mod tunnel;
 pub mod url;
 
 use std::fmt;
@@ -47,6 +48,17 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// The server's usual port (0 for SQLite, which has none).
+    pub fn default_port(self) -> u16 {
+        match self {
+            Engine::Postgres => 5432,
+            Engine::Mysql | Engine::Mariadb => 3306,
+            Engine::Mongodb => 27017,
+            Engine::Redis => 6379,
+            Engine::Sqlite => 0,
+        }
+    }
+
     /// Whether a connector of this engine can restore a backup of `from`
     /// (MySQL and MariaDB read each other's dumps).
     pub fn restores(self, from: Engine) -> bool {
@@ -334,8 +346,64 @@ pub trait Connector {
     }
 }
 
-/// Builds the connector for a source.
+/// Builds the connector for a source, through its SSH tunnel when it has one.
 pub fn connect(source: &SourceConfig, temp_dir: Option<PathBuf>) -> Result<Box<dyn Connector>> {
+    if let Some((ssh, host, port)) = source.tunnel() {
+        let tunnel = tunnel::Tunnel::open(ssh, &host, port)?;
+        let inner = build(&source.through(tunnel.port), temp_dir)?;
+        return Ok(Box::new(Tunneled {
+            inner,
+            _tunnel: tunnel,
+        }));
+    }
+    build(source, temp_dir)
+}
+
+/// A connector whose server is reached through a tunnel, open as long as it is.
+struct Tunneled {
+    inner: Box<dyn Connector>,
+    _tunnel: tunnel::Tunnel,
+}
+
+impl Connector for Tunneled {
+    fn preflight(&self) -> Vec<anyhow::Error> {
+        self.inner.preflight()
+    }
+    fn probe(&mut self) -> Result<ServerInfo> {
+        self.inner.probe()
+    }
+    fn plan(&mut self) -> Result<Vec<DumpItem>> {
+        self.inner.plan()
+    }
+    fn dump(&mut self, item: &DumpItem) -> Result<(Box<dyn DumpSource>, Box<dyn DumpCheck>)> {
+        self.inner.dump(item)
+    }
+    fn probe_restore(&mut self, dumped_with: Option<&str>) -> Result<()> {
+        self.inner.probe_restore(dumped_with)
+    }
+    fn inspect(&mut self, database: &str) -> Result<TargetState> {
+        self.inner.inspect(database)
+    }
+    fn restore(
+        &mut self,
+        item: &DumpItem,
+        database: &str,
+        opts: RestoreOptions,
+    ) -> Result<Box<dyn RestoreSink>> {
+        self.inner.restore(item, database, opts)
+    }
+    fn create(&mut self, database: &str) -> Result<bool> {
+        self.inner.create(database)
+    }
+    fn drop_created(&mut self, database: &str) -> Result<()> {
+        self.inner.drop_created(database)
+    }
+    fn hold_back(&self) -> usize {
+        self.inner.hold_back()
+    }
+}
+
+fn build(source: &SourceConfig, temp_dir: Option<PathBuf>) -> Result<Box<dyn Connector>> {
     Ok(match source {
         SourceConfig::Postgres(s) => Box::new(postgres::Postgres::new(s.clone())?),
         SourceConfig::Mysql(s) => Box::new(mysql::Mysql::new(Engine::Mysql, s.clone())?),

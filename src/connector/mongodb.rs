@@ -81,6 +81,12 @@ impl MongoConfig {
             );
         }
         self.check_shared(at, Engine::Mongodb, true, problems);
+        if has_uri && self.ssh.is_some() {
+            problems.add(
+                format!("{at}.ssh"),
+                "an SSH tunnel needs `host`/`port`, not `uri` (the tunnel replaces the address)",
+            );
+        }
     }
 }
 

@@ -82,6 +82,46 @@ impl SourceConfig {
         }
     }
 
+    /// The SSH tunnel a source asks for: its settings, and the server's
+    /// host and port as the SSH server sees them.
+    pub fn tunnel(&self) -> Option<(&super::tunnel::SshConfig, String, u16)> {
+        let (ssh, host, port) = match self {
+            SourceConfig::Postgres(s) | SourceConfig::Mysql(s) | SourceConfig::Mariadb(s) => {
+                (s.ssh.as_ref()?, &s.host, s.port)
+            }
+            SourceConfig::Mongodb(s) => (s.ssh.as_ref()?, &s.host, s.port),
+            SourceConfig::Redis(s) => (s.ssh.as_ref()?, &s.host, s.port),
+            SourceConfig::Sqlite(_) => return None,
+        };
+        let host = host.clone().unwrap_or_else(|| "127.0.0.1".to_string());
+        Some((ssh, host, port.unwrap_or(self.engine().default_port())))
+    }
+
+    /// This source reached at `127.0.0.1:port` instead (the local end of a tunnel).
+    pub fn through(&self, port: u16) -> SourceConfig {
+        let mut local = self.clone();
+        let set = |host: &mut Option<String>, p: &mut Option<u16>| {
+            *host = Some("127.0.0.1".to_string());
+            *p = Some(port);
+        };
+        match &mut local {
+            SourceConfig::Postgres(s) | SourceConfig::Mysql(s) | SourceConfig::Mariadb(s) => {
+                set(&mut s.host, &mut s.port);
+                s.ssh = None;
+            }
+            SourceConfig::Mongodb(s) => {
+                set(&mut s.host, &mut s.port);
+                s.ssh = None;
+            }
+            SourceConfig::Redis(s) => {
+                set(&mut s.host, &mut s.port);
+                s.ssh = None;
+            }
+            SourceConfig::Sqlite(_) => {}
+        }
+        local
+    }
+
     /// Checks the rules that span keys, and folds `database` into `databases`.
     pub fn validate(&mut self, at: &str, problems: &mut Problems) {
         let engine = self.engine();
@@ -138,6 +178,10 @@ macro_rules! server_source {
                 skip_serializing_if = "Option::is_none"
             )]
             pub tls: Option<$crate::connector::source::TlsConfig>,
+            /// Reach the server through an SSH tunnel: `host` and `port` above
+            /// are then as the SSH server sees them (default 127.0.0.1).
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub ssh: Option<$crate::connector::tunnel::SshConfig>,
             $($own)*
         }
 
@@ -166,6 +210,9 @@ macro_rules! server_source {
             ) {
                 if let Some(tls) = &self.tls {
                     tls.validate(at, engine, problems);
+                }
+                if let Some(ssh) = &self.ssh {
+                    ssh.validate(at, problems);
                 }
                 problems.not_both(
                     at,

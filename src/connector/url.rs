@@ -10,6 +10,7 @@ use super::source::{
     Databases, MongoConfig, RedisConfig, ServerConfig, SourceConfig, SqliteConfig, TlsConfig,
     TlsMode,
 };
+use super::tunnel::SshConfig;
 use crate::util::secret::Secret;
 
 /// Parses a database URL or a bare SQLite file path.
@@ -60,7 +61,7 @@ fn read(text: &str) -> Result<SourceConfig> {
             crate::util::secret::redact(text)
         )
     })?;
-    let tls = tls_params(engine, scheme, &url)?;
+    let (tls, ssh) = tls_params(engine, scheme, &url)?;
     let decode = |s: &str| -> Result<String> {
         percent_encoding_decode(s).context("the URL holds invalid percent-encoding")
     };
@@ -101,6 +102,7 @@ fn read(text: &str) -> Result<SourceConfig> {
             password,
             databases: Some(databases),
             tls,
+            ssh,
             ..RedisConfig::default()
         }));
     }
@@ -117,6 +119,7 @@ fn read(text: &str) -> Result<SourceConfig> {
         user,
         password,
         tls,
+        ssh,
         ..ServerConfig::new(Databases::List(vec![db]))
     };
     Ok(match engine {
@@ -131,12 +134,35 @@ fn read(text: &str) -> Result<SourceConfig> {
 /// PostgreSQL, the MySQL clients' (`ssl-mode`, `ssl-ca`, `ssl-cert`,
 /// `ssl-key`) for MySQL and MariaDB; `rediss://` for Redis. A parameter
 /// without a mode means `verify-full`.
-fn tls_params(engine: Engine, scheme: &str, url: &url::Url) -> Result<Option<TlsConfig>> {
+fn tls_params(
+    engine: Engine,
+    scheme: &str,
+    url: &url::Url,
+) -> Result<(Option<TlsConfig>, Option<SshConfig>)> {
     let mut tls: Option<TlsConfig> = None;
+    let mut ssh: Option<SshConfig> = None;
     if engine == Engine::Redis && scheme.eq_ignore_ascii_case("rediss") {
         tls = Some(TlsConfig::default());
     }
     for (key, value) in url.query_pairs() {
+        match key.as_ref() {
+            "ssh" => {
+                let parsed = SshConfig::parse(&value)?;
+                let s = ssh.get_or_insert_with(SshConfig::default);
+                (s.host, s.port, s.user) = (parsed.host, parsed.port, parsed.user);
+                continue;
+            }
+            "ssh_key_file" | "ssh_known_hosts" | "ssh_accept_new_host_key" => {
+                let s = ssh.get_or_insert_with(SshConfig::default);
+                match key.as_ref() {
+                    "ssh_key_file" => s.key_file = Some(PathBuf::from(value.as_ref())),
+                    "ssh_known_hosts" => s.known_hosts = Some(PathBuf::from(value.as_ref())),
+                    _ => s.accept_new_host_key = value == "true" || value == "1",
+                }
+                continue;
+            }
+            _ => {}
+        }
         let t = tls.get_or_insert_with(TlsConfig::default);
         let path = || Some(PathBuf::from(value.as_ref()));
         match (engine, key.as_ref()) {
@@ -172,8 +198,8 @@ fn tls_params(engine: Engine, scheme: &str, url: &url::Url) -> Result<Option<Tls
             (Engine::Mysql | Engine::Mariadb, "ssl-cert") => t.cert_file = path(),
             (Engine::Mysql | Engine::Mariadb, "ssl-key") => t.key_file = path(),
             (Engine::Postgres, other) => anyhow::bail!(
-                "unknown parameter `{other}` in a postgres:// URL: use sslmode, sslrootcert, sslcert, sslkey or sslcrl, \
-                 or a config file for other connection options"
+                "unknown parameter `{other}` in a postgres:// URL: use sslmode, sslrootcert, sslcert, sslkey, sslcrl \
+                 or ssh, ssh_key_file, ssh_known_hosts, or a config file for other connection options"
             ),
             (Engine::Mysql | Engine::Mariadb, other) => anyhow::bail!(
                 "unknown parameter `{other}` in a {scheme}:// URL: use ssl-mode, ssl-ca, ssl-cert or ssl-key, \
@@ -184,7 +210,12 @@ fn tls_params(engine: Engine, scheme: &str, url: &url::Url) -> Result<Option<Tls
             ),
         }
     }
-    Ok(tls)
+    if let Some(s) = &ssh
+        && s.host.is_empty()
+    {
+        anyhow::bail!("the URL's SSH options need `ssh=user@host:port`");
+    }
+    Ok((tls, ssh))
 }
 
 /// A MongoDB connection string is kept whole (it is handed to mongodump in a

@@ -401,6 +401,13 @@ impl ChildReader {
     }
 }
 
+impl ChildReader {
+    /// Whether the tool has already ended (without waiting for it).
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+}
+
 impl Read for ChildReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.stdout {

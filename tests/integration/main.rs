@@ -18,6 +18,7 @@ mod retention;
 mod s3;
 mod schedule;
 mod sqlite;
+mod ssh;
 mod storage;
 mod tls;
 mod trust;
