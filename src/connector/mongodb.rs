@@ -303,6 +303,7 @@ impl Connector for Mongodb {
     }
 
     fn plan(&mut self) -> Result<Vec<DumpItem>> {
+        let excluded = self.source.exclude_databases.clone();
         let names: Vec<String> = match self.source.databases() {
             Databases::List(list) => list.clone(),
             Databases::All => self
@@ -311,6 +312,7 @@ impl Connector for Mongodb {
                 .iter()
                 .map(|c| c.db.clone())
                 .filter(|db| !SYSTEM_DATABASES.contains(&db.as_str()))
+                .filter(|db| !excluded.contains(db))
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect(),

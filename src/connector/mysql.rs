@@ -252,6 +252,33 @@ impl Mysql {
         Ok(flag)
     }
 
+    /// `--ignore-table`, `--ignore-table-data` and `--no-data` for one
+    /// database's dump (a table named without its database is in `db`).
+    fn excluded(&self, db: &str) -> Vec<String> {
+        let s = &self.source;
+        let qualified = |t: &String| {
+            if t.contains('.') {
+                t.clone()
+            } else {
+                format!("{db}.{t}")
+            }
+        };
+        let mut args: Vec<String> = s
+            .exclude_tables
+            .iter()
+            .map(|t| format!("--ignore-table={}", qualified(t)))
+            .collect();
+        args.extend(
+            s.exclude_table_data
+                .iter()
+                .map(|t| format!("--ignore-table-data={}", qualified(t))),
+        );
+        if s.schema_only {
+            args.push("--no-data".to_string());
+        }
+        args
+    }
+
     /// `--init-command` that bounds the session's lock waits.
     fn lock_wait(&self) -> Option<String> {
         self.source.lock_wait_timeout().map(|t| {
@@ -318,6 +345,7 @@ impl Connector for Mysql {
                 .query("show databases")?
                 .into_iter()
                 .filter(|n| !SYSTEM_SCHEMAS.contains(&n.as_str()))
+                .filter(|n| !self.source.exclude_databases.contains(n))
                 .collect(),
         };
         Ok(DumpItem::each(names, DumpFormat::MysqlSql))
@@ -339,8 +367,10 @@ impl Connector for Mysql {
                 "--events",
                 "--hex-blob",
                 "--default-character-set=utf8mb4",
-                "--",
             ])
+            .args(self.excluded(db))
+            .args(&self.source.dump_args)
+            .arg("--")
             .arg(db)
             .spawn_reader()?;
         Ok((Box::new(child), dump_end_check(name)))
@@ -388,6 +418,7 @@ impl Connector for Mysql {
         let child = tool
             .args([no_commands, "--batch", "--default-character-set=utf8mb4"])
             .arg(format!("--database={database}"))
+            .args(&self.source.restore_args)
             .spawn_writer()?;
         Ok(Box::new(ToolSink { child }))
     }

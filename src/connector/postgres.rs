@@ -494,7 +494,12 @@ impl Connector for Postgres {
                     database: None,
                     format: DumpFormat::PgSql,
                 }];
-                items.extend(names.iter().map(|n| db(n)));
+                items.extend(
+                    names
+                        .iter()
+                        .filter(|n| !self.source.exclude_databases.contains(n))
+                        .map(|n| db(n)),
+                );
                 Ok(items)
             }
         }
@@ -515,6 +520,20 @@ impl Connector for Postgres {
                 if let Some(t) = self.source.lock_wait_timeout() {
                     tool = tool.arg(format!("--lock-wait-timeout={}s", t.as_secs().max(1)));
                 }
+                let s = &self.source;
+                tool = tool
+                    .args(
+                        s.exclude_tables
+                            .iter()
+                            .map(|t| format!("--exclude-table={t}")),
+                    )
+                    .args(
+                        s.exclude_table_data
+                            .iter()
+                            .map(|t| format!("--exclude-table-data={t}")),
+                    )
+                    .args(s.schema_only.then_some("--schema-only"))
+                    .args(&s.dump_args);
                 let child = tool
                     .args(["--format=custom", "--compress=0", "--dbname"])
                     .arg(conninfo(db))
@@ -595,6 +614,7 @@ impl Connector for Postgres {
                 if opts.no_owner {
                     tool = tool.arg("--no-owner");
                 }
+                tool = tool.args(&self.source.restore_args);
                 Ok(Box::new(ToolSink {
                     child: tool.spawn_writer()?,
                 }))

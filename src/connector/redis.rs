@@ -957,6 +957,7 @@ impl Connector for Redis {
                         let n = k.strip_prefix("db")?.parse::<u32>().ok()?;
                         v.contains("keys=").then_some(n)
                     })
+                    .filter(|n| !self.source.exclude_databases.contains(&n.to_string()))
                     .collect();
                 dbs.sort_unstable();
                 if dbs.is_empty() {

@@ -178,6 +178,9 @@ macro_rules! server_source {
                 skip_serializing_if = "Option::is_none"
             )]
             pub tls: Option<$crate::connector::source::TlsConfig>,
+            /// With `databases: all`: databases to leave out.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            pub exclude_databases: Vec<String>,
             /// Reach the server through an SSH tunnel: `host` and `port` above
             /// are then as the SSH server sees them (default 127.0.0.1).
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -214,6 +217,18 @@ macro_rules! server_source {
                 if let Some(ssh) = &self.ssh {
                     ssh.validate(at, problems);
                 }
+                if !self.exclude_databases.is_empty()
+                    && (self.database.is_some()
+                        || matches!(
+                            self.databases,
+                            Some($crate::connector::source::Databases::List(_))
+                        ))
+                {
+                    problems.add(
+                        format!("{at}.exclude_databases"),
+                        "`exclude_databases` goes with `databases: all`; leave the databases out of the list instead",
+                    );
+                }
                 problems.not_both(
                     at,
                     "password",
@@ -246,7 +261,56 @@ server_source! {
         /// MariaDB and MySQL it bounds restores only.
         #[serde(serialize_with = "effective_wait")]
         pub lock_wait_timeout: Option<Wait>,
+        /// Tables to leave out whole: pg_dump `--exclude-table` patterns
+        /// (`schema.table`, `*` allowed); for MySQL/MariaDB `table` or `db.table`
+        /// (`--ignore-table`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub exclude_tables: Vec<String>,
+        /// Tables whose definition is kept but whose rows are left out
+        /// (pg_dump `--exclude-table-data`, mariadb-dump `--ignore-table-data`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub exclude_table_data: Vec<String>,
+        /// Dump definitions only, no rows.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub schema_only: bool,
+        /// Extra arguments for the dump tool (long options only, e.g.
+        /// `--exclude-schema=audit`); none may name a file, a password or the connection.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub dump_args: Vec<String>,
+        /// Extra arguments for the restore tool, with the same rules.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub restore_args: Vec<String>,
     }
+}
+
+/// Why an extra tool argument is refused, if it is: only long options, and
+/// none that names a file or folder, carries a secret, or changes where the
+/// tool connects or writes.
+pub fn refused_arg(arg: &str) -> Option<&'static str> {
+    let Some(name) = arg.strip_prefix("--") else {
+        return Some("only long options (`--name` or `--name=value`) are accepted");
+    };
+    let name = name
+        .split('=')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Some("not an option name");
+    }
+    // Whole words of the option's name: `--result-file`, `--username`,
+    // `--defaults-extra-file`, `--sslmode`; `--tab` is mysqldump's output folder.
+    const NOT: [&str; 18] = [
+        "file", "dir", "output", "result", "format", "pass", "pwd", "secret", "key", "host",
+        "port", "user", "socket", "dbname", "defaults", "ssl", "tls", "plugin",
+    ];
+    if name
+        .split('-')
+        .any(|word| word == "tab" || NOT.iter().any(|n| word.contains(n)))
+    {
+        return Some("dbkeep sets where the tool connects and writes, and passes secrets itself");
+    }
+    None
 }
 
 impl ServerConfig {
@@ -276,6 +340,33 @@ impl ServerConfig {
 
     fn validate(&mut self, at: &str, engine: Engine, problems: &mut Problems) {
         self.check_shared(at, engine, false, problems);
+        for (key, args) in [
+            ("dump_args", &self.dump_args),
+            ("restore_args", &self.restore_args),
+        ] {
+            for (i, arg) in args.iter().enumerate() {
+                if let Some(why) = refused_arg(arg) {
+                    problems.add(
+                        format!("{at}.{key}[{i}]"),
+                        format!("`{arg}` is refused: {why}"),
+                    );
+                }
+            }
+        }
+        for (key, list) in [
+            ("exclude_tables", &self.exclude_tables),
+            ("exclude_table_data", &self.exclude_table_data),
+            ("exclude_databases", &self.exclude_databases),
+        ] {
+            for (i, name) in list.iter().enumerate() {
+                if name.is_empty() || name.starts_with('-') || name.contains('\0') {
+                    problems.add(
+                        format!("{at}.{key}[{i}]"),
+                        format!("`{name}` is not a usable name"),
+                    );
+                }
+            }
+        }
     }
 }
 

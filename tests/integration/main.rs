@@ -17,6 +17,7 @@ mod redis_hostile;
 mod retention;
 mod s3;
 mod schedule;
+mod selection;
 mod sqlite;
 mod ssh;
 mod storage;
