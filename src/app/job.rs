@@ -68,6 +68,45 @@ pub struct Report {
 }
 
 /// Runs job `name` with its hooks, notifications and metrics.
+/// Runs `body` under the job's `max_runtime`: past it, the run is cancelled
+/// (its tools stopped, its partial objects removed) and the result is a
+/// failure that says so.
+fn within<T>(
+    name: &str,
+    limit: Option<std::time::Duration>,
+    body: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let Some(limit) = limit else {
+        return body();
+    };
+    use crate::util::signal::Run;
+    let run = crate::util::signal::current_run().unwrap_or_default();
+    let _entered = Run::enter(&run);
+    let timed_out = std::sync::atomic::AtomicBool::new(false);
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let result = std::thread::scope(|scope| {
+        let (timed_out, run) = (&timed_out, &run);
+        scope.spawn(move || {
+            if wait.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
+                tracing::error!(job = name, max_runtime = %crate::util::duration::format(limit), "the job ran too long; stopping it");
+                run.cancel();
+            }
+        });
+        let result = body();
+        let _ = done.send(());
+        result
+    });
+    // A backup that finished as the limit passed stands.
+    if result.is_err() && timed_out.load(std::sync::atomic::Ordering::SeqCst) {
+        anyhow::bail!(
+            "job `{name}` ran longer than its `max_runtime` of {} and was stopped; nothing was stored",
+            crate::util::duration::format(limit)
+        );
+    }
+    result
+}
+
 pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<'_>) -> Report {
     let clock = Instant::now();
     let started_at = Utc::now();
@@ -90,7 +129,9 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
                     counters.clone(),
                     around.progress,
                 );
-                crate::app::backup::run(name, job, targets, &counters)
+                within(name, job.max_runtime, || {
+                    crate::app::backup::run(name, job, targets, &counters)
+                })
             });
         // Retention only ever follows a successful backup, and only where
         // the backup arrived.

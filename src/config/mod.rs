@@ -132,6 +132,12 @@ pub struct Job {
     pub timezone: chrono_tz::Tz,
     /// Run a missed scheduled backup at daemon start.
     pub catch_up: bool,
+    /// The longest the backup may run.
+    #[serde(
+        serialize_with = "crate::util::duration::serialize_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_runtime: Option<std::time::Duration>,
     /// Which backups to keep.
     pub retention: Retention,
     /// The manifest signing key (the config's top-level `signing`).
@@ -169,6 +175,7 @@ impl Job {
             schedule: None,
             timezone: chrono_tz::Tz::UTC,
             catch_up: false,
+            max_runtime: None,
             retention: Retention::default(),
             signing: None,
         }

@@ -161,6 +161,9 @@ pub struct RawDefaults {
     pub retention: Option<RetentionConfig>,
     /// Run a missed scheduled backup once when `schedule run` starts.
     pub catch_up: Option<bool>,
+    /// The longest a job's backup may run (`2h`); past it the dump is stopped
+    /// and the job fails, leaving nothing behind. Default: no limit.
+    pub max_runtime: Option<String>,
 }
 
 /// One backup job: a source, the storages it goes to, and how it is packed.
@@ -192,6 +195,8 @@ pub struct RawJob {
     /// With `schedule run`: if no backup exists since the last scheduled time
     /// (read from the storage's newest manifest), run once at start.
     pub catch_up: Option<bool>,
+    /// Overrides `defaults.max_runtime`.
+    pub max_runtime: Option<String>,
     /// Which backups to keep after a successful backup; overrides `defaults.retention`.
     pub retention: Option<RetentionConfig>,
 }

@@ -8,6 +8,7 @@
 //! enclosing entry is set aside, so other entries are still checked.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use serde_json::Value;
 use serde_path_to_error::Segment;
@@ -557,6 +558,16 @@ fn check_job(
         schedule,
         timezone,
         catch_up: job.catch_up.or(d.catch_up).unwrap_or(false),
+        max_runtime: match (&job.max_runtime, &d.max_runtime) {
+            (Some(t), _) => {
+                Some(problems.duration(&format!("{at}.max_runtime"), Some(t), Duration::ZERO))
+            }
+            (None, Some(t)) => {
+                Some(problems.duration("defaults.max_runtime", Some(t), Duration::ZERO))
+            }
+            (None, None) => None,
+        }
+        .filter(|d| !d.is_zero()),
         retention,
         signing: names.raw.signing.clone(),
     })

@@ -51,12 +51,19 @@ fn conninfo(db: &str) -> String {
     format!("dbname='{}'", db.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// The PostgreSQL clients installed here, newest first: the Debian
-/// (`/usr/lib/postgresql/N/bin`) and RHEL (`/usr/pgsql-N/bin`) folders, then
-/// the folder of the `pg_dump` on PATH; each with its major version.
+/// The PostgreSQL clients installed here, newest first, each with its major
+/// version: the folder of the `pg_dump` on PATH, the Debian
+/// (`/usr/lib/postgresql/N/bin`) and the RHEL (`/usr/pgsql-N/bin`) folders.
 pub fn installed_clients() -> Vec<(PathBuf, u32)> {
     let mut found: Vec<(PathBuf, u32)> = Vec::new();
+    // The PATH's client comes first, so that among clients of one version
+    // the one the operator put first wins.
     let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Ok(on_path) = find_tool(&["pg_dump"], None)
+        && let Some(dir) = on_path.parent()
+    {
+        dirs.push(dir.to_path_buf());
+    }
     if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
         dirs.extend(entries.flatten().map(|e| e.path().join("bin")));
     }
@@ -67,11 +74,6 @@ pub fn installed_clients() -> Vec<(PathBuf, u32)> {
                 .filter(|e| e.file_name().to_string_lossy().starts_with("pgsql-"))
                 .map(|e| e.path().join("bin")),
         );
-    }
-    if let Ok(on_path) = find_tool(&["pg_dump"], None)
-        && let Some(dir) = on_path.parent()
-    {
-        dirs.push(dir.to_path_buf());
     }
     for dir in dirs {
         let Ok(pg_dump) = find_tool(&["pg_dump"], Some(&dir)) else {
@@ -112,11 +114,12 @@ pub fn archive_lister(bin_dir: Option<&Path>, dumped_with: Option<&str>) -> Resu
 }
 
 /// The newest client of `found` whose major version is at least `need`.
+/// `found` is newest first, so among clients of one version the earlier wins.
 pub fn pick_client(found: &[(PathBuf, u32)], need: u32) -> Option<&(PathBuf, u32)> {
+    let newest = found.iter().map(|(_, major)| *major).max()?;
     found
         .iter()
-        .filter(|(_, major)| *major >= need)
-        .max_by_key(|(_, major)| *major)
+        .find(|(_, major)| *major == newest && newest >= need)
 }
 
 /// `15 (/usr/lib/postgresql/15/bin), 13 (/usr/bin)` or `none`.
@@ -154,7 +157,7 @@ impl Postgres {
     }
 
     fn tool(&self, name: &str) -> Result<Tool> {
-        let path = find_tool(&[name], self.bin_dir())?;
+        let path = self.find(name)?;
         let mut t = Tool::new(&path).arg("--no-password");
         if let Some(h) = &self.source.host {
             t = t.arg("--host").arg(h);
@@ -242,9 +245,20 @@ impl Postgres {
             .collect())
     }
 
-    /// Where the tools are: `bin_dir`, else the client chosen for the server.
-    fn bin_dir(&self) -> Option<&Path> {
-        self.source.bin_dir.as_deref().or(self.chosen.as_deref())
+    /// A tool: from `bin_dir` when it is set; else from the client chosen
+    /// for the server when it has it, else from PATH.
+    fn find(&self, name: &str) -> Result<PathBuf> {
+        if let Some(dir) = &self.source.bin_dir {
+            return find_tool(&[name], Some(dir));
+        }
+        if let Some(found) = self
+            .chosen
+            .as_deref()
+            .and_then(|dir| find_tool(&[name], Some(dir)).ok())
+        {
+            return Ok(found);
+        }
+        find_tool(&[name], None)
     }
 
     /// Without `bin_dir`, the newest installed client asks the server its
@@ -278,7 +292,7 @@ impl Postgres {
     }
 
     fn version_of(&self, tool: &str) -> Result<String> {
-        let path = find_tool(&[tool], self.bin_dir())?;
+        let path = self.find(tool)?;
         Ok(Tool::new(&path)
             .arg("--version")
             .output()?
@@ -551,7 +565,7 @@ impl Connector for Postgres {
         let (server, _) = self.server_major("postgres")?;
         self.choose_client(server.max(dumped_with.and_then(tool_major).unwrap_or(0)))?;
         let version = self.version_of("pg_restore")?;
-        find_tool(&["psql"], self.bin_dir())?;
+        self.find("psql")?;
         if let (Some(have), Some(need)) = (tool_major(&version), dumped_with.and_then(tool_major))
             && have < need
         {

@@ -228,6 +228,11 @@ fn with_run<T>(f: impl FnOnce(&Run) -> T) -> Option<T> {
         .flatten()
 }
 
+/// This thread's run, if it entered one.
+pub fn current_run() -> Option<std::sync::Arc<Run>> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
 fn run_cancelled() -> bool {
     with_run(Run::is_cancelled).unwrap_or(false)
 }

@@ -338,3 +338,65 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .unwrap()
         .to_string()
 }
+
+#[test]
+fn a_job_over_its_max_runtime_is_stopped_and_leaves_nothing() {
+    let db = PgDb::new("pg_slow");
+    psql(
+        &db.name,
+        "create table t (id int); insert into t values (1)",
+    );
+    let version = String::from_utf8(
+        Command::new(which("pg_dump"))
+            .arg("--version")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let tools = tempdir();
+    // A pg_dump that starts its archive and then hangs.
+    stand_in(
+        tools.path(),
+        "pg_dump",
+        &format!(
+            "for a in \"$@\"; do [ \"$a\" = --version ] && {{ echo '{}'; exit 0; }}; done\nprintf PGDMP\nexec sleep 600",
+            version.trim()
+        ),
+    );
+    let dir = tempdir();
+    let config = write_config(
+        dir.path(),
+        &db.name,
+        &format!(
+            "type: postgres\nhost: {}\nport: {}\nuser: postgres\ndatabase: {}",
+            pg_host(),
+            pg_port(),
+            db.name
+        ),
+    );
+    let mut text_config = std::fs::read_to_string(&config).unwrap();
+    text_config.push_str("    max_runtime: 2s\n");
+    std::fs::write(&config, text_config).unwrap();
+    let started = std::time::Instant::now();
+    let out = run(dbkeep()
+        .env("PATH", path_with(tools.path()))
+        .arg("-c")
+        .arg(&config)
+        .arg("backup"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ran longer than its `max_runtime` of 2s"),
+        "{err}"
+    );
+    // No object, no manifest, and the lock is gone: the next run goes ahead.
+    assert!(
+        files(&dir.path().join("backups")).is_empty(),
+        "{:?}",
+        files(&dir.path().join("backups"))
+    );
+    ok(run(dbkeep().arg("-c").arg(&config).arg("backup")));
+    assert_eq!(manifests(&dir.path().join("backups")).len(), 1);
+}
