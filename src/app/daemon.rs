@@ -128,7 +128,25 @@ pub fn run(config_path: &Path) -> Result<()> {
             queue.push_back(name.clone());
         }
         while running < config.scheduler.max_concurrent_jobs {
-            let Some(name) = queue.pop_front() else { break };
+            // The first queued job whose server is below `per_host`.
+            let server_of = |n: &str| config.jobs.get(n).and_then(|j| j.source.server());
+            let next = queue
+                .iter()
+                .position(|n| match (server_of(n), config.limits.per_host) {
+                    (Some(server), Some(limit)) => {
+                        slots
+                            .iter()
+                            .filter(|(other, s)| {
+                                s.running && server_of(other).as_ref() == Some(&server)
+                            })
+                            .count()
+                            < limit
+                    }
+                    _ => true,
+                });
+            let Some(name) = next.and_then(|at| queue.remove(at)) else {
+                break;
+            };
             let Some(slot) = slots.get_mut(&name) else {
                 continue;
             };

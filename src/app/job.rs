@@ -268,3 +268,71 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
         retention: pruned,
     }
 }
+
+/// Runs `work` on each item, on up to `width` threads at once and never more
+/// than `per_host` at once against one server (`server` names it; `None`
+/// counts against no limit). Results come back in the items' order; an item
+/// not started because a signal arrived gives `None`.
+pub fn run_limited<T: Sync, R: Send>(
+    items: &[T],
+    width: usize,
+    per_host: Option<usize>,
+    server: impl Fn(&T) -> Option<String> + Sync,
+    work: impl Fn(&T) -> R + Sync,
+) -> Vec<Option<R>> {
+    use std::collections::BTreeMap;
+    use std::sync::{Condvar, Mutex};
+    struct State<R> {
+        pending: Vec<usize>,
+        busy: BTreeMap<String, usize>,
+        results: Vec<Option<R>>,
+    }
+    let servers: Vec<Option<String>> = items.iter().map(&server).collect();
+    let state = Mutex::new(State {
+        pending: (0..items.len()).collect(),
+        busy: BTreeMap::new(),
+        results: (0..items.len()).map(|_| None).collect(),
+    });
+    let changed = Condvar::new();
+    let fits = |busy: &BTreeMap<String, usize>, i: usize| match (&servers[i], per_host) {
+        (Some(s), Some(limit)) => busy.get(s).copied().unwrap_or(0) < limit,
+        _ => true,
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..width.clamp(1, items.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+                    let i = loop {
+                        if s.pending.is_empty() || crate::util::signal::cancelled() {
+                            s.pending.clear();
+                            changed.notify_all();
+                            return;
+                        }
+                        if let Some(at) = s.pending.iter().position(|&i| fits(&s.busy, i)) {
+                            break s.pending.remove(at);
+                        }
+                        s = changed.wait(s).unwrap_or_else(|e| e.into_inner());
+                    };
+                    if let Some(server) = &servers[i] {
+                        *s.busy.entry(server.clone()).or_insert(0) += 1;
+                    }
+                    drop(s);
+                    let r = work(&items[i]);
+                    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(server) = &servers[i]
+                        && let Some(n) = s.busy.get_mut(server)
+                    {
+                        *n -= 1;
+                    }
+                    s.results[i] = Some(r);
+                    changed.notify_all();
+                }
+            });
+        }
+    });
+    state
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .results
+}

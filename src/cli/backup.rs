@@ -53,6 +53,10 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
+    /// Jobs to run at the same time (default: `defaults.concurrency`, else 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+
     /// Wait this long for the job's lock when another run holds it (e.g. `30m`),
     /// instead of failing at once with exit code 75.
     #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
@@ -169,119 +173,143 @@ pub fn run(
         loaded = Some(config);
     }
 
-    let mut results = Vec::new();
-    for (name, job, targets) in &runs {
-        if signal::cancelled() {
-            break;
+    let (width, per_host) = match &loaded {
+        Some(config) => (
+            args.jobs.map_or(config.limits.concurrency, |n| n as usize),
+            config.limits.per_host,
+        ),
+        None => (1, None),
+    };
+    // Bars of jobs that run side by side would overwrite each other.
+    let progress = match progress {
+        crate::pipeline::progress::Mode::Bar if width > 1 => {
+            crate::pipeline::progress::Mode::Log(std::time::Duration::from_secs(10))
         }
-        let storages: Vec<String> = targets
-            .iter()
-            .map(|t| t.storage.name().to_string())
-            .collect();
-        let around = match &loaded {
-            Some(config) => Surroundings {
-                global_hooks: &config.hooks,
-                notifiers: Notifiers::for_names(&config.notifiers, &job.notify),
-                metrics: config.metrics.as_ref(),
-                progress,
-                lock: Some(crate::app::lock::Options {
-                    stale_after: config.lock.stale_after,
-                    wait: args.wait_lock,
-                }),
-            },
-            None => Surroundings {
-                progress,
-                lock: Some(crate::app::lock::Options {
-                    wait: args.wait_lock,
-                    ..crate::app::lock::Options::default()
-                }),
-                ..Surroundings::none()
-            },
-        };
-        let report = crate::app::job::execute(name, job, targets, &around);
-        let mut warnings = report.warnings;
-        let retention = report.retention;
-        let result = match report.result {
-            Ok(o) => {
-                let m = &o.manifest;
-                for (storage, why) in &o.failed_storages {
-                    eprintln!(
-                        "warning: job `{name}`: optional storage `{storage}` did not get the backup: {why}"
-                    );
-                    warnings.push(format!("storage `{storage}` failed: {why}"));
-                }
-                let stored_in: Vec<String> = storages
-                    .iter()
-                    .filter(|s| !o.failed_storages.iter().any(|(f, _)| f == *s))
-                    .cloned()
-                    .collect();
-                if !args.json {
-                    print(&format!(
-                        "{name}: backup {} stored {} ({} raw, {}) in {:.1}s to {}\n",
-                        m.id,
-                        human_size(m.stored_size),
-                        human_size(m.raw_size),
-                        m.compression.as_str(),
-                        o.seconds,
-                        stored_in.join(", ")
-                    ))?;
-                    for row in retention.iter().filter(|r| r.action == "delete") {
+        other => other,
+    };
+    let one =
+        |(name, job, targets): &(String, Job, Vec<crate::storage::Target>)| -> Result<JobResult> {
+            let storages: Vec<String> = targets
+                .iter()
+                .map(|t| t.storage.name().to_string())
+                .collect();
+            let around = match &loaded {
+                Some(config) => Surroundings {
+                    global_hooks: &config.hooks,
+                    notifiers: Notifiers::for_names(&config.notifiers, &job.notify),
+                    metrics: config.metrics.as_ref(),
+                    progress,
+                    lock: Some(crate::app::lock::Options {
+                        stale_after: config.lock.stale_after,
+                        wait: args.wait_lock,
+                    }),
+                },
+                None => Surroundings {
+                    progress,
+                    lock: Some(crate::app::lock::Options {
+                        wait: args.wait_lock,
+                        ..crate::app::lock::Options::default()
+                    }),
+                    ..Surroundings::none()
+                },
+            };
+            let report = crate::app::job::execute(name, job, targets, &around);
+            let mut warnings = report.warnings;
+            let retention = report.retention;
+            let result = match report.result {
+                Ok(o) => {
+                    let m = &o.manifest;
+                    for (storage, why) in &o.failed_storages {
+                        eprintln!(
+                            "warning: job `{name}`: optional storage `{storage}` did not get the backup: {why}"
+                        );
+                        warnings.push(format!("storage `{storage}` failed: {why}"));
+                    }
+                    let stored_in: Vec<String> = storages
+                        .iter()
+                        .filter(|s| !o.failed_storages.iter().any(|(f, _)| f == *s))
+                        .cloned()
+                        .collect();
+                    if !args.json {
                         print(&format!(
-                            "{name}: retention deleted backup {} from {}\n",
-                            row.id, row.storage
+                            "{name}: backup {} stored {} ({} raw, {}) in {:.1}s to {}\n",
+                            m.id,
+                            human_size(m.stored_size),
+                            human_size(m.raw_size),
+                            m.compression.as_str(),
+                            o.seconds,
+                            stored_in.join(", ")
                         ))?;
+                        for row in retention.iter().filter(|r| r.action == "delete") {
+                            print(&format!(
+                                "{name}: retention deleted backup {} from {}\n",
+                                row.id, row.storage
+                            ))?;
+                        }
+                    }
+                    JobResult {
+                        job: name.clone(),
+                        status: if o.failed_storages.is_empty() {
+                            "ok"
+                        } else {
+                            "partial"
+                        },
+                        id: Some(m.id.clone()),
+                        databases: m.databases.clone(),
+                        raw_size: m.raw_size,
+                        stored_size: m.stored_size,
+                        seconds: o.seconds,
+                        storages: stored_in,
+                        finished_at: Some(rfc3339(m.finished_at)),
+                        error: None,
+                        warnings,
+                        retention,
                     }
                 }
-                JobResult {
-                    job: name.clone(),
-                    status: if o.failed_storages.is_empty() {
-                        "ok"
+                Err(e) => {
+                    let msg = crate::util::secret::redact(&format!("{e:#}"));
+                    let locked = super::is_locked(&e);
+                    if signal::cancelled() {
+                        eprintln!("error: job `{name}`: interrupted; partial objects were removed");
                     } else {
-                        "partial"
-                    },
-                    id: Some(m.id.clone()),
-                    databases: m.databases.clone(),
-                    raw_size: m.raw_size,
-                    stored_size: m.stored_size,
-                    seconds: o.seconds,
-                    storages: stored_in,
-                    finished_at: Some(rfc3339(m.finished_at)),
-                    error: None,
-                    warnings,
-                    retention,
+                        eprintln!("error: job `{name}`: {msg}");
+                    }
+                    JobResult {
+                        job: name.clone(),
+                        status: if signal::cancelled() {
+                            "interrupted"
+                        } else if locked {
+                            "locked"
+                        } else {
+                            "failed"
+                        },
+                        id: None,
+                        databases: Vec::new(),
+                        raw_size: 0,
+                        stored_size: 0,
+                        seconds: 0.0,
+                        storages,
+                        finished_at: None,
+                        error: Some(msg),
+                        warnings,
+                        retention,
+                    }
                 }
-            }
-            Err(e) => {
-                let msg = crate::util::secret::redact(&format!("{e:#}"));
-                let locked = super::is_locked(&e);
-                if signal::cancelled() {
-                    eprintln!("error: job `{name}`: interrupted; partial objects were removed");
-                } else {
-                    eprintln!("error: job `{name}`: {msg}");
-                }
-                JobResult {
-                    job: name.clone(),
-                    status: if signal::cancelled() {
-                        "interrupted"
-                    } else if locked {
-                        "locked"
-                    } else {
-                        "failed"
-                    },
-                    id: None,
-                    databases: Vec::new(),
-                    raw_size: 0,
-                    stored_size: 0,
-                    seconds: 0.0,
-                    storages,
-                    finished_at: None,
-                    error: Some(msg),
-                    warnings,
-                    retention,
-                }
-            }
+            };
+            Ok(result)
         };
-        results.push(result);
+    let mut results = Vec::new();
+    for result in crate::app::job::run_limited(
+        &runs,
+        width,
+        per_host,
+        |(_, job, _)| job.source.server(),
+        one,
+    )
+    .into_iter()
+    .flatten()
+    {
+        results.push(result?);
     }
     if args.json {
         print(&format!("{}\n", serde_json::to_string_pretty(&results)?))?;

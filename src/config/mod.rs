@@ -60,6 +60,27 @@ pub struct Config {
     /// The manifest signing key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signing: Option<SigningConfig>,
+    /// How many jobs run at once.
+    pub limits: Limits,
+}
+
+/// How many jobs run at once, validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct Limits {
+    /// Jobs of one `dbkeep backup` at the same time.
+    pub concurrency: usize,
+    /// Jobs against one server at the same time (`None`: no limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_host: Option<usize>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            concurrency: 1,
+            per_host: None,
+        }
+    }
 }
 
 /// Settings of the `schedule run` daemon, validated.

@@ -164,6 +164,11 @@ pub struct RawDefaults {
     /// The longest a job's backup may run (`2h`); past it the dump is stopped
     /// and the job fails, leaving nothing behind. Default: no limit.
     pub max_runtime: Option<String>,
+    /// Jobs of one `dbkeep backup` run at the same time (default 1; `--jobs N`).
+    pub concurrency: Option<u32>,
+    /// Jobs against one server (host and port) at the same time, in
+    /// `dbkeep backup` and `schedule run` (default: no limit).
+    pub per_host: Option<u32>,
 }
 
 /// One backup job: a source, the storages it goes to, and how it is packed.

@@ -344,6 +344,16 @@ fn check(raw: &RawConfig, set_aside: &BTreeSet<String>, problems: &mut Problems)
     }
     config.scheduler = check_scheduler(&raw.scheduler, problems);
     config.lock = check_lock(&raw.lock, problems);
+    let d = &raw.defaults;
+    for (key, value) in [("concurrency", d.concurrency), ("per_host", d.per_host)] {
+        if value == Some(0) {
+            problems.add(format!("defaults.{key}"), "must be at least 1");
+        }
+    }
+    config.limits = super::Limits {
+        concurrency: d.concurrency.unwrap_or(1).max(1) as usize,
+        per_host: d.per_host.map(|n| n.max(1) as usize),
+    };
     let names = Names { raw, set_aside };
     let inherited = check_defaults(&raw.defaults, &names, problems);
     for (name, job) in &raw.jobs {

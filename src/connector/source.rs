@@ -82,6 +82,39 @@ impl SourceConfig {
         }
     }
 
+    /// Which server a source reaches, for limits on jobs per server:
+    /// `engine://host:port` (through the SSH server, when tunnelled);
+    /// `None` for a SQLite file.
+    pub fn server(&self) -> Option<String> {
+        let (host, port, ssh) = match self {
+            SourceConfig::Postgres(s) | SourceConfig::Mysql(s) | SourceConfig::Mariadb(s) => {
+                (&s.host, s.port, &s.ssh)
+            }
+            SourceConfig::Mongodb(s) if s.uri.is_some() || s.uri_file.is_some() => {
+                return Some(format!(
+                    "mongodb uri {}",
+                    s.uri_file
+                        .as_ref()
+                        .map(|f| f.display().to_string())
+                        .unwrap_or_default()
+                ));
+            }
+            SourceConfig::Mongodb(s) => (&s.host, s.port, &s.ssh),
+            SourceConfig::Redis(s) => (&s.host, s.port, &s.ssh),
+            SourceConfig::Sqlite(_) => return None,
+        };
+        let via = ssh
+            .as_ref()
+            .map(|s| format!(" via {}", s.describe()))
+            .unwrap_or_default();
+        Some(format!(
+            "{}://{}:{}{via}",
+            self.engine(),
+            host.as_deref().unwrap_or("localhost"),
+            port.unwrap_or(self.engine().default_port())
+        ))
+    }
+
     /// The SSH tunnel a source asks for: its settings, and the server's
     /// host and port as the SSH server sees them.
     pub fn tunnel(&self) -> Option<(&super::tunnel::SshConfig, String, u16)> {

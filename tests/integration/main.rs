@@ -3,6 +3,7 @@
 
 mod azure;
 mod cli;
+mod concurrency;
 mod config;
 mod encryption;
 mod failures;
