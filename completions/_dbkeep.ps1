@@ -52,6 +52,7 @@ Register-ArgumentCompleter -Native -CommandName 'dbkeep' -ScriptBlock {
             [CompletionResult]::new('--compression', '--compression', [CompletionResultType]::ParameterName, 'Override the compression')
             [CompletionResult]::new('--level', '--level', [CompletionResultType]::ParameterName, 'Override the compression level')
             [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Override the zstd worker threads (0: one per core, at most 4)')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Jobs to run at the same time (default: `defaults.concurrency`, else 1)')
             [CompletionResult]::new('--wait-lock', '--wait-lock', [CompletionResultType]::ParameterName, 'Wait this long for the job''s lock when another run holds it (e.g. `30m`), instead of failing at once with exit code 75')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')

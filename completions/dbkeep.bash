@@ -205,7 +205,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__backup)
-            opts="-c -v -q -h --to --job --compression --level --threads --json --wait-lock --config --verbose --quiet --no-progress --log-format --help"
+            opts="-c -v -q -h --to --job --compression --level --threads --json --jobs --wait-lock --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -228,6 +228,10 @@ _dbkeep() {
                     return 0
                     ;;
                 --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -48,6 +48,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --compression 'Override the compression'
             cand --level 'Override the compression level'
             cand --threads 'Override the zstd worker threads (0: one per core, at most 4)'
+            cand --jobs 'Jobs to run at the same time (default: `defaults.concurrency`, else 1)'
             cand --wait-lock 'Wait this long for the job''s lock when another run holds it (e.g. `30m`), instead of failing at once with exit code 75'
             cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
             cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'

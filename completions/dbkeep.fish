@@ -50,6 +50,7 @@ gzip\t'gzip, for tools that only know gzip'
 none\t'Store the dump as it is'"
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -l level -d 'Override the compression level' -r
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -l threads -d 'Override the zstd worker threads (0: one per core, at most 4)' -r
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -l jobs -d 'Jobs to run at the same time (default: `defaults.concurrency`, else 1)' -r
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -l wait-lock -d 'Wait this long for the job\'s lock when another run holds it (e.g. `30m`), instead of failing at once with exit code 75' -r
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand backup" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
