@@ -44,9 +44,10 @@ class Cluster:
         data = os.path.join(self.dir, "data")
         subprocess.run(as_pg([f"{self.bin}/initdb", "-D", data, "-A", "trust", "-U", "postgres"]),
                        check=True, capture_output=True)
-        subprocess.run(as_pg([f"{self.bin}/pg_ctl", "-D", data, "-w", "-o",
-                              f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start"]),
-                       check=True, capture_output=True)
+        # The server keeps its output files open: give it a log, not our pipes.
+        subprocess.run(as_pg([f"{self.bin}/pg_ctl", "-D", data, "-w", "-l", os.path.join(self.dir, "log"),
+                              "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start"]),
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.data = data
 
     def psql(self, db, sql):
@@ -67,7 +68,7 @@ class Cluster:
 
     def stop(self):
         subprocess.run(as_pg([f"{self.bin}/pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop"]),
-                       capture_output=True)
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -336,3 +336,42 @@ pub fn run_limited<T: Sync, R: Send>(
         .unwrap_or_else(|e| e.into_inner())
         .results
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The most items that ran at once.
+    fn widest(items: &[&str], width: usize, per_host: Option<usize>) -> (usize, Vec<String>) {
+        let (now, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let done = run_limited(
+            items,
+            width,
+            per_host,
+            |s| Some(s.split(':').next().unwrap().to_string()),
+            |s| {
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(n, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                now.fetch_sub(1, Ordering::SeqCst);
+                s.to_string()
+            },
+        );
+        (
+            most.load(Ordering::SeqCst),
+            done.into_iter().map(Option::unwrap).collect(),
+        )
+    }
+
+    #[test]
+    fn jobs_run_side_by_side_within_the_per_server_limit() {
+        let items = ["a:1", "a:2", "b:1", "b:2"];
+        let (most, order) = widest(&items, 4, Some(1));
+        assert_eq!(most, 2, "one job per server at a time, two servers");
+        assert_eq!(order, items);
+        assert_eq!(widest(&items, 4, None).0, 4);
+        assert_eq!(widest(&items, 1, None).0, 1);
+        assert_eq!(widest(&items, 3, Some(2)).0, 3);
+    }
+}

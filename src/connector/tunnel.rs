@@ -133,7 +133,11 @@ impl Tunnel {
                 "StrictHostKeyChecking=yes"
             })
             .arg("-L")
-            .arg(format!("127.0.0.1:{local}:{host}:{port}"));
+            .arg(if host.contains(':') {
+                format!("127.0.0.1:{local}:[{host}]:{port}")
+            } else {
+                format!("127.0.0.1:{local}:{host}:{port}")
+            });
         if let Some(file) = &ssh.known_hosts {
             tool = tool
                 .arg("-o")
