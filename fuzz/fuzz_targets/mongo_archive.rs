@@ -3,7 +3,7 @@
 #![no_main]
 
 use dbkeep::connector::mongo_archive::ArchiveCheck;
-use dbkeep::pipeline::DumpCheck;
+use dbkeep::connector::DumpCheck;
 use libfuzzer_sys::fuzz_target;
 
 mod split;
