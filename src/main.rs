@@ -63,7 +63,7 @@ fn init_logging(verbose: u8, quiet: bool, format: cli::LogFormat) {
         .unwrap_or_else(|| EnvFilter::new(format!("dbkeep={default},warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(dbkeep::util::screen::Stderr)
         .with_target(false);
     match format {
         cli::LogFormat::Json => builder.json().flatten_event(true).init(),

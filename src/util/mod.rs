@@ -6,6 +6,7 @@ pub mod duration;
 pub mod exit;
 pub mod problem;
 pub mod process;
+pub mod screen;
 pub mod secret;
 pub mod signal;
 
