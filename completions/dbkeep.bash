@@ -31,6 +31,9 @@ _dbkeep() {
             dbkeep,help)
                 cmd="dbkeep__subcmd__help"
                 ;;
+            dbkeep,inspect)
+                cmd="dbkeep__subcmd__inspect"
+                ;;
             dbkeep,list)
                 cmd="dbkeep__subcmd__list"
                 ;;
@@ -93,6 +96,9 @@ _dbkeep() {
                 ;;
             dbkeep__subcmd__help,help)
                 cmd="dbkeep__subcmd__help__subcmd__help"
+                ;;
+            dbkeep__subcmd__help,inspect)
+                cmd="dbkeep__subcmd__help__subcmd__inspect"
                 ;;
             dbkeep__subcmd__help,list)
                 cmd="dbkeep__subcmd__help__subcmd__list"
@@ -179,7 +185,7 @@ _dbkeep() {
 
     case "${cmd}" in
         dbkeep)
-            opts="-c -v -q -h -V --config --verbose --quiet --no-progress --log-format --help --version backup restore list verify prune schedule config notify generate demo help"
+            opts="-c -v -q -h -V --config --verbose --quiet --no-progress --log-format --help --version backup restore list verify inspect prune schedule config notify generate demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -537,7 +543,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__help)
-            opts="backup restore list verify prune schedule config notify generate demo help"
+            opts="backup restore list verify inspect prune schedule config notify generate demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -663,6 +669,20 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__help__subcmd__inspect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -809,6 +829,32 @@ _dbkeep() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__inspect)
+            opts="-c -v -q -h --json --config --verbose --quiet --no-progress --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -34,6 +34,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand restore 'Restore a backup into a database'
             cand list 'List backups, newest first'
             cand verify 'Re-read a backup and check it against its manifest'
+            cand inspect 'Show a source''s server, client, TLS, databases and sizes, writing nothing'
             cand prune 'Delete old backups by the jobs'' retention rules'
             cand schedule 'Run jobs on their schedules, list fire times, or install timers'
             cand config 'Check, show or create the config file'
@@ -109,6 +110,19 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --id 'The backup id (or a unique prefix); default: the latest'
             cand --identity 'age identity file (private keys) for an encrypted backup; may be repeated'
             cand --passphrase-file 'File whose first line is the passphrase of a passphrase-encrypted backup (else DBKEEP_AGE_PASSPHRASE, else the job''s `passphrase_file`)'
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand --json 'Print JSON on stdout'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;inspect'= {
             cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
             cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
             cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
@@ -365,6 +379,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand restore 'Restore a backup into a database'
             cand list 'List backups, newest first'
             cand verify 'Re-read a backup and check it against its manifest'
+            cand inspect 'Show a source''s server, client, TLS, databases and sizes, writing nothing'
             cand prune 'Delete old backups by the jobs'' retention rules'
             cand schedule 'Run jobs on their schedules, list fire times, or install timers'
             cand config 'Check, show or create the config file'
@@ -380,6 +395,8 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
         &'dbkeep;help;list'= {
         }
         &'dbkeep;help;verify'= {
+        }
+        &'dbkeep;help;inspect'= {
         }
         &'dbkeep;help;prune'= {
         }

@@ -85,6 +85,9 @@ pub fn run(name: &str, job: &Job, targets: &[Target], counters: &Arc<Counters>) 
         anyhow::bail!("there is no database to back up");
     }
     tracing::info!(job = name, id, engine = %job.source.engine(), items = items.len(), "backup started");
+    if counters.shown {
+        estimate(name, &mut *conn, &items, counters);
+    }
     let packing = Packing {
         compression: job.compression,
         level: job.compression_level,
@@ -186,6 +189,37 @@ pub fn run(name: &str, job: &Job, targets: &[Target], counters: &Arc<Counters>) 
         seconds: clock.elapsed().as_secs_f64(),
         failed_storages,
     })
+}
+
+/// Asks the server how big the dumps will be, for progress. No answer is
+/// no estimate: the backup does not depend on it.
+fn estimate(
+    name: &str,
+    conn: &mut dyn connector::Connector,
+    items: &[DumpItem],
+    counters: &Counters,
+) {
+    let mut total = 0u64;
+    for item in items.iter().filter(|i| i.database.is_some()) {
+        match conn.estimate(item) {
+            Ok(Some(n)) => total += n,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(job = name, error = %format!("{e:#}"), "no size estimate");
+                return;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(
+            job = name,
+            estimated = crate::util::human_size(total),
+            "dump size estimated from the server's statistics"
+        );
+        counters
+            .expected
+            .store(total, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// What every item of one run shares.

@@ -123,7 +123,9 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
             .and_then(|()| hooks::run(Stage::Before, &job.hooks, &env))
             .map_err(|e| e.context("a `before` hook failed, so nothing was dumped"))
             .and_then(|()| {
-                let counters = std::sync::Arc::new(crate::pipeline::progress::Counters::default());
+                let counters = std::sync::Arc::new(crate::pipeline::progress::Counters::for_mode(
+                    around.progress,
+                ));
                 let _reporter = crate::pipeline::progress::Reporter::start(
                     name,
                     counters.clone(),

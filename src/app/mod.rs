@@ -8,6 +8,7 @@
 pub mod backup;
 pub mod daemon;
 pub mod hooks;
+pub mod inspect;
 pub mod job;
 pub mod lock;
 pub mod restore;

@@ -5,6 +5,7 @@ mod backup;
 mod config;
 mod demo;
 mod generate;
+mod inspect;
 mod list;
 mod notify;
 mod prune;
@@ -37,6 +38,7 @@ Examples:
   dbkeep restore app --to-database app_copy      restore the latest backup into a new database
   dbkeep restore --from ./backups --job app --target postgres://postgres@127.0.0.1/app_copy
   dbkeep verify app
+  dbkeep inspect app                             server, client, TLS, databases and sizes
   dbkeep prune --dry-run                          what the retention rules would delete
   dbkeep schedule run                             run jobs at their `schedule` times
 
@@ -102,6 +104,8 @@ pub enum Command {
     List(list::Args),
     /// Re-read a backup and check it against its manifest.
     Verify(verify::Args),
+    /// Show a source's server, client, TLS, databases and sizes, writing nothing.
+    Inspect(inspect::Args),
     /// Delete old backups by the jobs' retention rules.
     Prune(prune::Args),
     /// Run jobs on their schedules, list fire times, or install timers.
@@ -133,6 +137,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Restore(args) => restore::run(args, config_path),
         Command::List(args) => list::run(args, config_path),
         Command::Verify(args) => verify::run(args, config_path),
+        Command::Inspect(args) => inspect::run(args, config_path),
         Command::Prune(args) => prune::run(args, config_path),
         Command::Schedule(cmd) => schedule::run(cmd, config_path),
         Command::Config(cmd) => config::run(cmd, config_path),

@@ -146,6 +146,76 @@ pub struct ServerInfo {
     pub tool_version: Option<String>,
 }
 
+/// What `dbkeep inspect` learned about a source. Nothing is written to
+/// get it: only the server's catalog and statistics are read.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Survey {
+    /// The server's version string.
+    pub server_version: Option<String>,
+    /// The dump tool dbkeep would use, with its path and version.
+    pub client: Option<String>,
+    /// Whether dbkeep's connection uses TLS; `None` where there is no network.
+    pub tls: Option<TlsInUse>,
+    /// The databases a backup would hold, with their sizes on the server.
+    pub databases: Vec<DatabaseSize>,
+    /// The ten largest tables (collections, keys) of those databases.
+    pub largest_tables: Vec<TableSize>,
+    /// SQLite's `integrity_check`: `ok`, or what it found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<String>,
+    /// What could not be learned, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Whether a connection is encrypted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsInUse {
+    /// TLS is in use.
+    pub in_use: bool,
+    /// The protocol and cipher, where the server says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// One database and its size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatabaseSize {
+    /// Its name.
+    pub name: String,
+    /// Bytes on the server (`pg_database_size`, data and index lengths, the
+    /// file's size), where the engine tells.
+    pub bytes: Option<u64>,
+    /// Keys, for Redis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys: Option<u64>,
+}
+
+/// One table and its size with its indexes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableSize {
+    /// The database it is in.
+    pub database: String,
+    /// `schema.table`, or the table's name.
+    pub table: String,
+    /// Bytes on the server.
+    pub bytes: u64,
+}
+
+impl Survey {
+    /// `name SEP number` of a query's row (the name may hold `SEP`).
+    pub fn row(row: &str, sep: char) -> Option<(&str, u64)> {
+        let (name, n) = row.rsplit_once(sep)?;
+        Some((name, n.trim().parse::<f64>().ok()? as u64))
+    }
+
+    /// Keeps the ten largest of `tables`, largest first.
+    pub fn keep_largest(tables: &mut Vec<TableSize>) {
+        tables.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.table.cmp(&b.table)));
+        tables.truncate(10);
+    }
+}
+
 /// One object a backup will hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DumpItem {
@@ -344,6 +414,18 @@ pub trait Connector {
     fn hold_back(&self) -> usize {
         1 << 20
     }
+
+    /// About how many bytes `item`'s dump will be, from the server's own
+    /// statistics, for progress; `None` when the engine cannot tell. Call
+    /// after [`Connector::probe`].
+    fn estimate(&mut self, item: &DumpItem) -> Result<Option<u64>> {
+        let _ = item;
+        Ok(None)
+    }
+
+    /// What `dbkeep inspect` shows about the server and the databases of
+    /// `plan`. Call after [`Connector::probe`].
+    fn survey(&mut self, plan: &[DumpItem]) -> Result<Survey>;
 }
 
 /// Builds the connector for a source, through its SSH tunnel when it has one.
@@ -400,6 +482,12 @@ impl Connector for Tunneled {
     }
     fn hold_back(&self) -> usize {
         self.inner.hold_back()
+    }
+    fn estimate(&mut self, item: &DumpItem) -> Result<Option<u64>> {
+        self.inner.estimate(item)
+    }
+    fn survey(&mut self, plan: &[DumpItem]) -> Result<Survey> {
+        self.inner.survey(plan)
     }
 }
 

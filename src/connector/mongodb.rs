@@ -22,7 +22,8 @@ use super::mongo_archive::{ArchiveCheck, Prelude};
 use super::postgres::ToolSink;
 use super::source::{Databases, TlsMode, describe};
 use super::{
-    Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
+    Connector, DatabaseSize, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, Survey,
+    TargetState, TlsInUse,
 };
 use crate::util::problem::Problems;
 use crate::util::process::{Tool, find_tool};
@@ -389,6 +390,41 @@ impl Connector for Mongodb {
             "a failed MongoDB restore can leave the collections it restored so far"
         );
         Ok(())
+    }
+
+    fn survey(&mut self, plan: &[DumpItem]) -> Result<Survey> {
+        let tool = find_tool(&["mongodump"], self.source.bin_dir.as_deref())?;
+        let version = Tool::new(&tool).arg("--version").output()?;
+        let client = format!(
+            "{} ({})",
+            tool.display(),
+            version.lines().next().unwrap_or_default().trim()
+        );
+        let server = self.server()?.clone();
+        let mut survey = Survey {
+            server_version: server.server_version.clone(),
+            client: Some(client),
+            tls: Some(TlsInUse {
+                in_use: self.config.expose().contains("tls=true")
+                    || self.config.expose().contains("ssl=true")
+                    || self.config.expose().contains("mongodb+srv://"),
+                detail: None,
+            }),
+            ..Survey::default()
+        };
+        for db in plan.iter().filter_map(|i| i.database.as_deref()) {
+            survey.databases.push(DatabaseSize {
+                name: db.to_string(),
+                bytes: None,
+                keys: None,
+            });
+            let n = server.collections.iter().filter(|c| c.db == db).count();
+            survey.notes.push(format!("`{db}` holds {n} collections"));
+        }
+        survey
+            .notes
+            .push("sizes need a MongoDB shell: dbkeep reads only what mongodump reports".into());
+        Ok(survey)
     }
 }
 

@@ -14,8 +14,8 @@ use super::Engine;
 use super::postgres::ToolSink;
 use super::source::{Databases, ServerConfig, TlsConfig, TlsMode};
 use super::{
-    Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo,
-    TargetState,
+    Connector, DatabaseSize, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink,
+    ServerInfo, Survey, TableSize, TargetState, TlsInUse,
 };
 use crate::util::process::{Tool, find_tool};
 use crate::util::secret::Secret;
@@ -430,6 +430,95 @@ impl Connector for Mysql {
             Err(e) if format!("{e:#}").contains("1007") => Ok(false),
             Err(e) => Err(e.context(format!("cannot create database `{database}`"))),
         }
+    }
+
+    fn estimate(&mut self, item: &DumpItem) -> Result<Option<u64>> {
+        let Some(db) = &item.database else {
+            return Ok(None);
+        };
+        if self.source.schema_only {
+            return Ok(None);
+        }
+        // Data without indexes: what the dump's INSERTs hold.
+        let rows = self.query(&format!(
+            "select coalesce(sum(data_length), 0) from information_schema.tables \
+             where table_schema = {} and table_type = 'BASE TABLE'",
+            literal(db)
+        ))?;
+        Ok(rows.first().and_then(|r| r.trim().parse().ok()))
+    }
+
+    fn survey(&mut self, plan: &[DumpItem]) -> Result<Survey> {
+        let tool = self.tool_path(true)?;
+        let tool_version = Tool::new(&tool).arg("--version").output()?;
+        let mut survey = Survey {
+            server_version: self.query("select version()")?.into_iter().next(),
+            client: Some(format!("{} ({})", tool.display(), tool_version.trim())),
+            ..Survey::default()
+        };
+        let status =
+            self.query("show session status where variable_name in ('Ssl_version', 'Ssl_cipher')")?;
+        let value = |name: &str| {
+            status
+                .iter()
+                .filter_map(|r| r.split_once('\t'))
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let (version, cipher) = (value("Ssl_version"), value("Ssl_cipher"));
+        survey.tls = Some(TlsInUse {
+            in_use: cipher.is_some(),
+            detail: cipher.map(|c| {
+                format!("{} {c}", version.unwrap_or_default())
+                    .trim()
+                    .to_string()
+            }),
+        });
+        let names: Vec<&str> = plan.iter().filter_map(|i| i.database.as_deref()).collect();
+        if names.is_empty() {
+            return Ok(survey);
+        }
+        let list = names
+            .iter()
+            .map(|n| literal(n))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sizes = self.query(&format!(
+            "select table_schema, coalesce(sum(data_length + index_length), 0) from information_schema.tables \
+             where table_schema in ({list}) group by table_schema"
+        ))?;
+        survey.databases = names
+            .iter()
+            .map(|db| DatabaseSize {
+                name: db.to_string(),
+                bytes: Some(
+                    sizes
+                        .iter()
+                        .filter_map(|r| Survey::row(r, '\t'))
+                        .find(|(name, _)| name == db)
+                        .map_or(0, |(_, n)| n),
+                ),
+                keys: None,
+            })
+            .collect();
+        let tables = self.query(&format!(
+            "select table_schema, table_name, data_length + index_length from information_schema.tables \
+             where table_schema in ({list}) and table_type = 'BASE TABLE' order by 3 desc, 2 limit 10"
+        ))?;
+        survey.largest_tables = tables
+            .iter()
+            .filter_map(|r| {
+                let (rest, bytes) = Survey::row(r, '\t')?;
+                let (database, table) = rest.split_once('\t')?;
+                Some(TableSize {
+                    database: database.to_string(),
+                    table: table.to_string(),
+                    bytes,
+                })
+            })
+            .collect();
+        Ok(survey)
     }
 
     fn drop_created(&mut self, database: &str) -> Result<()> {

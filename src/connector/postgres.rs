@@ -17,8 +17,8 @@ use super::pg_archive::PgArchiveCheck;
 use super::source::{Databases, ServerConfig};
 use super::{ArtifactKind, DumpFormat};
 use super::{
-    Connector, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink, ServerInfo,
-    TargetState,
+    Connector, DatabaseSize, DumpItem, DumpSource, EndMarker, RestoreOptions, RestoreSink,
+    ServerInfo, Survey, TableSize, TargetState, TlsInUse,
 };
 use crate::util::process::{ChildWriter, Tool, find_tool};
 use crate::util::secret::Secret;
@@ -646,6 +646,89 @@ impl Connector for Postgres {
             Err(e) if format!("{e:#}").contains("already exists") => Ok(false),
             Err(e) => Err(e.context(format!("cannot create database `{database}`"))),
         }
+    }
+
+    fn estimate(&mut self, item: &DumpItem) -> Result<Option<u64>> {
+        let (ArtifactKind::Database, Some(db)) = (item.kind, &item.database) else {
+            return Ok(None);
+        };
+        if self.source.schema_only {
+            return Ok(None);
+        }
+        // Table data without indexes: what a dump holds, where
+        // `pg_database_size` counts the catalogs and indexes too.
+        let rows = self.query(
+            db,
+            "select coalesce(sum(pg_table_size(c.oid)), 0) from pg_class c \
+             join pg_namespace n on n.oid = c.relnamespace \
+             where c.relkind in ('r', 'm') and n.nspname not in ('pg_catalog', 'information_schema') \
+             and n.nspname not like 'pg\\_toast%'",
+        )?;
+        Ok(rows.first().and_then(|r| r.trim().parse().ok()))
+    }
+
+    fn survey(&mut self, plan: &[DumpItem]) -> Result<Survey> {
+        let maintenance = self.maintenance_db();
+        let (_, version) = self.server_major(&maintenance)?;
+        let mut survey = Survey {
+            server_version: Some(version),
+            client: Some(format!(
+                "{} ({})",
+                self.find("pg_dump")?.display(),
+                self.version_of("pg_dump")?
+            )),
+            ..Survey::default()
+        };
+        let ssl = self.query(
+            &maintenance,
+            "select ssl, coalesce(version, ''), coalesce(cipher, '') from pg_stat_ssl where pid = pg_backend_pid()",
+        )?;
+        survey.tls = ssl.first().map(|row| {
+            let cols: Vec<&str> = row.split('|').collect();
+            TlsInUse {
+                in_use: cols.first() == Some(&"t"),
+                detail: (cols.first() == Some(&"t"))
+                    .then(|| cols[1..].join(" ").trim().to_string()),
+            }
+        });
+        let sizes = self.query(
+            &maintenance,
+            "select datname, pg_database_size(datname) from pg_database where datallowconn and not datistemplate",
+        )?;
+        let mut tables = Vec::new();
+        for db in plan.iter().filter_map(|i| i.database.as_deref()) {
+            survey.databases.push(DatabaseSize {
+                name: db.to_string(),
+                bytes: sizes
+                    .iter()
+                    .filter_map(|r| Survey::row(r, '|'))
+                    .find(|(name, _)| *name == db)
+                    .map(|(_, n)| n),
+                keys: None,
+            });
+            let rows = self.query(
+                db,
+                "select n.nspname || '.' || c.relname, pg_total_relation_size(c.oid) from pg_class c \
+                 join pg_namespace n on n.oid = c.relnamespace \
+                 where c.relkind in ('r', 'm') and n.nspname not in ('pg_catalog', 'information_schema') \
+                 and n.nspname not like 'pg\\_toast%' order by 2 desc limit 10",
+            );
+            match rows {
+                Ok(rows) => tables.extend(rows.iter().filter_map(|r| Survey::row(r, '|')).map(
+                    |(table, bytes)| TableSize {
+                        database: db.to_string(),
+                        table: table.to_string(),
+                        bytes,
+                    },
+                )),
+                Err(e) => survey
+                    .notes
+                    .push(format!("cannot list the tables of `{db}`: {e:#}")),
+            }
+        }
+        Survey::keep_largest(&mut tables);
+        survey.largest_tables = tables;
+        Ok(survey)
     }
 
     fn drop_created(&mut self, database: &str) -> Result<()> {

@@ -49,7 +49,8 @@ use super::Engine;
 use super::resp::{Reply, read_reply};
 use super::source::{Databases, TlsConfig, TlsMode};
 use super::{
-    Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
+    Connector, DatabaseSize, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, Survey,
+    TargetState, TlsInUse,
 };
 use crate::util::problem::Problems;
 use crate::util::secret::Secret;
@@ -951,12 +952,9 @@ impl Connector for Redis {
             Databases::List(list) => list.clone(),
             Databases::All => {
                 let mut conn = self.connect()?;
-                let mut dbs: Vec<u32> = info(&mut conn, "keyspace")?
+                let mut dbs: Vec<u32> = keyspace(&mut conn)?
                     .into_iter()
-                    .filter_map(|(k, v)| {
-                        let n = k.strip_prefix("db")?.parse::<u32>().ok()?;
-                        v.contains("keys=").then_some(n)
-                    })
+                    .map(|(n, _)| n)
                     .filter(|n| !self.source.exclude_databases.contains(&n.to_string()))
                     .collect();
                 dbs.sort_unstable();
@@ -1052,6 +1050,91 @@ impl Connector for Redis {
     fn drop_created(&mut self, _database: &str) -> Result<()> {
         Ok(())
     }
+
+    fn estimate(&mut self, item: &DumpItem) -> Result<Option<u64>> {
+        let Some(db) = &item.database else {
+            return Ok(None);
+        };
+        // The server's dataset memory, shared out by keys: DUMP payloads
+        // are about as compact as the server's own encoding.
+        let mut conn = self.connect()?;
+        let keys = keyspace(&mut conn)?;
+        let total: u64 = keys.iter().map(|(_, n)| n).sum();
+        let mine = keys
+            .iter()
+            .find(|(n, _)| n.to_string() == *db)
+            .map_or(0, |(_, k)| *k);
+        let memory = info(&mut conn, "memory")?
+            .into_iter()
+            .find(|(k, _)| k == "used_memory_dataset")
+            .and_then(|(_, v)| v.parse::<u64>().ok());
+        Ok(match (memory, total) {
+            (Some(m), t) if t > 0 => Some((m as f64 * mine as f64 / t as f64) as u64),
+            _ => None,
+        })
+    }
+
+    fn survey(&mut self, plan: &[DumpItem]) -> Result<Survey> {
+        let mut conn = self.connect()?;
+        let server = info(&mut conn, "server")?;
+        let keys = keyspace(&mut conn)?;
+        let memory = info(&mut conn, "memory")?
+            .into_iter()
+            .find(|(k, _)| k == "used_memory_dataset")
+            .and_then(|(_, v)| v.parse::<u64>().ok());
+        let mut survey = Survey {
+            server_version: server
+                .into_iter()
+                .find(|(k, _)| k == "redis_version")
+                .map(|(_, v)| v),
+            client: Some(format!(
+                "built in (Redis protocol, dbkeep {})",
+                env!("CARGO_PKG_VERSION")
+            )),
+            tls: Some(TlsInUse {
+                in_use: self
+                    .source
+                    .tls
+                    .as_ref()
+                    .is_some_and(|t| t.mode != TlsMode::Disable),
+                detail: None,
+            }),
+            ..Survey::default()
+        };
+        for db in plan.iter().filter_map(|i| i.database.as_deref()) {
+            survey.databases.push(DatabaseSize {
+                name: db.to_string(),
+                bytes: None,
+                keys: Some(
+                    keys.iter()
+                        .find(|(n, _)| n.to_string() == db)
+                        .map_or(0, |(_, k)| *k),
+                ),
+            });
+        }
+        if let Some(m) = memory {
+            survey.notes.push(format!(
+                "the dataset takes {} of the server's memory (all dbs)",
+                crate::util::human_size(m)
+            ));
+        }
+        survey
+            .notes
+            .push("Redis has no tables: keys are not sized one by one".into());
+        Ok(survey)
+    }
+}
+
+/// `INFO keyspace` as `(db, keys)`.
+fn keyspace(conn: &mut Conn) -> Result<Vec<(u32, u64)>> {
+    Ok(info(conn, "keyspace")?
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let n = k.strip_prefix("db")?.parse::<u32>().ok()?;
+            let keys = v.split(',').find_map(|f| f.strip_prefix("keys="))?;
+            Some((n, keys.parse().ok()?))
+        })
+        .collect())
 }
 
 #[cfg(test)]

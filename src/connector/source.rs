@@ -115,6 +115,25 @@ impl SourceConfig {
         ))
     }
 
+    /// Where the source is, for messages: no password, no connection string.
+    pub fn describe(&self) -> String {
+        let (at, ssh) = match self {
+            SourceConfig::Postgres(s) | SourceConfig::Mysql(s) | SourceConfig::Mariadb(s) => {
+                (s.describe(self.engine()), &s.ssh)
+            }
+            SourceConfig::Sqlite(s) => return s.path.display().to_string(),
+            SourceConfig::Mongodb(s) => (s.describe(), &s.ssh),
+            SourceConfig::Redis(s) => (
+                describe(Engine::Redis, s.user.as_deref(), s.host.as_deref(), s.port),
+                &s.ssh,
+            ),
+        };
+        match ssh {
+            Some(ssh) => format!("{at} via ssh {}", ssh.describe()),
+            None => at,
+        }
+    }
+
     /// The SSH tunnel a source asks for: its settings, and the server's
     /// host and port as the SSH server sees them.
     pub fn tunnel(&self) -> Option<(&super::tunnel::SshConfig, String, u16)> {

@@ -20,6 +20,7 @@ use super::DumpFormat;
 use super::{
     Connector, DumpItem, DumpSource, RestoreOptions, RestoreSink, ServerInfo, TargetState,
 };
+use super::{DatabaseSize, Survey, TableSize};
 
 /// `type: sqlite`: a database file, copied with SQLite's online backup API.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -257,6 +258,61 @@ impl Connector for Sqlite {
             target: self.path.clone(),
             force: opts.force,
         }))
+    }
+
+    fn estimate(&mut self, _item: &DumpItem) -> Result<Option<u64>> {
+        // The copy is the file, page for page.
+        Ok(fs::metadata(&self.path).ok().map(|m| m.len()))
+    }
+
+    fn survey(&mut self, plan: &[DumpItem]) -> Result<Survey> {
+        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("cannot open {}", self.path.display()))?;
+        let pages = |pragma: &str| -> Result<u64> {
+            conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get::<_, i64>(0))
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .with_context(|| format!("cannot read {}", self.path.display()))
+        };
+        let bytes = pages("page_count")? * pages("page_size")?;
+        let tables: rusqlite::Result<Vec<(String, i64)>> = conn
+            .prepare(
+                "select coalesce(s.tbl_name, d.name), sum(d.pgsize) from dbstat d \
+                 left join sqlite_schema s on s.name = d.name \
+                 where d.name not like 'sqlite\\_%' escape '\\' group by 1 order by 2 desc, 1 limit 10",
+            )
+            .and_then(|mut stmt| stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect());
+        let database = plan
+            .first()
+            .and_then(|i| i.database.clone())
+            .unwrap_or_default();
+        let mut survey = Survey {
+            server_version: Some(format!("SQLite {}", rusqlite::version())),
+            client: Some("built in (SQLite online backup API)".into()),
+            databases: vec![DatabaseSize {
+                name: database.clone(),
+                bytes: Some(bytes),
+                keys: None,
+            }],
+            integrity: Some(match integrity_check(&conn, &self.path) {
+                Ok(()) => "ok".into(),
+                Err(e) => format!("{e:#}"),
+            }),
+            ..Survey::default()
+        };
+        match tables {
+            Ok(rows) => {
+                survey.largest_tables = rows
+                    .into_iter()
+                    .map(|(table, bytes)| TableSize {
+                        database: database.clone(),
+                        table,
+                        bytes: u64::try_from(bytes).unwrap_or(0),
+                    })
+                    .collect();
+            }
+            Err(e) => survey.notes.push(format!("cannot size the tables: {e}")),
+        }
+        Ok(survey)
     }
 
     fn drop_created(&mut self, _database: &str) -> Result<()> {

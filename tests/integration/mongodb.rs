@@ -484,3 +484,42 @@ fn real_round_trip_when_mongod_is_on_path() {
     assert_eq!(original["app"]["orders"].as_array().unwrap().len(), 500);
     assert_eq!(read_back("app_copy"), original);
 }
+
+#[test]
+fn stand_in_inspect_lists_databases_and_collections_and_says_sizes_are_unknown() {
+    let s = Standin::new(json!({
+        "app": {"users": docs("u", 3), "orders": docs("o", 20)},
+        "crm": {"leads": docs("l", 2)},
+        "admin": {"system.version": docs("v", 1)}
+    }));
+    let dir = tempdir();
+    let cfg = write_config(dir.path(), "mongo", &source(27999, "databases: all"));
+    let out = ok(run(s
+        .dbkeep()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["inspect", "mongo", "--json"])));
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["engine"], "mongodb");
+    assert!(j["client"].as_str().unwrap().contains("mongodump"), "{j}");
+    let names: Vec<&str> = j["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["app", "crm"], "{j}");
+    assert_eq!(j["databases"][0]["bytes"], Value::Null);
+    let notes = j["notes"].to_string();
+    assert!(notes.contains("`app` holds 2 collections"), "{notes}");
+    assert!(notes.contains("sizes need a MongoDB shell"), "{notes}");
+    assert!(!out.contains("m0ngo"), "{out}");
+    // Only mongodump ran, and the stand-in "server" is as it was.
+    assert!(
+        s.calls().iter().all(|c| c["tool"] == "mongodump"),
+        "{:?}",
+        s.calls()
+    );
+    assert_eq!(s.state()["app"]["orders"].as_array().unwrap().len(), 20);
+    assert!(!dir.path().join("backups").exists());
+}

@@ -268,3 +268,117 @@ fn a_mariadb_server_signed_by_another_ca_is_refused() {
     assert!(!err.contains("tls-pw-1"), "the password leaked: {err}");
     assert!(manifests(&backups).is_empty(), "a manifest was written");
 }
+
+// ---------------------------------------------------------------- inspect
+
+/// `dbkeep inspect --json`, run where there is no config and no storage; the
+/// folder is still empty afterwards.
+#[track_caller]
+fn inspect_json(args: &[&str]) -> serde_json::Value {
+    let empty = tempdir();
+    let out = ok(run(dbkeep()
+        .current_dir(empty.path())
+        .arg("inspect")
+        .args(args)
+        .arg("--json")));
+    assert_eq!(
+        files(empty.path()),
+        Vec::<String>::new(),
+        "inspect wrote files"
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn inspect_over_verify_full_postgres_shows_tls_sizes_and_the_largest_tables() {
+    let db = TlsPgDb::new("pgtls_inspect");
+    tls_psql(
+        db.name(),
+        "create table big (id int primary key, v text); insert into big select i, repeat('x', 200) from generate_series(1, 5000) i; \
+         create table small (id int); insert into small values (1)",
+    );
+    let url = pg_tls_url(
+        db.name(),
+        &format!(
+            "sslmode=verify-full&sslrootcert={}",
+            pki("ca.pem").display()
+        ),
+    );
+    let j = inspect_json(&[&url]);
+    assert_eq!(j["engine"], "postgres");
+    assert!(
+        j["server_version"]
+            .as_str()
+            .unwrap()
+            .starts_with(char::is_numeric),
+        "{j}"
+    );
+    assert!(j["client"].as_str().unwrap().contains("pg_dump"), "{j}");
+    assert_eq!(j["tls"]["in_use"], true, "{j}");
+    assert!(j["tls"]["detail"].as_str().unwrap().contains("TLS"), "{j}");
+    assert_eq!(j["databases"][0]["name"], db.name());
+    assert!(
+        j["databases"][0]["bytes"].as_u64().unwrap() > 1_000_000,
+        "{j}"
+    );
+    assert_eq!(j["largest_tables"][0]["table"], "public.big", "{j}");
+    assert_eq!(j["largest_tables"][1]["table"], "public.small", "{j}");
+    // The heap of `big`: at least its 5000 rows of 200 bytes.
+    let estimate = j["estimated_dump_bytes"].as_u64().unwrap();
+    assert!((1_000_000..5_000_000).contains(&estimate), "{j}");
+
+    // The same source with TLS switched off is refused by the hostssl-only server.
+    let plain = run(dbkeep().args(["inspect", &pg_tls_url(db.name(), "sslmode=disable")]));
+    assert_eq!(plain.status.code(), Some(1), "{}", text(&plain));
+}
+
+#[test]
+fn inspect_of_a_require_ssl_mariadb_job_shows_tls_and_table_sizes() {
+    let db = TlsMyDb(unique("mytls_inspect"));
+    tls_mysql(&format!(
+        "create database {0}; use {0}; create table big (id int primary key, v varchar(300)); \
+         insert into big select seq, repeat('y', 250) from seq_1_to_4000; create table small (id int); \
+         analyze table big",
+        db.0
+    ));
+    let dir = tempdir();
+    let config = my_tls_config(
+        dir.path(),
+        &db.0,
+        &format!(
+            "{{ mode: verify-full, ca_file: {} }}",
+            pki("ca.pem").display()
+        ),
+    );
+    let out = ok(run(dbkeep()
+        .arg("-c")
+        .arg(&config)
+        .args(["inspect", &db.0, "--json"])));
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["engine"], "mariadb");
+    assert!(
+        j["server_version"].as_str().unwrap().contains("MariaDB"),
+        "{j}"
+    );
+    assert_eq!(j["tls"]["in_use"], true, "{j}");
+    assert!(j["tls"]["detail"].as_str().unwrap().contains("TLS"), "{j}");
+    assert_eq!(j["databases"][0]["name"], db.0.as_str());
+    assert!(
+        j["databases"][0]["bytes"].as_u64().unwrap() > 900_000,
+        "{j}"
+    );
+    assert_eq!(j["largest_tables"][0]["table"], "big", "{j}");
+    assert_eq!(j["largest_tables"][0]["database"], db.0.as_str(), "{j}");
+    assert!(j["estimated_dump_bytes"].as_u64().unwrap() > 900_000, "{j}");
+    // The storage folder of the job was never made.
+    assert!(!dir.path().join("backups").exists());
+
+    // The human form says the same.
+    let human = ok(run(dbkeep()
+        .arg("-c")
+        .arg(&config)
+        .args(["inspect", &db.0])));
+    assert!(human.contains("TLS:             in use (TLS"), "{human}");
+    assert!(human.contains(&format!("{}.big", db.0)), "{human}");
+    assert!(!human.contains("tls-pw-1"), "{human}");
+}
