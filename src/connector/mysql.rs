@@ -131,6 +131,41 @@ fn option_value(s: &str) -> String {
     out
 }
 
+/// The client flags for `tls`. The MariaDB tools take `--ssl` and verify
+/// the server only with `--ssl-verify-server-cert`; the MySQL tools take
+/// `--ssl-mode`.
+fn tls_flags(mariadb_client: bool, tls: &TlsConfig) -> Vec<String> {
+    let mut args: Vec<String> = if mariadb_client {
+        match tls.mode {
+            TlsMode::Disable => vec!["--skip-ssl".into()],
+            TlsMode::Prefer => Vec::new(),
+            TlsMode::Require => vec!["--ssl".into()],
+            TlsMode::VerifyCa | TlsMode::VerifyFull => {
+                vec!["--ssl".into(), "--ssl-verify-server-cert".into()]
+            }
+        }
+    } else {
+        let mode = match tls.mode {
+            TlsMode::Disable => "DISABLED",
+            TlsMode::Prefer => "PREFERRED",
+            TlsMode::Require => "REQUIRED",
+            TlsMode::VerifyCa => "VERIFY_CA",
+            TlsMode::VerifyFull => "VERIFY_IDENTITY",
+        };
+        vec![format!("--ssl-mode={mode}")]
+    };
+    for (flag, file) in [
+        ("--ssl-ca", &tls.ca_file),
+        ("--ssl-cert", &tls.cert_file),
+        ("--ssl-key", &tls.key_file),
+    ] {
+        if let Some(file) = file {
+            args.push(format!("{flag}={}", file.display()));
+        }
+    }
+    args
+}
+
 impl Mysql {
     /// A connector for `source`.
     pub fn new(engine: Engine, source: ServerConfig) -> Result<Mysql> {
@@ -186,43 +221,14 @@ impl Mysql {
         Ok(t)
     }
 
-    /// The client flags for `tls`. The MariaDB tools take `--ssl` and verify
-    /// the server only with `--ssl-verify-server-cert`; the MySQL tools take
-    /// `--ssl-mode`. Which kind a tool is, its `--version` says.
+    /// The client flags for `tls` ([`tls_flags`]); which kind of client
+    /// `tool` is, its `--version` says.
     fn tls_args(&self, tls: &TlsConfig, tool: &std::path::Path) -> Result<Vec<String>> {
         let version = Tool::new(tool)
             .arg("--version")
             .output()
             .with_context(|| format!("cannot ask `{}` for its version", tool.display()))?;
-        let mut args: Vec<String> = if version.contains("MariaDB") {
-            match tls.mode {
-                TlsMode::Disable => vec!["--skip-ssl".into()],
-                TlsMode::Prefer => Vec::new(),
-                TlsMode::Require => vec!["--ssl".into()],
-                TlsMode::VerifyCa | TlsMode::VerifyFull => {
-                    vec!["--ssl".into(), "--ssl-verify-server-cert".into()]
-                }
-            }
-        } else {
-            let mode = match tls.mode {
-                TlsMode::Disable => "DISABLED",
-                TlsMode::Prefer => "PREFERRED",
-                TlsMode::Require => "REQUIRED",
-                TlsMode::VerifyCa => "VERIFY_CA",
-                TlsMode::VerifyFull => "VERIFY_IDENTITY",
-            };
-            vec![format!("--ssl-mode={mode}")]
-        };
-        for (flag, file) in [
-            ("--ssl-ca", &tls.ca_file),
-            ("--ssl-cert", &tls.cert_file),
-            ("--ssl-key", &tls.key_file),
-        ] {
-            if let Some(file) = file {
-                args.push(format!("{flag}={}", file.display()));
-            }
-        }
-        Ok(args)
+        Ok(tls_flags(version.contains("MariaDB"), tls))
     }
 
     /// The flag that stops the restore client from running client-side
