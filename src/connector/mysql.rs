@@ -477,4 +477,74 @@ mod tests {
         assert_eq!(literal("a'b\\"), "convert(X'6127625c' using utf8mb4)");
         assert_eq!(ident("a`b"), "`a``b`");
     }
+
+    #[test]
+    fn tls_modes_map_to_each_clients_flags() {
+        let flags = |mariadb, mode| {
+            tls_flags(
+                mariadb,
+                &TlsConfig {
+                    mode,
+                    ..TlsConfig::default()
+                },
+            )
+        };
+        for (mode, mariadb, mysql) in [
+            (TlsMode::Disable, &["--skip-ssl"][..], "--ssl-mode=DISABLED"),
+            (TlsMode::Prefer, &[][..], "--ssl-mode=PREFERRED"),
+            (TlsMode::Require, &["--ssl"][..], "--ssl-mode=REQUIRED"),
+            (
+                TlsMode::VerifyCa,
+                &["--ssl", "--ssl-verify-server-cert"][..],
+                "--ssl-mode=VERIFY_CA",
+            ),
+            (
+                TlsMode::VerifyFull,
+                &["--ssl", "--ssl-verify-server-cert"][..],
+                "--ssl-mode=VERIFY_IDENTITY",
+            ),
+        ] {
+            assert_eq!(flags(true, mode), mariadb, "MariaDB, {}", mode.as_str());
+            assert_eq!(flags(false, mode), [mysql], "MySQL, {}", mode.as_str());
+        }
+    }
+
+    #[test]
+    fn tls_files_follow_the_mode_flags() {
+        let tls = TlsConfig {
+            mode: TlsMode::VerifyFull,
+            ca_file: Some(PathBuf::from("/etc/db/ca.pem")),
+            cert_file: Some(PathBuf::from("/etc/db/client.pem")),
+            key_file: Some(PathBuf::from("/etc/db/client.key")),
+            // PostgreSQL's alone: no flag.
+            crl_file: Some(PathBuf::from("/etc/db/crl.pem")),
+        };
+        let files = [
+            "--ssl-ca=/etc/db/ca.pem",
+            "--ssl-cert=/etc/db/client.pem",
+            "--ssl-key=/etc/db/client.key",
+        ];
+        assert_eq!(
+            tls_flags(true, &tls),
+            [&["--ssl", "--ssl-verify-server-cert"][..], &files].concat()
+        );
+        assert_eq!(
+            tls_flags(false, &tls),
+            [&["--ssl-mode=VERIFY_IDENTITY"][..], &files].concat()
+        );
+        // Only the files given.
+        let ca_only = TlsConfig {
+            mode: TlsMode::Require,
+            ca_file: Some(PathBuf::from("/etc/db/ca.pem")),
+            ..TlsConfig::default()
+        };
+        assert_eq!(
+            tls_flags(true, &ca_only),
+            ["--ssl", "--ssl-ca=/etc/db/ca.pem"]
+        );
+        assert_eq!(
+            tls_flags(false, &ca_only),
+            ["--ssl-mode=REQUIRED", "--ssl-ca=/etc/db/ca.pem"]
+        );
+    }
 }
