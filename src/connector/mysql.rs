@@ -131,6 +131,41 @@ fn option_value(s: &str) -> String {
     out
 }
 
+/// The client flags for `tls`. The MariaDB tools take `--ssl` and verify
+/// the server only with `--ssl-verify-server-cert`; the MySQL tools take
+/// `--ssl-mode`.
+fn tls_flags(mariadb_client: bool, tls: &TlsConfig) -> Vec<String> {
+    let mut args: Vec<String> = if mariadb_client {
+        match tls.mode {
+            TlsMode::Disable => vec!["--skip-ssl".into()],
+            TlsMode::Prefer => Vec::new(),
+            TlsMode::Require => vec!["--ssl".into()],
+            TlsMode::VerifyCa | TlsMode::VerifyFull => {
+                vec!["--ssl".into(), "--ssl-verify-server-cert".into()]
+            }
+        }
+    } else {
+        let mode = match tls.mode {
+            TlsMode::Disable => "DISABLED",
+            TlsMode::Prefer => "PREFERRED",
+            TlsMode::Require => "REQUIRED",
+            TlsMode::VerifyCa => "VERIFY_CA",
+            TlsMode::VerifyFull => "VERIFY_IDENTITY",
+        };
+        vec![format!("--ssl-mode={mode}")]
+    };
+    for (flag, file) in [
+        ("--ssl-ca", &tls.ca_file),
+        ("--ssl-cert", &tls.cert_file),
+        ("--ssl-key", &tls.key_file),
+    ] {
+        if let Some(file) = file {
+            args.push(format!("{flag}={}", file.display()));
+        }
+    }
+    args
+}
+
 impl Mysql {
     /// A connector for `source`.
     pub fn new(engine: Engine, source: ServerConfig) -> Result<Mysql> {
@@ -186,43 +221,14 @@ impl Mysql {
         Ok(t)
     }
 
-    /// The client flags for `tls`. The MariaDB tools take `--ssl` and verify
-    /// the server only with `--ssl-verify-server-cert`; the MySQL tools take
-    /// `--ssl-mode`. Which kind a tool is, its `--version` says.
+    /// The client flags for `tls` ([`tls_flags`]); which kind of client
+    /// `tool` is, its `--version` says.
     fn tls_args(&self, tls: &TlsConfig, tool: &std::path::Path) -> Result<Vec<String>> {
         let version = Tool::new(tool)
             .arg("--version")
             .output()
             .with_context(|| format!("cannot ask `{}` for its version", tool.display()))?;
-        let mut args: Vec<String> = if version.contains("MariaDB") {
-            match tls.mode {
-                TlsMode::Disable => vec!["--skip-ssl".into()],
-                TlsMode::Prefer => Vec::new(),
-                TlsMode::Require => vec!["--ssl".into()],
-                TlsMode::VerifyCa | TlsMode::VerifyFull => {
-                    vec!["--ssl".into(), "--ssl-verify-server-cert".into()]
-                }
-            }
-        } else {
-            let mode = match tls.mode {
-                TlsMode::Disable => "DISABLED",
-                TlsMode::Prefer => "PREFERRED",
-                TlsMode::Require => "REQUIRED",
-                TlsMode::VerifyCa => "VERIFY_CA",
-                TlsMode::VerifyFull => "VERIFY_IDENTITY",
-            };
-            vec![format!("--ssl-mode={mode}")]
-        };
-        for (flag, file) in [
-            ("--ssl-ca", &tls.ca_file),
-            ("--ssl-cert", &tls.cert_file),
-            ("--ssl-key", &tls.key_file),
-        ] {
-            if let Some(file) = file {
-                args.push(format!("{flag}={}", file.display()));
-            }
-        }
-        Ok(args)
+        Ok(tls_flags(version.contains("MariaDB"), tls))
     }
 
     /// The flag that stops the restore client from running client-side
@@ -559,5 +565,75 @@ mod tests {
         assert_eq!(option_value(r#"p@ss$word"x\y"#), r#""p@ss$word\"x\\y""#);
         assert_eq!(literal("a'b\\"), "convert(X'6127625c' using utf8mb4)");
         assert_eq!(ident("a`b"), "`a``b`");
+    }
+
+    #[test]
+    fn tls_modes_map_to_each_clients_flags() {
+        let flags = |mariadb, mode| {
+            tls_flags(
+                mariadb,
+                &TlsConfig {
+                    mode,
+                    ..TlsConfig::default()
+                },
+            )
+        };
+        for (mode, mariadb, mysql) in [
+            (TlsMode::Disable, &["--skip-ssl"][..], "--ssl-mode=DISABLED"),
+            (TlsMode::Prefer, &[][..], "--ssl-mode=PREFERRED"),
+            (TlsMode::Require, &["--ssl"][..], "--ssl-mode=REQUIRED"),
+            (
+                TlsMode::VerifyCa,
+                &["--ssl", "--ssl-verify-server-cert"][..],
+                "--ssl-mode=VERIFY_CA",
+            ),
+            (
+                TlsMode::VerifyFull,
+                &["--ssl", "--ssl-verify-server-cert"][..],
+                "--ssl-mode=VERIFY_IDENTITY",
+            ),
+        ] {
+            assert_eq!(flags(true, mode), mariadb, "MariaDB, {}", mode.as_str());
+            assert_eq!(flags(false, mode), [mysql], "MySQL, {}", mode.as_str());
+        }
+    }
+
+    #[test]
+    fn tls_files_follow_the_mode_flags() {
+        let tls = TlsConfig {
+            mode: TlsMode::VerifyFull,
+            ca_file: Some(PathBuf::from("/etc/db/ca.pem")),
+            cert_file: Some(PathBuf::from("/etc/db/client.pem")),
+            key_file: Some(PathBuf::from("/etc/db/client.key")),
+            // PostgreSQL's alone: no flag.
+            crl_file: Some(PathBuf::from("/etc/db/crl.pem")),
+        };
+        let files = [
+            "--ssl-ca=/etc/db/ca.pem",
+            "--ssl-cert=/etc/db/client.pem",
+            "--ssl-key=/etc/db/client.key",
+        ];
+        assert_eq!(
+            tls_flags(true, &tls),
+            [&["--ssl", "--ssl-verify-server-cert"][..], &files].concat()
+        );
+        assert_eq!(
+            tls_flags(false, &tls),
+            [&["--ssl-mode=VERIFY_IDENTITY"][..], &files].concat()
+        );
+        // Only the files given.
+        let ca_only = TlsConfig {
+            mode: TlsMode::Require,
+            ca_file: Some(PathBuf::from("/etc/db/ca.pem")),
+            ..TlsConfig::default()
+        };
+        assert_eq!(
+            tls_flags(true, &ca_only),
+            ["--ssl", "--ssl-ca=/etc/db/ca.pem"]
+        );
+        assert_eq!(
+            tls_flags(false, &ca_only),
+            ["--ssl-mode=REQUIRED", "--ssl-ca=/etc/db/ca.pem"]
+        );
     }
 }

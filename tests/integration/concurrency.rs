@@ -1,7 +1,9 @@
-//! Several jobs of one `dbkeep backup` at once, within the per-server limit.
+//! Several jobs at once, in `dbkeep backup` and `schedule run`, within the
+//! per-server limit.
 
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use crate::util::*;
 
@@ -177,4 +179,111 @@ fn one_failed_job_of_several_at_once_is_a_partial_run() {
         .map(|r| (r["job"].as_str().unwrap(), r["status"].as_str().unwrap()))
         .collect();
     assert_eq!(status, [("a", "ok"), ("b", "ok"), ("missing", "failed")]);
+}
+
+/// Runs `dbkeep schedule run` with the stand-in tools first on PATH until
+/// each database's dump has ended `runs` times, then stops it with SIGTERM.
+/// Returns its exit code, once the running jobs are done, and its log.
+fn schedule_until(
+    config: &Path,
+    tools: &Path,
+    log: &Path,
+    dbs: &[&str],
+    runs: usize,
+) -> (Option<i32>, String) {
+    let stderr = config.with_file_name("daemon.log");
+    let mut child = dbkeep()
+        .env("PATH", path_with(tools))
+        .arg("-c")
+        .arg(config)
+        .args(["schedule", "run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let daemon_log = || std::fs::read_to_string(&stderr).unwrap_or_default();
+    let start = Instant::now();
+    loop {
+        let dumps = std::fs::read_to_string(log).unwrap_or_default();
+        let ended = |db: &str| {
+            dumps
+                .lines()
+                .filter(|l| l.starts_with("end") && l.contains(db))
+                .count()
+        };
+        if dbs.iter().all(|db| ended(db) >= runs) {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(60) || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!(
+                "not {runs} dumps of each of {dbs:?}\n--- dumps\n{dumps}\n--- daemon\n{}",
+                daemon_log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status.code(), daemon_log());
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the daemon did not stop\n{}", daemon_log());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn schedule_run_keeps_to_per_host_and_runs_jobs_side_by_side_without_it() {
+    let (a, b) = (PgDb::new("conc_sa"), PgDb::new("conc_sb"));
+    let dir = tempdir();
+    let tools = tempdir();
+    let log = dir.path().join("dumps.log");
+    logging_pg_dump(tools.path(), &log);
+    let backups = dir.path().join("backups");
+    let config = dir.path().join("dbkeep.yaml");
+    // Two slots in the scheduler, so that only `per_host` keeps the jobs apart.
+    let write = |defaults: &str| {
+        let every_second = "      schedule: \"*/1 * * * * *\"\n";
+        std::fs::write(
+            &config,
+            format!(
+                "defaults: {defaults}\n\
+                 scheduler: {{ max_concurrent_jobs: 2, shutdown_grace: 30s }}\n\
+                 storages: {{ local: {{ type: local, path: {} }} }}\njobs:\n\
+                 \x20 a:\n{}{every_second}\x20 b:\n{}{every_second}",
+                backups.display(),
+                pg_source(&pg_host(), &pg_port(), &a.name, ""),
+                pg_source(&pg_host(), &pg_port(), &b.name, ""),
+            ),
+        )
+        .unwrap();
+    };
+    let stored = |job: &str| {
+        manifests(&backups)
+            .iter()
+            .filter(|m| m["job"] == job)
+            .count()
+    };
+    // Both jobs on one server with `per_host: 1`: one dump at a time.
+    write("{ concurrency: 2, per_host: 1 }");
+    let (code, daemon) = schedule_until(&config, tools.path(), &log, &[&a.name, &b.name], 2);
+    assert_eq!(code, Some(0), "{daemon}");
+    let dumps = std::fs::read_to_string(&log).unwrap();
+    assert!(!overlapped(&log), "{dumps}");
+    assert!(stored("a") >= 2 && stored("b") >= 2, "{dumps}\n{daemon}");
+    // The same jobs without a per-server limit: side by side.
+    std::fs::remove_file(&log).unwrap();
+    write("{ concurrency: 2 }");
+    let (code, daemon) = schedule_until(&config, tools.path(), &log, &[&a.name, &b.name], 1);
+    assert_eq!(code, Some(0), "{daemon}");
+    let dumps = std::fs::read_to_string(&log).unwrap();
+    assert!(overlapped(&log), "{dumps}");
 }

@@ -1,5 +1,8 @@
 //! SSH tunnels through a private OpenSSH server started by scripts/test.sh.
 
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
 use crate::util::*;
 
 fn env(name: &str) -> String {
@@ -124,6 +127,114 @@ fn a_wrong_host_key_is_refused_and_names_the_ssh_host() {
         err.contains("Host key verification failed")
             || err.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
         "{err}"
+    );
+    assert!(manifests(&dir.path().join("backups")).is_empty());
+}
+
+/// The argv of every process that holds the forward from local `port`.
+fn forwards(port: u16) -> Vec<String> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-a", "-f", &format!("127.0.0.1:{port}:")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_signal_mid_dump_closes_the_tunnel() {
+    let real = which("pg_dump");
+    let version = String::from_utf8(
+        std::process::Command::new(&real)
+            .arg("--version")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let db = PgDb::new("pg_ssh_sig");
+    let dir = tempdir();
+    let tools = tempdir();
+    let started = tools.path().join("started");
+    // A pg_dump that answers the version probe, then hangs.
+    stand_in(
+        tools.path(),
+        "pg_dump",
+        &format!(
+            "for a in \"$@\"; do [ \"$a\" = --version ] && {{ echo '{}'; exit 0; }}; done\n\
+             touch '{}'\nsleep 600",
+            version.trim(),
+            started.display()
+        ),
+    );
+    let config = write_config(
+        dir.path(),
+        &db.name,
+        &format!(
+            "type: postgres\nhost: {}\nport: {}\nuser: postgres\ndatabase: {}\n{}",
+            pg_host(),
+            pg_port(),
+            db.name,
+            ssh_block("DBKEEP_TEST_SSH_KNOWN_HOSTS")
+        ),
+    );
+    let stderr = dir.path().join("stderr.log");
+    let mut child = dbkeep()
+        .env("PATH", path_with(tools.path()))
+        .arg("-c")
+        .arg(&config)
+        .arg("backup")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&stderr).unwrap_or_default();
+    let start = Instant::now();
+    while !(started.exists() && log().contains("SSH tunnel open")) {
+        if start.elapsed() > Duration::from_secs(30) || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("the dump never started through the tunnel:\n{}", log());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let port = tunnel_port(&log());
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "the tunnel on port {port} is not open mid-dump"
+    );
+    assert!(!forwards(port).is_empty(), "no ssh holds port {port}");
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("dbkeep did not stop on SIGTERM:\n{}", log());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let left = forwards(port);
+    for line in &left {
+        // Do not leave a stray forward behind when the test fails.
+        if let Some(pid) = line.split_whitespace().next().and_then(|p| p.parse().ok()) {
+            // SAFETY: kill(2) on the process pgrep just named.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+    assert_eq!(status.code(), Some(130), "{}", log());
+    assert!(left.is_empty(), "ssh still forwards port {port}: {left:?}");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the tunnel on port {port} is still open"
     );
     assert!(manifests(&dir.path().join("backups")).is_empty());
 }
