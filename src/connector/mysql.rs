@@ -297,8 +297,21 @@ impl Mysql {
 
     /// Runs one statement and returns its rows (tab-separated columns).
     fn query(&self, sql: &str) -> Result<Vec<String>> {
-        let out = self
+        self.query_with(self.tool(false)?, sql)
+    }
+
+    /// A statement for sizes, which gives up after a moment behind a
+    /// metadata lock: sizes are for people, and must not keep a backup or
+    /// `inspect` waiting.
+    fn size_query(&self, sql: &str) -> Result<Vec<String>> {
+        let tool = self
             .tool(false)?
+            .arg("--init-command=SET SESSION lock_wait_timeout=2");
+        self.query_with(tool, sql)
+    }
+
+    fn query_with(&self, tool: Tool, sql: &str) -> Result<Vec<String>> {
+        let out = tool
             .args(["--batch", "--skip-column-names", "--raw", "--execute"])
             .arg(sql)
             .output()
@@ -446,7 +459,7 @@ impl Connector for Mysql {
             return Ok(None);
         }
         // Data without indexes: what the dump's INSERTs hold.
-        let rows = self.query(&format!(
+        let rows = self.size_query(&format!(
             "select coalesce(sum(data_length), 0) from information_schema.tables \
              where table_schema = {} and table_type = 'BASE TABLE'",
             literal(db)
@@ -490,7 +503,7 @@ impl Connector for Mysql {
             .map(|n| literal(n))
             .collect::<Vec<_>>()
             .join(", ");
-        let sizes = self.query(&format!(
+        let sizes = self.size_query(&format!(
             "select table_schema, coalesce(sum(data_length + index_length), 0) from information_schema.tables \
              where table_schema in ({list}) group by table_schema"
         ))?;
@@ -508,7 +521,7 @@ impl Connector for Mysql {
                 keys: None,
             })
             .collect();
-        let tables = self.query(&format!(
+        let tables = self.size_query(&format!(
             "select table_schema, table_name, data_length + index_length from information_schema.tables \
              where table_schema in ({list}) and table_type = 'BASE TABLE' order by 3 desc, 2 limit 10"
         ))?;

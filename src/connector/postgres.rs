@@ -216,8 +216,21 @@ impl Postgres {
 
     /// Runs one query and returns its rows (unaligned, NUL-separated).
     fn query(&self, db: &str, sql: &str) -> Result<Vec<String>> {
-        let out = self
-            .tool("psql")?
+        self.query_with(self.tool("psql")?, db, sql)
+    }
+
+    /// A query for sizes, which gives up after a moment when a table it
+    /// sizes is locked (an `ALTER TABLE`, a `LOCK TABLE`): sizes are for
+    /// people, and must not keep a backup or `inspect` waiting.
+    fn size_query(&self, db: &str, sql: &str) -> Result<Vec<String>> {
+        let mut options = std::env::var("PGOPTIONS").unwrap_or_default();
+        options.push_str(" -c lock_timeout=2s");
+        let tool = self.tool("psql")?.env("PGOPTIONS", options.trim_start());
+        self.query_with(tool, db, sql)
+    }
+
+    fn query_with(&self, tool: Tool, db: &str, sql: &str) -> Result<Vec<String>> {
+        let out = tool
             .args([
                 "-X",
                 "-q",
@@ -657,7 +670,7 @@ impl Connector for Postgres {
         }
         // Table data without indexes: what a dump holds, where
         // `pg_database_size` counts the catalogs and indexes too.
-        let rows = self.query(
+        let rows = self.size_query(
             db,
             "select coalesce(sum(pg_table_size(c.oid)), 0) from pg_class c \
              join pg_namespace n on n.oid = c.relnamespace \
@@ -706,7 +719,7 @@ impl Connector for Postgres {
                     .map(|(_, n)| n),
                 keys: None,
             });
-            let rows = self.query(
+            let rows = self.size_query(
                 db,
                 "select n.nspname || '.' || c.relname, pg_total_relation_size(c.oid) from pg_class c \
                  join pg_namespace n on n.oid = c.relnamespace \

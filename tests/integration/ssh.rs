@@ -99,6 +99,15 @@ fn a_url_can_name_the_tunnel() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SSH tunnel open"));
     assert_eq!(manifests(&backups).len(), 1);
+
+    // `inspect` goes the same way, and closes the tunnel too.
+    let out = run(dbkeep().args(["inspect", &url, "--json"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let port = tunnel_port(&String::from_utf8_lossy(&out.stderr));
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["databases"][0]["name"], db.name.as_str(), "{j}");
+    assert!(j["source"].as_str().unwrap().contains("via ssh"), "{j}");
 }
 
 #[test]
