@@ -16,7 +16,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::util::problem::Problems;
-use crate::util::process::{ChildReader, Tool, find_tool};
+use crate::util::process::ChildReader;
 
 /// The `ssh:` block of a network source: the server is reached through a
 /// local forward over SSH. The host key is always checked.
@@ -47,19 +47,7 @@ impl SshConfig {
     /// Names that reach ssh's command line must not read as options.
     pub fn validate(&self, at: &str, problems: &mut Problems) {
         let at = format!("{at}.ssh");
-        for (key, value) in [("host", Some(&self.host)), ("user", self.user.as_ref())] {
-            if let Some(v) = value
-                && (v.is_empty()
-                    || v.starts_with('-')
-                    || v.contains(char::is_whitespace)
-                    || v.contains('@'))
-            {
-                problems.add(
-                    format!("{at}.{key}"),
-                    format!("`{v}` is not a usable SSH {key}"),
-                );
-            }
-        }
+        crate::util::ssh::check_names(&at, &self.host, self.user.as_deref(), problems);
     }
 
     /// `ssh=user@host:port` of a URL.
@@ -88,16 +76,19 @@ impl SshConfig {
 
     /// `user@host:port`, for messages.
     pub fn describe(&self) -> String {
-        let mut s = String::new();
-        if let Some(u) = &self.user {
-            s.push_str(u);
-            s.push('@');
+        self.login().describe()
+    }
+
+    /// The login these settings describe.
+    pub fn login(&self) -> crate::util::ssh::Login<'_> {
+        crate::util::ssh::Login {
+            host: &self.host,
+            port: self.port,
+            user: self.user.as_deref(),
+            key_file: self.key_file.as_deref(),
+            known_hosts: self.known_hosts.as_deref(),
+            accept_new_host_key: self.accept_new_host_key,
         }
-        s.push_str(&self.host);
-        if let Some(p) = self.port {
-            s.push_str(&format!(":{p}"));
-        }
-        s
     }
 }
 
@@ -116,43 +107,15 @@ impl Tunnel {
             .and_then(|l| l.local_addr())
             .context("cannot find a free local port for the SSH tunnel")?
             .port();
-        let mut tool = Tool::new(&find_tool(&["ssh"], None)?)
-            .args([
-                "-N",
-                "-T",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ExitOnForwardFailure=yes",
-            ])
-            .args(["-o", "ServerAliveInterval=15", "-o", "ConnectTimeout=15"])
-            .arg("-o")
-            .arg(if ssh.accept_new_host_key {
-                "StrictHostKeyChecking=accept-new"
-            } else {
-                "StrictHostKeyChecking=yes"
-            })
-            .arg("-L")
-            .arg(if host.contains(':') {
-                format!("127.0.0.1:{local}:[{host}]:{port}")
-            } else {
-                format!("127.0.0.1:{local}:{host}:{port}")
-            });
-        if let Some(file) = &ssh.known_hosts {
-            tool = tool
-                .arg("-o")
-                .arg(format!("UserKnownHostsFile={}", file.display()));
-        }
-        if let Some(key) = &ssh.key_file {
-            tool = tool.arg("-i").arg(key).args(["-o", "IdentitiesOnly=yes"]);
-        }
-        if let Some(p) = ssh.port {
-            tool = tool.arg("-p").arg(p.to_string());
-        }
-        if let Some(u) = &ssh.user {
-            tool = tool.arg("-l").arg(u);
-        }
-        let mut child = tool.arg("--").arg(&ssh.host).spawn_reader()?;
+        let forward = if host.contains(':') {
+            format!("127.0.0.1:{local}:[{host}]:{port}")
+        } else {
+            format!("127.0.0.1:{local}:{host}:{port}")
+        };
+        let tool =
+            ssh.login()
+                .command(&["-N", "-o", "ExitOnForwardFailure=yes", "-L", &forward])?;
+        let mut child = tool.spawn_reader()?;
         let deadline = Instant::now() + Duration::from_secs(30);
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, local));
         loop {

@@ -22,6 +22,8 @@ pub enum StorageConfig {
     Gcs(GcsConfig),
     /// Azure Blob Storage.
     Azure(AzureConfig),
+    /// A folder on an SSH server, over SFTP.
+    Sftp(SftpConfig),
 }
 
 /// The `type`s of a storage, for the config validation.
@@ -30,6 +32,7 @@ pub const TYPES: &[crate::util::problem::Variant] = &[
     variant!("s3", S3Config),
     variant!("gcs", GcsConfig),
     variant!("azure", AzureConfig),
+    variant!("sftp", SftpConfig),
 ];
 
 /// Declares a storage's config: its own keys, then the keys every storage
@@ -171,6 +174,61 @@ storage_config! {
     }
 }
 
+storage_config! {
+    /// `type: sftp`: a folder on an SSH server, reached through the system
+    /// `ssh` client's SFTP subsystem. The host key is always checked.
+    pub struct SftpConfig {
+        /// The SSH server; `~/.ssh/config` applies to it.
+        pub host: String,
+        /// Its port (default: 22, or what `~/.ssh/config` says).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub port: Option<u16>,
+        /// The login (default: `~/.ssh/config`, or this user).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub user: Option<String>,
+        /// The folder on the server that holds the backups; a relative path is
+        /// under the login's home. Created when missing.
+        pub path: String,
+        /// A private key to log in with (default: the agent and `~/.ssh`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub key_file: Option<PathBuf>,
+        /// A known_hosts file holding the server's host key (default: `~/.ssh/known_hosts`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub known_hosts: Option<PathBuf>,
+        /// Trust a host key seen for the first time and remember it (ssh's
+        /// `accept-new`); a changed key is still refused. Default false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub accept_new_host_key: bool,
+    }
+}
+
+impl SftpConfig {
+    fn validate(&self, at: &str, problems: &mut Problems) {
+        crate::util::ssh::check_names(at, &self.host, self.user.as_deref(), problems);
+        if self.path.trim_matches('/').is_empty() && !self.path.starts_with('/') {
+            problems.add(
+                format!("{at}.path"),
+                "name the folder that holds the backups",
+            );
+        }
+        if self.path.split('/').any(|p| p == "..") {
+            problems.add(format!("{at}.path"), "`path` may not contain `..`");
+        }
+    }
+
+    /// The SSH login this storage uses.
+    pub fn login(&self) -> crate::util::ssh::Login<'_> {
+        crate::util::ssh::Login {
+            host: &self.host,
+            port: self.port,
+            user: self.user.as_deref(),
+            key_file: self.key_file.as_deref(),
+            known_hosts: self.known_hosts.as_deref(),
+            accept_new_host_key: self.accept_new_host_key,
+        }
+    }
+}
+
 impl StorageConfig {
     /// A local folder storage.
     pub fn local(path: PathBuf) -> StorageConfig {
@@ -187,6 +245,7 @@ impl StorageConfig {
             StorageConfig::S3(_) => "s3",
             StorageConfig::Gcs(_) => "gcs",
             StorageConfig::Azure(_) => "azure",
+            StorageConfig::Sftp(_) => "sftp",
         }
     }
 
@@ -197,6 +256,7 @@ impl StorageConfig {
             StorageConfig::S3(c) => &c.prefix,
             StorageConfig::Gcs(c) => &c.prefix,
             StorageConfig::Azure(c) => &c.prefix,
+            StorageConfig::Sftp(c) => &c.prefix,
         };
         prefix.as_deref().unwrap_or("").trim_matches('/')
     }
@@ -208,6 +268,7 @@ impl StorageConfig {
             StorageConfig::S3(c) => c.required,
             StorageConfig::Gcs(c) => c.required,
             StorageConfig::Azure(c) => c.required,
+            StorageConfig::Sftp(c) => c.required,
         };
         required.unwrap_or(true)
     }
@@ -227,6 +288,7 @@ impl StorageConfig {
                 cloud(at, c.endpoint.as_deref(), c.part_size_mib, None, problems)
             }
             StorageConfig::Azure(c) => c.validate(at, problems),
+            StorageConfig::Sftp(c) => c.validate(at, problems),
         }
     }
 }

@@ -1,12 +1,13 @@
 //! Storages written as URLs on the command line: a folder, `file://`,
-//! `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`,
-//! with storage keys as query parameters (`?endpoint=...&region=...`).
+//! `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix` or
+//! `sftp://user@host:port/path` (`/~/path` under the login's home), with
+//! storage keys as query parameters (`?endpoint=...&region=...`).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::config::{AzureConfig, GcsConfig, S3Config, StorageConfig};
+use super::config::{AzureConfig, GcsConfig, S3Config, SftpConfig, StorageConfig};
 
 /// Parses a `--to`/`--from` location.
 pub fn parse(text: &str) -> Result<StorageConfig> {
@@ -14,6 +15,9 @@ pub fn parse(text: &str) -> Result<StorageConfig> {
         return Ok(StorageConfig::local(PathBuf::from(text)));
     };
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if scheme.eq_ignore_ascii_case("sftp") {
+        return sftp(text, path, query);
+    }
     let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
     let bucket = bucket.to_string();
     let prefix = Some(prefix.trim_matches('/').to_string());
@@ -43,10 +47,7 @@ pub fn parse(text: &str) -> Result<StorageConfig> {
     }
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = url::form_urlencoded::parse(format!("v={v}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
+        let v = decode(v);
         let unknown =
             || anyhow::anyhow!("storage `{text}`: unknown parameter `{k}` for {scheme}://");
         match (&mut config, k) {
@@ -91,6 +92,61 @@ pub fn parse(text: &str) -> Result<StorageConfig> {
     )
 }
 
+/// `sftp://user@host:port/path?key_file=...&known_hosts=...`.
+fn sftp(text: &str, rest: &str, query: &str) -> Result<StorageConfig> {
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(decode(u)), h),
+        None => (None, authority),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
+            h.trim_start_matches('[').trim_end_matches(']'),
+            Some(number(text, "port", p)?),
+        ),
+        _ => (hostport, None),
+    };
+    let path = match path.strip_prefix("~/") {
+        Some(home) => decode(home),
+        None => format!("/{}", decode(path)),
+    };
+    let mut c = SftpConfig {
+        host: host.to_string(),
+        port,
+        user,
+        path,
+        ..SftpConfig::default()
+    };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = decode(v);
+        match k {
+            "key_file" => c.key_file = Some(PathBuf::from(v)),
+            "known_hosts" => c.known_hosts = Some(PathBuf::from(v)),
+            "accept_new_host_key" => c.accept_new_host_key = v == "true" || v == "1",
+            _ => anyhow::bail!("storage `{text}`: unknown parameter `{k}` for sftp://"),
+        }
+    }
+    let config = StorageConfig::Sftp(c);
+    let mut problems = crate::util::problem::Problems::new();
+    config.validate(".", &mut problems);
+    if let Some(p) = problems.iter().next() {
+        anyhow::bail!(
+            "storage `{text}`: {}: {}",
+            p.path.trim_start_matches('.'),
+            p.message
+        );
+    }
+    Ok(config)
+}
+
+fn decode(v: &str) -> String {
+    url::form_urlencoded::parse(format!("v={v}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
 fn number<T: std::str::FromStr>(text: &str, key: &str, value: &str) -> Result<T> {
     value
         .parse()
@@ -128,5 +184,21 @@ mod tests {
         let e = parse("s3://b?part_size_mib=0").unwrap_err().to_string();
         assert!(e.contains("part_size_mib"), "{e}");
         assert!(parse("s3://b?parallel_parts=many").is_err());
+        let StorageConfig::Sftp(f) =
+            parse("sftp://backup@nas.lan:2222/srv/dbkeep?known_hosts=/etc/kh&key_file=/k").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (f.user.as_deref(), f.host.as_str(), f.port, f.path.as_str()),
+            (Some("backup"), "nas.lan", Some(2222), "/srv/dbkeep")
+        );
+        assert_eq!(f.known_hosts, Some(PathBuf::from("/etc/kh")));
+        let StorageConfig::Sftp(f) = parse("sftp://nas/~/backups").unwrap() else {
+            panic!()
+        };
+        assert_eq!((f.user, f.port, f.path.as_str()), (None, None, "backups"));
+        assert!(parse("sftp://-oProxyCommand=x/y").is_err());
+        assert!(parse("sftp://h/p?bogus=1").is_err());
     }
 }

@@ -24,6 +24,7 @@ pub mod retry;
 pub mod runtime;
 #[cfg(feature = "s3")]
 mod s3;
+mod sftp;
 
 use std::io::{Read, Write};
 
@@ -150,6 +151,7 @@ pub fn open(name: &str, config: &StorageConfig) -> Result<Box<dyn Storage>> {
         StorageConfig::Gcs(c) => Ok(Box::new(gcs::Gcs::new(name, c)?)),
         #[cfg(feature = "azure")]
         StorageConfig::Azure(c) => Ok(Box::new(azure::Azure::new(name, c)?)),
+        StorageConfig::Sftp(c) => Ok(Box::new(sftp::Sftp::new(name, c)?)),
         #[allow(unreachable_patterns)]
         other => anyhow::bail!(
             "storage `{name}`: this dbkeep was built without {} support (enable the cargo feature `{}`)",

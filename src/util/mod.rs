@@ -9,6 +9,7 @@ pub mod process;
 pub mod screen;
 pub mod secret;
 pub mod signal;
+pub mod ssh;
 
 /// `text` with control characters escaped (`\n`, `\x1b`, `\u{85}`), for
 /// printing values read from outside (manifest fields, database names)

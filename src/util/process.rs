@@ -295,6 +295,30 @@ impl Tool {
         })
     }
 
+    /// Starts the tool to be spoken to over its stdin and stdout (a
+    /// protocol on a pipe, like an SSH subsystem).
+    pub fn spawn_duplex(mut self) -> Result<(ChildDuplex, ChildStdin, ChildStdout)> {
+        self.cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.spawn()?;
+        let stdin = child.stdin.take().context("child has no stdin")?;
+        let stdout = child.stdout.take().context("child has no stdout")?;
+        grow_pipe(&stdout);
+        let stderr = child.stderr.take().map(|e| drain(e, &self.name));
+        signal::track(child.id());
+        Ok((
+            ChildDuplex {
+                child,
+                stderr,
+                name: self.name,
+            },
+            stdin,
+            stdout,
+        ))
+    }
+
     fn spawn(&mut self) -> Result<Child> {
         tracing::debug!(tool = %self.name, args = ?self.cmd.get_args().collect::<Vec<_>>(), "starting");
         self.cmd.spawn().with_context(|| {
@@ -425,6 +449,36 @@ impl Drop for ChildReader {
             let _ = self.child.wait();
             signal::untrack(self.child.id());
         }
+    }
+}
+
+/// A running tool spoken to over its pipes; dropping it stops it.
+pub struct ChildDuplex {
+    child: Child,
+    stderr: Option<JoinHandle<String>>,
+    name: String,
+}
+
+impl ChildDuplex {
+    /// Whether the tool has already ended (without waiting for it).
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// The tool's stderr tail, once it has ended (waits for it to end).
+    pub fn stopped(&mut self) -> String {
+        let status = self.child.wait().map(describe_status).unwrap_or_default();
+        let tail = join_tail(self.stderr.take());
+        format!("`{}` {status}: {}", self.name, tail.trim())
+    }
+}
+
+impl Drop for ChildDuplex {
+    fn drop(&mut self) {
+        signal::kill_group(self.child.id(), libc::SIGKILL);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        signal::untrack(self.child.id());
     }
 }
 

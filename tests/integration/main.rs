@@ -21,6 +21,7 @@ mod retention;
 mod s3;
 mod schedule;
 mod selection;
+mod sftp;
 mod sqlite;
 mod ssh;
 mod storage;

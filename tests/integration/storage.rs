@@ -404,6 +404,102 @@ impl Backend for AzureBackend {
     }
 }
 
+/// A folder on the private sshd that scripts/test.sh starts, reached over
+/// SFTP; seen into through the local file system (the server is this host).
+pub(crate) struct SftpBackend {
+    _dir: tempfile::TempDir,
+    path: String,
+}
+
+/// A variable scripts/test.sh sets for its private sshd.
+pub(crate) fn ssh_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run the tests through scripts/test.sh, which starts a private sshd"
+        )
+    })
+}
+
+/// `key_file` and `known_hosts` for the private sshd, as URL parameters.
+pub(crate) fn sftp_query(known_hosts: &str) -> String {
+    format!(
+        "key_file={}&known_hosts={}",
+        ssh_env("DBKEEP_TEST_SSH_KEY"),
+        ssh_env(known_hosts)
+    )
+}
+
+impl Backend for SftpBackend {
+    const SERVICE: Option<Service> = None;
+
+    fn create(_what: &str) -> Self {
+        let dir = tempdir();
+        let path = dir.path().join("sftp").display().to_string();
+        SftpBackend { _dir: dir, path }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", ssh_env("DBKEEP_TEST_SSH_PORT"))
+    }
+
+    fn url_for(endpoint: &str, place: &str, prefix: &str) -> String {
+        format!(
+            "sftp://{}@{endpoint}{place}/{prefix}?{}",
+            ssh_env("DBKEEP_TEST_SSH_USER"),
+            sftp_query("DBKEEP_TEST_SSH_KNOWN_HOSTS")
+        )
+    }
+
+    fn place(&self) -> &str {
+        &self.path
+    }
+
+    fn yaml_at(&self, endpoint: &str, prefix: &str) -> String {
+        let (host, port) = endpoint.rsplit_once(':').unwrap();
+        format!(
+            "{{ type: sftp, host: {host}, port: {port}, user: {}, path: {}, key_file: {}, known_hosts: {}, prefix: {prefix} }}",
+            ssh_env("DBKEEP_TEST_SSH_USER"),
+            self.path,
+            ssh_env("DBKEEP_TEST_SSH_KEY"),
+            ssh_env("DBKEEP_TEST_SSH_KNOWN_HOSTS")
+        )
+    }
+
+    fn dbkeep(&self) -> Command {
+        dbkeep()
+    }
+
+    fn keys(&self) -> Vec<String> {
+        files(Path::new(&self.path))
+    }
+
+    /// Through a temp file and a rename, as sftp's `put` would.
+    fn put(&self, key: &str, data: &[u8]) {
+        let path = PathBuf::from(&self.path).join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let temp = path.with_extension("put-test");
+        std::fs::write(&temp, data).unwrap();
+        std::fs::rename(&temp, &path).unwrap();
+    }
+
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(Path::new(&self.path).join(key)).ok()
+    }
+
+    fn location(&self) -> String {
+        format!(
+            "sftp://{}@{}{}",
+            ssh_env("DBKEEP_TEST_SSH_USER"),
+            self.endpoint(),
+            self.path
+        )
+    }
+
+    fn missing_text(place: &str) -> String {
+        format!("folder {place} does not exist")
+    }
+}
+
 /// The tests of the suite, for one backend.
 macro_rules! tests {
     ($backend:ty; $($test:ident),* $(,)?) => {
@@ -454,6 +550,7 @@ conformance!(local, LocalBackend);
 conformance!(s3, S3Backend, faults);
 conformance!(gcs, GcsBackend, faults);
 conformance!(azure, AzureBackend, faults);
+conformance!(sftp, SftpBackend);
 
 // ---------------------------------------------------------------- everywhere
 
