@@ -269,3 +269,30 @@ fn bad_sftp_settings_name_their_key() {
         "{all}"
     );
 }
+
+#[test]
+fn a_large_upload_streams_with_bounded_memory() {
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 210);
+    let folder = dir.path().join("remote");
+    let child = dbkeep()
+        .args(["backup", "--compression", "none", "--to", &direct(&folder)])
+        .arg(&db)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let peak = peak_rss(child.id());
+    let out = child.wait_with_output().unwrap();
+    let peak_kib = peak.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let stored: u64 = visible(&folder)
+        .iter()
+        .map(|f| std::fs::metadata(folder.join(f)).unwrap().len())
+        .sum();
+    assert!(stored >= 210 << 20, "stored {stored} bytes");
+    // 64 MiB for dbkeep, 8 MiB of requests in flight, and slack.
+    eprintln!("sftp: {} MiB stored, peak RSS {} MiB", stored >> 20, peak_kib / 1024);
+    assert!(peak_kib > 0 && peak_kib < 80 * 1024, "peak RSS {peak_kib} KiB");
+    ok(run(dbkeep().args(["verify", "--from", &direct(&folder), "--job", "big"])));
+}
