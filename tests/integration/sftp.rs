@@ -292,7 +292,20 @@ fn a_large_upload_streams_with_bounded_memory() {
         .sum();
     assert!(stored >= 210 << 20, "stored {stored} bytes");
     // 64 MiB for dbkeep, 8 MiB of requests in flight, and slack.
-    eprintln!("sftp: {} MiB stored, peak RSS {} MiB", stored >> 20, peak_kib / 1024);
-    assert!(peak_kib > 0 && peak_kib < 80 * 1024, "peak RSS {peak_kib} KiB");
-    ok(run(dbkeep().args(["verify", "--from", &direct(&folder), "--job", "big"])));
+    eprintln!(
+        "sftp: {} MiB stored, peak RSS {} MiB",
+        stored >> 20,
+        peak_kib / 1024
+    );
+    assert!(
+        peak_kib > 0 && peak_kib < 80 * 1024,
+        "peak RSS {peak_kib} KiB"
+    );
+    ok(run(dbkeep().args([
+        "verify",
+        "--from",
+        &direct(&folder),
+        "--job",
+        "big",
+    ])));
 }
