@@ -14,35 +14,38 @@
 //! smaller than one chunk goes up in one multipart request. Downloads stream
 //! and resume with a `Range` request after an interruption.
 //!
-//! Credentials: `credentials_file` (a service-account or authorized-user JSON
-//! key), else Application Default Credentials: `GOOGLE_APPLICATION_CREDENTIALS`,
-//! gcloud's `application_default_credentials.json`, then the metadata server
-//! on Google Cloud. The endpoint is `endpoint`, else `STORAGE_EMULATOR_HOST`,
-//! else `https://storage.googleapis.com`. Requests to an emulator
-//! (`STORAGE_EMULATOR_HOST`) or to a plain `http://` endpoint carry no
-//! credentials unless `credentials_file` is set. Tokens and keys never
-//! appear in messages.
+//! Credentials come from Google's `google-cloud-auth`, which mints, caches
+//! and refreshes the tokens: `credentials_file` (a service-account key, an
+//! authorized user, an `external_account` file for workload identity
+//! federation, an impersonated service account), else Application Default
+//! Credentials: `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's
+//! `application_default_credentials.json` (under `CLOUDSDK_CONFIG`, else
+//! `~/.config/gcloud`, `%APPDATA%\gcloud` on Windows), then the metadata
+//! server (`GCE_METADATA_HOST`, else `metadata.google.internal`, else its IP).
+//! The endpoint is `endpoint`, else `STORAGE_EMULATOR_HOST`, else
+//! `https://storage.googleapis.com`. Requests to an emulator carry no
+//! credentials unless `credentials_file`, `GOOGLE_APPLICATION_CREDENTIALS`
+//! or `GCE_METADATA_HOST` asks for them. Tokens and keys never appear in
+//! messages.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
+use google_cloud_auth::credentials::{CacheableResource, Credentials};
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::blocking::{RequestBuilder, Response};
+use reqwest::header::HeaderMap;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 
 use super::config::GcsConfig;
-use super::http::{self, Condition, Outcome, Service, Small, describe, transient_status};
+use super::http::{self, Condition, Outcome, Service, Small};
 use super::parts::{PartSizes, PartWriter, Parts};
 use super::rest::{Api, Common, Page, Remote};
-use super::retry::{self, Backoff, Failure, Stop, Transient};
+use super::retry::{self, Failure, Transient};
 use super::{ObjectWriter, Version};
-use crate::util::secret::Secret;
 
 /// Default chunk size.
 const DEFAULT_CHUNK_MIB: u64 = 16;
@@ -50,8 +53,6 @@ const DEFAULT_CHUNK_MIB: u64 = 16;
 const CHUNK_QUANTUM: usize = 256 << 10;
 /// The public endpoint.
 const GOOGLE_ENDPOINT: &str = "https://storage.googleapis.com";
-/// Google's OAuth token endpoint.
-const TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 /// Read and write access to objects.
 const SCOPE: &str = "https://www.googleapis.com/auth/devstorage.read_write";
 
@@ -112,10 +113,14 @@ impl Gcs {
             (None, None) => (GOOGLE_ENDPOINT.to_string(), false),
         };
         let base = base.trim_end_matches('/').to_string();
+        // An emulator gets credentials only when they are asked for.
+        let asked = ["GOOGLE_APPLICATION_CREDENTIALS", "GCE_METADATA_HOST"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
         let auth = match &s.credentials_file {
             Some(path) => Auth::from_file(path)
                 .with_context(|| format!("storage `{name}`: bad `credentials_file`"))?,
-            None if anonymous => Auth::None,
+            None if anonymous && !(asked && s.endpoint.is_some()) => Auth::None,
             None => Auth::default_credentials()
                 .with_context(|| format!("storage `{name}`: no Google credentials"))?,
         };
@@ -147,11 +152,11 @@ impl Inner {
 
     /// A request with credentials.
     fn request(&self, method: reqwest::Method, url: &str) -> Result<RequestBuilder> {
-        let r = self.common.http.request(method, url);
-        Ok(match self.auth.token(&self.common.http)? {
-            Some(token) => r.bearer_auth(token.expose()),
-            None => r,
-        })
+        Ok(self
+            .common
+            .http
+            .request(method, url)
+            .headers(self.auth.headers()?))
     }
 
     /// Sends the request `make` builds until it succeeds, fails for good, or
@@ -655,33 +660,36 @@ impl Parts for Session {
 
 // ------------------------------------------------------------- credentials
 
-/// Where access tokens come from.
+/// Where access tokens come from: nowhere (emulators), or Google's own
+/// `google-cloud-auth`, which mints, caches and refreshes them.
 enum Auth {
     /// No credentials (emulators).
     None,
-    /// A service account's key: signed JWTs traded for tokens.
-    ServiceAccount {
-        email: String,
-        key: ring::signature::RsaKeyPair,
-        token_uri: String,
-        cache: TokenCache,
-    },
-    /// A user's refresh token (`gcloud auth application-default login`).
-    User {
-        client_id: String,
-        client_secret: Secret,
-        refresh_token: Secret,
-        token_uri: String,
-        cache: TokenCache,
-    },
-    /// The metadata server of a Google Cloud machine.
-    Metadata { url: String, cache: TokenCache },
+    /// Credentials of one of Google's kinds.
+    Google(GoogleAuth),
 }
 
-type TokenCache = Mutex<Option<(Secret, Instant)>>;
+struct GoogleAuth {
+    credentials: Credentials,
+    /// The metadata server at its IP, tried once when the name
+    /// `metadata.google.internal` does not resolve.
+    fallback: Mutex<Option<Credentials>>,
+    /// What the credentials are, for messages.
+    what: String,
+}
+
+/// The key file kinds `credentials_file` takes (those of ADC files).
+const FILE_KINDS: [&str; 5] = [
+    "service_account",
+    "authorized_user",
+    "external_account",
+    "impersonated_service_account",
+    "external_account_authorized_user",
+];
 
 impl Auth {
-    /// Application Default Credentials.
+    /// Application Default Credentials: `GOOGLE_APPLICATION_CREDENTIALS`,
+    /// gcloud's file, then the metadata server (`GCE_METADATA_HOST`).
     fn default_credentials() -> Result<Auth> {
         if let Some(path) =
             std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").filter(|p| !p.is_empty())
@@ -689,30 +697,48 @@ impl Auth {
             return Auth::from_file(Path::new(&path))
                 .context("GOOGLE_APPLICATION_CREDENTIALS names an unusable file");
         }
-        let gcloud = std::env::var_os("CLOUDSDK_CONFIG")
-            .map(PathBuf::from)
-            .or_else(|| dirs::config_dir().map(|d| d.join("gcloud")));
-        if let Some(file) = gcloud
-            .map(|d| d.join("application_default_credentials.json"))
+        // gcloud keeps its files under CLOUDSDK_CONFIG when that is set.
+        if let Some(file) = std::env::var_os("CLOUDSDK_CONFIG")
+            .map(|d| Path::new(&d).join("application_default_credentials.json"))
             .filter(|f| f.is_file())
         {
             return Auth::from_file(&file);
         }
-        let host = std::env::var("GCE_METADATA_HOST")
-            .unwrap_or_else(|_| "metadata.google.internal".to_string());
-        Ok(Auth::Metadata {
-            url: format!(
-                "http://{host}/computeMetadata/v1/instance/service-accounts/default/token"
-            ),
-            cache: Mutex::new(None),
+        // The credentials refresh their token on the shared runtime.
+        let _runtime = super::runtime::runtime().enter();
+        let credentials = google_cloud_auth::credentials::Builder::default()
+            .with_scopes([SCOPE])
+            .build()
+            .map_err(|e| anyhow::anyhow!("{}", with_causes(&e)))?;
+        // Without GCE_METADATA_HOST and where the metadata server's name does
+        // not resolve (a custom DNS in a container), its IP still answers.
+        let fallback = (std::env::var_os("GCE_METADATA_HOST").is_none()
+            && std::net::ToSocketAddrs::to_socket_addrs(&("metadata.google.internal", 80))
+                .is_err())
+        .then(|| {
+            google_cloud_auth::credentials::mds::Builder::default()
+                .with_endpoint(METADATA_IP)
+                .with_scopes([SCOPE])
+                .build()
+                .ok()
         })
+        .flatten();
+        Ok(Auth::Google(GoogleAuth {
+            credentials,
+            fallback: Mutex::new(fallback),
+            what: "Application Default Credentials".to_string(),
+        }))
     }
 
-    /// A JSON key file. Its contents never reach a message.
+    /// A JSON credentials file of any of Google's kinds. Its contents never
+    /// reach a message.
     fn from_file(path: &Path) -> Result<Auth> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        let text = crate::util::read_capped(
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
+            1 << 20,
+        )
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let json: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
             anyhow::anyhow!(
                 "{} is not JSON (line {}, column {})",
                 path.display(),
@@ -720,204 +746,99 @@ impl Auth {
                 e.column()
             )
         })?;
-        let field = |name: &str| -> Result<String> {
-            json[name]
-                .as_str()
-                .map(str::to_string)
-                .with_context(|| format!("{} has no `{name}`", path.display()))
+        use google_cloud_auth::credentials::{
+            external_account, external_account_authorized_user, impersonated, service_account,
+            user_account,
         };
-        let token_uri = json["token_uri"].as_str().unwrap_or(TOKEN_URI).to_string();
-        match json["type"].as_str() {
-            Some("service_account") => {
-                let pem = Secret::new(field("private_key")?);
-                let der = pem_body(pem.expose()).with_context(|| {
-                    format!("{}: `private_key` is not a PEM key", path.display())
-                })?;
-                let key = ring::signature::RsaKeyPair::from_pkcs8(&der).map_err(|_| {
-                    anyhow::anyhow!("{}: `private_key` is not an RSA PKCS#8 key", path.display())
-                })?;
-                Ok(Auth::ServiceAccount {
-                    email: field("client_email")?,
-                    key,
-                    token_uri,
-                    cache: Mutex::new(None),
-                })
+        let kind = json["type"].as_str().unwrap_or("none").to_string();
+        let _runtime = super::runtime::runtime().enter();
+        let built = match kind.as_str() {
+            "service_account" => service_account::Builder::new(json)
+                .with_access_specifier(service_account::AccessSpecifier::from_scopes([SCOPE]))
+                .build(),
+            "authorized_user" => user_account::Builder::new(json)
+                .with_scopes([SCOPE])
+                .build(),
+            "external_account" => external_account::Builder::new(json)
+                .with_scopes([SCOPE])
+                .build(),
+            "impersonated_service_account" => impersonated::Builder::new(json)
+                .with_scopes([SCOPE])
+                .build(),
+            "external_account_authorized_user" => {
+                external_account_authorized_user::Builder::new(json).build()
             }
-            Some("authorized_user") => Ok(Auth::User {
-                client_id: field("client_id")?,
-                client_secret: Secret::new(field("client_secret")?),
-                refresh_token: Secret::new(field("refresh_token")?),
-                token_uri,
-                cache: Mutex::new(None),
-            }),
             other => anyhow::bail!(
-                "{}: credentials of type `{}` are not supported; use a service-account or authorized-user key",
+                "{}: credentials of type `{}` are not known; use one of {}",
                 path.display(),
-                other.unwrap_or("none")
+                crate::util::printable(other),
+                FILE_KINDS.join(", ")
             ),
-        }
+        };
+        let credentials =
+            built.map_err(|e| anyhow::anyhow!("{}: {}", path.display(), with_causes(&e)))?;
+        Ok(Auth::Google(GoogleAuth {
+            credentials,
+            fallback: Mutex::new(None),
+            what: format!("`{kind}` credentials from {}", path.display()),
+        }))
     }
 
-    /// A valid access token (`None` without credentials), fetched when the
-    /// cached one is missing or has less than five minutes left.
-    fn token(&self, http: &Client) -> Result<Option<Secret>> {
-        let cache = match self {
-            Auth::None => return Ok(None),
-            Auth::ServiceAccount { cache, .. }
-            | Auth::User { cache, .. }
-            | Auth::Metadata { cache, .. } => cache,
+    /// The headers that authorize one request (none without credentials).
+    fn headers(&self) -> Result<HeaderMap> {
+        let Auth::Google(g) = self else {
+            return Ok(HeaderMap::new());
         };
-        let mut cached = cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((token, until)) = cached.as_ref()
-            && Instant::now() + Duration::from_secs(300) < *until
+        let first = headers_of(&g.credentials);
+        let err = match first {
+            Ok(h) => return Ok(h),
+            Err(e) => e,
+        };
+        let fallback = g.fallback.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(ip) = fallback
+            && let Ok(h) = headers_of(&ip)
         {
-            return Ok(Some(token.clone()));
+            tracing::info!("the metadata server answered at {METADATA_IP}");
+            return Ok(h);
         }
-        let what = "cannot get a Google access token";
-        let (token, lifetime) = retry::retry(&Backoff::default(), what, |_| self.fetch(http))
-            .map_err(|stop| match stop {
-                Stop::Fatal(why) | Stop::Exhausted { why, .. } => {
-                    anyhow::anyhow!("{what}: {why}")
-                }
-            })?;
-        *cached = Some((token.clone(), Instant::now() + lifetime));
-        Ok(Some(token))
+        let hint = if g.what.starts_with("Application") {
+            "; set `credentials_file` or GOOGLE_APPLICATION_CREDENTIALS, or run where a metadata server answers"
+        } else {
+            ""
+        };
+        anyhow::bail!(
+            "cannot get a Google access token with {}: {err}{hint}",
+            g.what
+        )
     }
+}
 
-    /// One token request: the token and its lifetime, or the reason, worth
-    /// another try or not.
-    fn fetch(&self, http: &Client) -> std::result::Result<(Secret, Duration), Failure<String>> {
-        let request = match self {
-            Auth::None => unreachable!(),
-            Auth::ServiceAccount {
-                email,
-                key,
-                token_uri,
-                ..
-            } => {
-                let jwt = sign_jwt(email, key, token_uri).map_err(Failure::Fatal)?;
-                http.post(token_uri).form_body(&[
-                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                    ("assertion", jwt.expose()),
-                ])
-            }
-            Auth::User {
-                client_id,
-                client_secret,
-                refresh_token,
-                token_uri,
-                ..
-            } => http.post(token_uri).form_body(&[
-                ("grant_type", "refresh_token"),
-                ("client_id", client_id.as_str()),
-                ("client_secret", client_secret.expose()),
-                ("refresh_token", refresh_token.expose()),
-            ]),
-            Auth::Metadata { url, .. } => http
-                .get(url)
-                .header("Metadata-Flavor", "Google")
-                .timeout(Duration::from_secs(5)),
-        };
-        let response = match request.send() {
-            Ok(r) => r,
-            Err(e) if matches!(self, Auth::Metadata { .. }) => {
-                return Err(Failure::Fatal(format!(
-                    "no credentials were found (set `credentials_file` or GOOGLE_APPLICATION_CREDENTIALS), and the metadata server did not answer: {}",
-                    describe(&e)
-                )));
-            }
-            Err(e) => return Err(Failure::Transient(Transient::new(describe(&e)))),
-        };
-        let status = response.status();
-        if !status.is_success() {
-            let after = http::retry_after(response.headers());
-            let body = crate::util::error_text(response);
-            let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            let reason = match (json["error"].as_str(), json["error_description"].as_str()) {
-                (Some(e), Some(d)) => format!("{e}: {d}"),
-                (Some(e), None) => e.to_string(),
-                _ => body.chars().take(200).collect(),
-            };
-            let why = crate::util::secret::clean(&format!(
-                "the token endpoint answered HTTP {status}: {}",
-                reason.trim()
-            ));
-            return Err(if transient_status(status) {
-                Failure::Transient(Transient { why, after })
-            } else {
-                Failure::Fatal(why)
-            });
+/// The metadata server's fixed address.
+const METADATA_IP: &str = "http://169.254.169.254";
+
+fn headers_of(credentials: &Credentials) -> std::result::Result<HeaderMap, String> {
+    let answer = super::runtime::block_on(credentials.headers(::http::Extensions::new()));
+    match answer {
+        Ok(CacheableResource::New { data, .. }) => Ok(data),
+        Ok(CacheableResource::NotModified) => Err("no new headers".to_string()),
+        Err(e) => Err(with_causes(&e)),
+    }
+}
+
+/// An error and its causes, one after another, with anything secret-looking
+/// cleaned out.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
         }
-        let json: serde_json::Value = json_capped(response).map_err(|_| {
-            Failure::Transient(Transient::new("the token endpoint's answer is not JSON"))
-        })?;
-        let token = json["access_token"].as_str().ok_or(Failure::Fatal(
-            "the token endpoint gave no access token".to_string(),
-        ))?;
-        let lifetime = json["expires_in"].as_u64().unwrap_or(3600);
-        Ok((Secret::new(token), Duration::from_secs(lifetime)))
+        cause = c.source();
     }
-}
-
-/// A form-encoded body, built by hand (reqwest's `form` is not enabled).
-trait FormBody {
-    fn form_body(self, pairs: &[(&str, &str)]) -> Self;
-}
-
-impl FormBody for RequestBuilder {
-    fn form_body(self, pairs: &[(&str, &str)]) -> RequestBuilder {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
-            .finish();
-        self.header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(body)
-    }
-}
-
-/// The DER bytes inside a PEM block.
-fn pem_body(pem: &str) -> Option<Vec<u8>> {
-    let b64: String = pem
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
-    STANDARD.decode(b64).ok().filter(|d| !d.is_empty())
-}
-
-/// A JWT for the OAuth 2.0 JWT bearer grant, signed RS256.
-fn sign_jwt(
-    email: &str,
-    key: &ring::signature::RsaKeyPair,
-    token_uri: &str,
-) -> std::result::Result<Secret, String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
-    let claims = URL_SAFE_NO_PAD.encode(
-        serde_json::json!({
-            "iss": email,
-            "scope": SCOPE,
-            "aud": token_uri,
-            "iat": now,
-            "exp": now + 3600,
-        })
-        .to_string(),
-    );
-    let input = format!("{header}.{claims}");
-    let mut signature = vec![0; key.public().modulus_len()];
-    key.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        input.as_bytes(),
-        &mut signature,
-    )
-    .map_err(|_| "cannot sign the token request with the service-account key".to_string())?;
-    Ok(Secret::new(format!(
-        "{input}.{}",
-        URL_SAFE_NO_PAD.encode(signature)
-    )))
+    crate::util::secret::clean(&text)
 }
 
 #[cfg(test)]

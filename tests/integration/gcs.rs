@@ -75,8 +75,8 @@ pub(crate) fn dbkeep_gcs() -> Command {
     let mut cmd = dbkeep();
     cmd.env_remove("GOOGLE_APPLICATION_CREDENTIALS")
         .env_remove("STORAGE_EMULATOR_HOST")
-        .env("CLOUDSDK_CONFIG", "/nonexistent-dbkeep-test")
-        .env("GCE_METADATA_HOST", "127.0.0.1:9");
+        .env_remove("GCE_METADATA_HOST")
+        .env("CLOUDSDK_CONFIG", "/nonexistent-dbkeep-test");
     cmd
 }
 
@@ -285,27 +285,14 @@ fn a_service_account_key_is_used_and_never_shown() {
     assert!(!all.contains("dbkeep-test-token-value"), "{all}");
     let pem_line = pem.lines().nth(1).unwrap();
     assert!(!all.contains(pem_line));
-    // One token for the whole run, traded for a signed JWT.
-    let requests = requests.lock().unwrap().clone();
-    assert_eq!(requests.len(), 1, "{requests:?}");
-    assert!(
-        requests[0].contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer")
-            && requests[0].contains("assertion="),
-        "{}",
-        requests[0]
-    );
-    let assertion = requests[0]
-        .split('&')
-        .find_map(|p| p.strip_prefix("assertion="))
-        .unwrap();
-    check_jwt(dir.path(), assertion, &token_uri);
+    // The key signs its own JWT (AIP-4111): no token endpoint is asked, and
+    // every request carries the same token, signed by the key.
+    assert_eq!(requests.lock().unwrap().len(), 0);
     let auth = proxy.authorization.lock().unwrap().clone();
     assert!(!auth.is_empty());
-    assert!(
-        auth.iter()
-            .all(|a| a == "Bearer ya29.dbkeep-test-token-value"),
-        "{auth:?}"
-    );
+    assert!(auth.iter().all(|a| a == &auth[0]), "{auth:?}");
+    let jwt = auth[0].strip_prefix("Bearer ").expect("a bearer token");
+    check_jwt(dir.path(), jwt, None);
     assert!(
         gcs_keys(&endpoint, &bucket)
             .iter()
@@ -346,18 +333,30 @@ fn bad_credentials_are_clear_and_never_shown() {
     );
     assert!(!err.contains("secret-looking-garbage-42"), "{err}");
 
-    // A well-formed key that the token endpoint refuses.
+    // Well-formed credentials that the token endpoint refuses.
     let started = Instant::now();
     let (token_uri, _) = token_server(
         "400 Bad Request",
-        r#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#,
+        r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
     );
-    let (key, pem) = service_account_key(dir.path(), &token_uri);
+    let user = dir.path().join("user.json");
+    std::fs::write(
+        &user,
+        serde_json::json!({
+            "type": "authorized_user",
+            "client_id": "cid.apps.googleusercontent.com",
+            "client_secret": "client-secret-value-31",
+            "refresh_token": "1//refresh-token-value-32",
+            "token_uri": token_uri,
+        })
+        .to_string(),
+    )
+    .unwrap();
     let config = gcs_config(
         dir.path(),
         &format!(
             "{{ type: gcs, bucket: {bucket}, endpoint: \"{endpoint}\", credentials_file: {} }}",
-            key.display()
+            user.display()
         ),
         &db,
     );
@@ -367,12 +366,32 @@ fn bad_credentials_are_clear_and_never_shown() {
     assert!(
         err.contains(&format!("gs://{bucket}"))
             && err.contains("access token")
-            && err.contains("invalid_grant: Invalid JWT Signature"),
+            && err.contains("authorized_user")
+            && err.contains("invalid_grant"),
         "{err}"
     );
-    assert!(!err.contains(pem.lines().nth(1).unwrap()));
+    assert!(!err.contains("client-secret-value-31") && !err.contains("refresh-token-value-32"));
     assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(gcs_keys(&endpoint, &bucket), Vec::<String>::new());
+
+    // A kind of file that is not Google's.
+    let odd = dir.path().join("odd.json");
+    std::fs::write(&odd, r#"{"type":"kerberos"}"#).unwrap();
+    let config = gcs_config(
+        dir.path(),
+        &format!(
+            "{{ type: gcs, bucket: {bucket}, endpoint: \"{endpoint}\", credentials_file: {} }}",
+            odd.display()
+        ),
+        &db,
+    );
+    let out = run(dbkeep_gcs().arg("-c").arg(&config).arg("backup"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("`kerberos` are not known") && text(&out).contains("external_account"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -400,7 +419,7 @@ fn storage_emulator_host_is_honoured() {
 
 /// Checks a JWT's RS256 signature against the key in `dir` with openssl,
 /// and its claims.
-fn check_jwt(dir: &std::path::Path, jwt: &str, token_uri: &str) {
+fn check_jwt(dir: &std::path::Path, jwt: &str, token_uri: Option<&str>) {
     let parts: Vec<&str> = jwt.split('.').collect();
     assert_eq!(parts.len(), 3, "{jwt}");
     let decode = |part: &str, name: &str| -> std::path::PathBuf {
@@ -424,7 +443,9 @@ fn check_jwt(dir: &std::path::Path, jwt: &str, token_uri: &str) {
     let claims: serde_json::Value =
         serde_json::from_slice(&std::fs::read(decode(parts[1], "claims.json")).unwrap()).unwrap();
     assert_eq!(claims["iss"], "backup@test.iam.gserviceaccount.com");
-    assert_eq!(claims["aud"], token_uri);
+    if let Some(aud) = token_uri {
+        assert_eq!(claims["aud"], aud);
+    }
     assert_eq!(
         claims["scope"],
         "https://www.googleapis.com/auth/devstorage.read_write"
@@ -478,10 +499,12 @@ fn application_default_credentials_are_used_when_the_config_is_silent() {
 
     // Nothing at all: the metadata server (here a closed port) is the last resort.
     let started = Instant::now();
-    let out = backup(&[]);
+    let closed = std::path::PathBuf::from("127.0.0.1:9");
+    let out = backup(&[("GCE_METADATA_HOST", &closed)]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no credentials were found"),
+        String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9/computeMetadata")
+            && String::from_utf8_lossy(&out.stderr).contains("run where a metadata server answers"),
         "{}",
         text(&out)
     );
@@ -497,11 +520,23 @@ fn application_default_credentials_are_used_when_the_config_is_silent() {
         text(&out)
     );
 
-    let (key, _) = service_account_key(dir.path(), &token_uri);
-    let out = backup(&[("GOOGLE_APPLICATION_CREDENTIALS", &key)]);
+    let user = dir.path().join("user.json");
+    std::fs::write(
+        &user,
+        serde_json::json!({
+            "type": "authorized_user",
+            "client_id": "cid.apps.googleusercontent.com",
+            "client_secret": "client-secret-value-55",
+            "refresh_token": "1//refresh-token-value-56",
+            "token_uri": token_uri,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = backup(&[("GOOGLE_APPLICATION_CREDENTIALS", &user)]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("invalid_grant: Token has been expired"),
+        String::from_utf8_lossy(&out.stderr).contains("invalid_grant"),
         "{}",
         text(&out)
     );
@@ -510,7 +545,7 @@ fn application_default_credentials_are_used_when_the_config_is_silent() {
             .lock()
             .unwrap()
             .iter()
-            .any(|r| r.contains("jwt-bearer"))
+            .any(|r| r.contains("refresh_token") && r.contains("refresh-token-value-56"))
     );
 
     // gcloud's file, from `gcloud auth application-default login`.
@@ -529,6 +564,18 @@ fn application_default_credentials_are_used_when_the_config_is_silent() {
     )
     .unwrap();
     let out = backup(&[("CLOUDSDK_CONFIG", &gcloud)]);
+    // And where gcloud keeps it by default, under the home folder.
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".config")).unwrap();
+    std::fs::rename(&gcloud, home.join(".config/gcloud")).unwrap();
+    let nowhere = std::path::PathBuf::from("/nonexistent-dbkeep-test");
+    let from_home = backup(&[("HOME", &home), ("CLOUDSDK_CONFIG", &nowhere)]);
+    assert_eq!(from_home.status.code(), Some(1), "{}", text(&from_home));
+    assert!(
+        text(&from_home).contains("invalid_grant"),
+        "{}",
+        text(&from_home)
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let all = text(&out);
     assert!(all.contains("invalid_grant"), "{all}");
@@ -538,7 +585,171 @@ fn application_default_credentials_are_used_when_the_config_is_silent() {
             .lock()
             .unwrap()
             .iter()
-            .any(|r| r.contains("grant_type=refresh_token")
-                && r.contains("refresh_token=1%2F%2Frefresh-token-value-99"))
+            .any(|r| r.contains("refresh_token") && r.contains("refresh-token-value-99"))
+    );
+}
+
+/// Requests seen: first line, `Authorization`, body.
+type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
+
+/// A stand-in for Google's identity endpoints, not Google: a security token
+/// service (`/sts`), the IAM credentials impersonation call
+/// (`/impersonate`) and a metadata server's token route. Records each
+/// request's first line, `Authorization` header and body.
+fn identity_stand_in() -> (String, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut head = Vec::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push(line);
+            }
+            let length: usize = header(&head, "content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let first = head.first().cloned().unwrap_or_default();
+            let auth = header(&head, "authorization").unwrap_or("").to_string();
+            let body = String::from_utf8_lossy(&body).into_owned();
+            record.lock().unwrap().push((first.clone(), auth, body));
+            let answer = if first.contains(" /sts") {
+                r#"{"access_token":"sts-federated-token-7","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3600}"#
+            } else if first.contains(" /impersonate") {
+                r#"{"accessToken":"impersonated-token-8","expireTime":"2099-01-01T00:00:00Z"}"#
+            } else if first.contains("/computeMetadata/v1/instance/service-accounts/default/token")
+            {
+                r#"{"access_token":"metadata-token-9","expires_in":3600,"token_type":"Bearer"}"#
+            } else {
+                r#"{}"#
+            };
+            let _ = (&conn).write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMetadata-Flavor: Google\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    (base, seen)
+}
+
+#[test]
+fn workload_identity_federation_with_impersonation_signs_every_request() {
+    let endpoint = gcs_endpoint();
+    let bucket = gcs_bucket(&endpoint, "wif");
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 1);
+    let (base, seen) = identity_stand_in();
+    // The subject token a CI system or another cloud leaves in a file.
+    let subject = dir.path().join("oidc-token");
+    std::fs::write(&subject, "eyJhbGciOiJSUzI1NiJ9.subject-token-value-5.sig").unwrap();
+    let file = dir.path().join("wif.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "type": "external_account",
+            "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/ci/providers/gh",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": format!("{base}/sts"),
+            "service_account_impersonation_url": format!("{base}/impersonate"),
+            "credential_source": { "file": subject },
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let proxy = FaultProxy::start(Service::Gcs, &endpoint, Fault::None, 0);
+    let config = gcs_config(
+        dir.path(),
+        &format!(
+            "{{ type: gcs, bucket: {bucket}, endpoint: \"{}\", credentials_file: {} }}",
+            proxy.url,
+            file.display()
+        ),
+        &db,
+    );
+    let out = run(dbkeep_gcs()
+        .env("DBKEEP_LOG", "dbkeep=debug")
+        .arg("-c")
+        .arg(&config)
+        .arg("backup"));
+    ok(out.clone());
+    let all = text(&out);
+    for secret in [
+        "subject-token-value-5",
+        "sts-federated-token-7",
+        "impersonated-token-8",
+    ] {
+        assert!(!all.contains(secret), "{secret} was shown: {all}");
+    }
+    // The subject token went to the STS; its answer to the impersonation call.
+    let seen = seen.lock().unwrap().clone();
+    let sts = seen
+        .iter()
+        .find(|(l, _, _)| l.contains(" /sts"))
+        .expect("the STS was asked");
+    assert!(sts.2.contains("subject-token-value-5"), "{sts:?}");
+    assert!(sts.2.contains("token-exchange"), "{sts:?}");
+    let imp = seen
+        .iter()
+        .find(|(l, _, _)| l.contains(" /impersonate"))
+        .expect("the impersonation call was made");
+    assert_eq!(imp.1, "Bearer sts-federated-token-7");
+    // Every storage request carried the impersonated token.
+    let auth = proxy.authorization.lock().unwrap().clone();
+    assert!(!auth.is_empty());
+    assert!(
+        auth.iter().all(|a| a == "Bearer impersonated-token-8"),
+        "{auth:?}"
+    );
+    assert!(
+        gcs_keys(&endpoint, &bucket)
+            .iter()
+            .any(|k| k.ends_with("manifest.json"))
+    );
+}
+
+#[test]
+fn the_metadata_server_named_by_gce_metadata_host_signs_every_request() {
+    let endpoint = gcs_endpoint();
+    let bucket = gcs_bucket(&endpoint, "mds");
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 1);
+    let (base, seen) = identity_stand_in();
+    let proxy = FaultProxy::start(Service::Gcs, &endpoint, Fault::None, 0);
+    let config = gcs_config(
+        dir.path(),
+        &format!(
+            "{{ type: gcs, bucket: {bucket}, endpoint: \"{}\" }}",
+            proxy.url
+        ),
+        &db,
+    );
+    ok(run(dbkeep_gcs()
+        .env("GCE_METADATA_HOST", base.trim_start_matches("http://"))
+        .arg("-c")
+        .arg(&config)
+        .arg("backup")));
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|(l, _, _)| l
+                .contains("/computeMetadata/v1/instance/service-accounts/default/token")),
+        "{seen:?}"
+    );
+    let auth = proxy.authorization.lock().unwrap().clone();
+    assert!(!auth.is_empty());
+    assert!(
+        auth.iter().all(|a| a == "Bearer metadata-token-9"),
+        "{auth:?}"
     );
 }
