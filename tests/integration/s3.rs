@@ -1,6 +1,7 @@
 //! What only S3 does, against a real S3 server (moto): keys and a storage
-//! class from the config file, refused credentials, and a fan-out with an
-//! optional storage that fails. What every storage does is in the
+//! class from the config file, refused credentials, a fan-out with an
+//! optional storage that fails, and credentials from a web identity token
+//! (moto's STS). What every storage does is in the
 //! conformance suite (`storage.rs`).
 
 use crate::util::*;
@@ -226,4 +227,151 @@ fn one_dump_fans_out_to_local_and_s3_and_an_optional_failure_is_partial() {
         "offsite",
     ])));
     assert!(out.contains("offsite"), "{out}");
+}
+
+/// A token as an identity provider would issue it; moto does not check it.
+const WEB_IDENTITY_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZGJrZWVwIn0.d2ViLWlkZW50aXR5LXNpZ25hdHVyZQ";
+
+/// A config with one S3 storage (`offsite`, no keys) and a SQLite job `app`
+/// that keeps its backups there.
+fn sqlite_to_s3(
+    dir: &std::path::Path,
+    bucket: &str,
+    endpoint: &str,
+    db: &std::path::Path,
+) -> std::path::PathBuf {
+    let config = dir.join("dbkeep.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "storages:\n  offsite: {{ type: s3, bucket: {bucket}, endpoint: \"{endpoint}\", region: us-east-1, path_style: true }}\n\
+             jobs:\n  app:\n    storage: offsite\n    source: {{ type: sqlite, path: {} }}\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Every row of `sqlite_with_random_data`'s table.
+fn blob_rows(db: &std::path::Path) -> Vec<(i64, Vec<u8>)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("select id, data from blobs order by id")
+        .unwrap();
+    let rows: Vec<(i64, Vec<u8>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 256);
+    rows
+}
+
+/// dbkeep with no AWS credentials of any kind in its environment: no keys,
+/// no profile files, no instance metadata, no container endpoint.
+fn dbkeep_without_aws_keys(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = dbkeep();
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_ROLE_SESSION_NAME",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_STS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("no-aws-credentials"),
+        );
+    cmd
+}
+
+/// IRSA: no keys anywhere; the web identity token is traded with STS (moto)
+/// for the role's temporary keys, which sign every S3 request. `AWS_ENDPOINT_URL`
+/// names a closed port, so the storage's own `endpoint` must win over it.
+#[test]
+fn web_identity_credentials_from_sts_back_up_and_restore() {
+    let endpoint = s3_endpoint();
+    let bucket = s3_bucket(&endpoint, "irsa");
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 1);
+    let token = dir.path().join("web-identity-token");
+    std::fs::write(&token, WEB_IDENTITY_TOKEN).unwrap();
+    let sts = FaultProxy::start(Service::S3, &endpoint, Fault::None, 0);
+    let s3 = FaultProxy::start(Service::S3, &endpoint, Fault::None, 0);
+    let config = sqlite_to_s3(dir.path(), &bucket, &s3.url, &db);
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let irsa = |token: &std::path::Path| {
+        let mut cmd = dbkeep_without_aws_keys(dir.path());
+        cmd.env("AWS_WEB_IDENTITY_TOKEN_FILE", token)
+            .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/dbkeep-test")
+            .env("AWS_ROLE_SESSION_NAME", "dbkeep-irsa-test")
+            .env("AWS_ENDPOINT_URL_STS", &sts.url)
+            .env("AWS_ENDPOINT_URL", &dead)
+            .arg("-c")
+            .arg(&config);
+        cmd
+    };
+
+    let out = run(irsa(&token).args(["backup", "app"]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(WEB_IDENTITY_TOKEN));
+    let restored = dir.path().join("restored.db");
+    ok(run(irsa(&token)
+        .args(["restore", "app", "--target"])
+        .arg(&restored)));
+    // An online copy rewrites the header's change counters, so the rows are compared.
+    assert!(
+        blob_rows(&db) == blob_rows(&restored),
+        "the restored database differs from the original"
+    );
+
+    // STS was asked, and the S3 requests were signed with the role's
+    // temporary keys (moto issues them as `ASIA...`) and its session token.
+    let asked = sts.requests.lock().unwrap().clone();
+    assert!(
+        asked.iter().any(|h| h[0].starts_with("POST ")),
+        "no request reached STS: {asked:?}"
+    );
+    let signed = s3.requests.lock().unwrap().clone();
+    assert!(!signed.is_empty());
+    for head in &signed {
+        let auth = header(head, "authorization").unwrap_or_default();
+        assert!(
+            auth.contains("Credential=ASIA"),
+            "{} was not signed with the role's keys: {auth}",
+            head[0].trim()
+        );
+        assert!(
+            header(head, "x-amz-security-token").is_some(),
+            "{}",
+            head[0].trim()
+        );
+    }
+
+    // Without the role, or without the token file, there are no credentials:
+    // the backup fails, names the storage, and never shows the token.
+    let mut no_role = irsa(&token);
+    no_role.env_remove("AWS_ROLE_ARN");
+    let missing = dir.path().join("no-such-token");
+    for (what, mut cmd) in [("no role", no_role), ("no token file", irsa(&missing))] {
+        let out = run(cmd.args(["backup", "app"]));
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("storage `offsite`"), "{what}: {err}");
+        assert!(err.contains("credentials"), "{what}: {err}");
+        assert!(!text(&out).contains(WEB_IDENTITY_TOKEN), "{what}");
+    }
 }
