@@ -1,8 +1,8 @@
 //! What only S3 does, against a real S3 server (moto): keys and a storage
 //! class from the config file, refused credentials, a fan-out with an
 //! optional storage that fails, and credentials from a web identity token
-//! (moto's STS). What every storage does is in the
-//! conformance suite (`storage.rs`).
+//! (moto's STS) and from a container credentials endpoint. What every
+//! storage does is in the conformance suite (`storage.rs`).
 
 use crate::util::*;
 
@@ -373,5 +373,110 @@ fn web_identity_credentials_from_sts_back_up_and_restore() {
         assert!(err.contains("storage `offsite`"), "{what}: {err}");
         assert!(err.contains("credentials"), "{what}: {err}");
         assert!(!text(&out).contains(WEB_IDENTITY_TOKEN), "{what}");
+    }
+}
+
+/// A request line and its `Authorization` header.
+type Asked = (String, Option<String>);
+
+/// A container credentials endpoint (ECS, EKS Pod Identity) on the loopback:
+/// it answers every request with temporary keys and records the request
+/// line and `Authorization` header of each.
+struct ContainerCredentials {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Asked>>>,
+}
+
+impl ContainerCredentials {
+    fn start(access_key_id: &str) -> ContainerCredentials {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/creds", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let expiration = (chrono::Utc::now() + chrono::Duration::hours(1))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let body = format!(
+            r#"{{"AccessKeyId":"{access_key_id}","SecretAccessKey":"container-secret-key","Token":"container-session-token","Expiration":"{expiration}"}}"#
+        );
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(&conn);
+                let mut head = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push(line);
+                }
+                if head.is_empty() {
+                    continue;
+                }
+                let auth = header(&head, "authorization").map(str::to_string);
+                log.lock().unwrap().push((head[0].trim().to_string(), auth));
+                let _ = write!(
+                    &conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        ContainerCredentials { url, seen }
+    }
+}
+
+/// Container credentials: `AWS_CONTAINER_CREDENTIALS_FULL_URI` on the
+/// loopback, asked with `AWS_CONTAINER_AUTHORIZATION_TOKEN` as its
+/// `Authorization` header; its keys sign the backup's and the listing's
+/// S3 requests.
+#[test]
+fn container_credentials_from_a_full_uri_with_an_authorization_token() {
+    let endpoint = s3_endpoint();
+    let bucket = s3_bucket(&endpoint, "ecs");
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 1);
+    let creds = ContainerCredentials::start("AKIDCONTAINER");
+    let s3 = FaultProxy::start(Service::S3, &endpoint, Fault::None, 0);
+    let config = sqlite_to_s3(dir.path(), &bucket, &s3.url, &db);
+    let authorization = "container-authorization-token-123";
+    let container = || {
+        let mut cmd = dbkeep_without_aws_keys(dir.path());
+        cmd.env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &creds.url)
+            .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", authorization)
+            .arg("-c")
+            .arg(&config);
+        cmd
+    };
+
+    let out = run(container().args(["backup", "app"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = ok(run(container().args(["list", "app", "--json"])));
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert!(!text(&out).contains(authorization));
+    assert!(!text(&out).contains("container-secret-key"));
+
+    let seen = creds.seen.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "the credentials endpoint was never asked");
+    for (line, auth) in &seen {
+        assert!(line.starts_with("GET /creds "), "{line}");
+        assert_eq!(auth.as_deref(), Some(authorization), "{line}");
+    }
+    let signed = s3.requests.lock().unwrap().clone();
+    assert!(!signed.is_empty());
+    for head in &signed {
+        let auth = header(head, "authorization").unwrap_or_default();
+        assert!(
+            auth.contains("Credential=AKIDCONTAINER/"),
+            "{} was not signed with the container's keys: {auth}",
+            head[0].trim()
+        );
+        assert_eq!(
+            header(head, "x-amz-security-token"),
+            Some("container-session-token"),
+            "{}",
+            head[0].trim()
+        );
     }
 }
