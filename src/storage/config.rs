@@ -111,6 +111,41 @@ storage_config! {
         /// flight + 1).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub parallel_parts: Option<u32>,
+        /// Which requests carry a checksum: `when_supported` (the default)
+        /// or `when_required`, for S3-compatible services that refuse the
+        /// SDK's CRC checksum headers.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub checksum: Option<S3Checksum>,
+    }
+}
+
+/// Which S3 requests carry a checksum (the SDK's
+/// `request_checksum_calculation` and `response_checksum_validation`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum S3Checksum {
+    /// Every request that supports one: uploads send a CRC32, downloads
+    /// ask for the stored checksum and check it.
+    #[default]
+    WhenSupported,
+    /// Only the requests whose operation requires one.
+    WhenRequired,
+}
+
+impl S3Checksum {
+    /// The name as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            S3Checksum::WhenSupported => "when_supported",
+            S3Checksum::WhenRequired => "when_required",
+        }
+    }
+
+    /// Parses the name as written in the config.
+    pub fn parse(text: &str) -> Option<S3Checksum> {
+        [S3Checksum::WhenSupported, S3Checksum::WhenRequired]
+            .into_iter()
+            .find(|c| c.as_str() == text)
     }
 }
 

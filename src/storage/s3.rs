@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -28,7 +30,7 @@ use aws_sdk_s3::types::{
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
-use super::config::S3Config;
+use super::config::{S3Checksum, S3Config};
 use super::parts::{PartSizes, PartWriter, Parts};
 use super::retry::Backoff;
 use super::runtime::{block_on, runtime};
@@ -178,6 +180,19 @@ impl S3 {
             }
             if s.path_style == Some(true) {
                 config = config.force_path_style(true);
+            }
+            match s.checksum {
+                Some(S3Checksum::WhenSupported) => {
+                    config = config
+                        .request_checksum_calculation(RequestChecksumCalculation::WhenSupported)
+                        .response_checksum_validation(ResponseChecksumValidation::WhenSupported);
+                }
+                Some(S3Checksum::WhenRequired) => {
+                    config = config
+                        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+                        .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+                }
+                None => {}
             }
             Client::from_conf(config.build())
         });

@@ -480,3 +480,61 @@ fn container_credentials_from_a_full_uri_with_an_authorization_token() {
         );
     }
 }
+
+/// Whether a request's headers carry or announce a checksum.
+fn has_checksum(head: &[String]) -> bool {
+    head.iter().any(|h| {
+        let h = h.to_ascii_lowercase();
+        h.starts_with("x-amz-checksum-")
+            || h.starts_with("x-amz-sdk-checksum-algorithm:")
+            || (h.starts_with("x-amz-trailer:") && h.contains("x-amz-checksum-"))
+    })
+}
+
+/// `checksum: when_required` (here `?checksum=when_required`): no upload
+/// (PutObject, UploadPart) carries a checksum header, and no download asks
+/// for one; by default every upload does and every download asks.
+#[test]
+fn checksum_when_required_sends_no_checksum_headers() {
+    let endpoint = s3_endpoint();
+    let dir = tempdir();
+    // Over one 5 MiB part: a multipart upload, and a single PUT for the manifest.
+    let db = sqlite_with_random_data(dir.path(), 6);
+    for mode in ["", "&checksum=when_required", "&checksum=when_supported"] {
+        let bucket = s3_bucket(&endpoint, "sum");
+        let proxy = FaultProxy::start(Service::S3, &endpoint, Fault::None, 0);
+        let url = format!("{}&part_size_mib=5{mode}", s3_url(&proxy.url, &bucket, "c"));
+        ok(run(dbkeep_s3().args(["backup", "--to", &url]).arg(&db)));
+        ok(run(dbkeep_s3().args(["verify", "--from", &url])));
+        let requests = proxy.requests.lock().unwrap().clone();
+        let uploads: Vec<&Vec<String>> = requests
+            .iter()
+            .filter(|h| h[0].starts_with("PUT ") && h[0].contains("/c/"))
+            .collect();
+        let parts = uploads
+            .iter()
+            .filter(|h| h[0].contains("partNumber="))
+            .count();
+        assert!(parts >= 2, "{mode}: {parts} parts");
+        assert!(
+            uploads.iter().any(|h| h[0].contains("manifest.json")),
+            "{mode}: no manifest PUT"
+        );
+        let downloads: Vec<&Vec<String>> = requests
+            .iter()
+            .filter(|h| h[0].starts_with("GET ") && h[0].contains(".zst"))
+            .collect();
+        assert!(!downloads.is_empty(), "{mode}");
+        let required = mode.contains("when_required");
+        for head in &uploads {
+            assert_eq!(has_checksum(head), !required, "{mode}: {head:?}");
+        }
+        for head in &downloads {
+            assert_eq!(
+                header(head, "x-amz-checksum-mode").is_some(),
+                !required,
+                "{mode}: {head:?}"
+            );
+        }
+    }
+}
