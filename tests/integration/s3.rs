@@ -1,8 +1,9 @@
 //! What only S3 does, against a real S3 server (moto): keys and a storage
 //! class from the config file, refused credentials, a fan-out with an
 //! optional storage that fails, and credentials from a web identity token
-//! (moto's STS) and from a container credentials endpoint. What every
-//! storage does is in the conformance suite (`storage.rs`).
+//! (moto's STS) and from a container credentials endpoint, checksum
+//! headers, and Object Lock. What every storage does is in the conformance
+//! suite (`storage.rs`).
 
 use crate::util::*;
 
@@ -537,4 +538,235 @@ fn checksum_when_required_sends_no_checksum_headers() {
             );
         }
     }
+}
+
+/// A time in an RFC 3339 text, as dbkeep prints it.
+fn time(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("`{text}`: {e}"))
+        .with_timezone(&chrono::Utc)
+}
+
+/// Asserts that `until` is about a day from now (the `days: 1` of the tests).
+#[track_caller]
+fn a_day_from_now(until: chrono::DateTime<chrono::Utc>) {
+    let left = until - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::hours(23) && left <= chrono::Duration::hours(24),
+        "retained until {until}"
+    );
+}
+
+/// Object Lock on two storages, one `governance` and one `compliance`, with
+/// `keep_last: 1`: after two backups, prune keeps the older one whole and
+/// says why; verify shows the date; moto refuses to delete a locked version,
+/// and the job lock stays deletable.
+#[test]
+fn object_lock_keeps_a_locked_backup_through_prune_and_verify_shows_the_date() {
+    let endpoint = s3_endpoint();
+    let governed = s3_lock_bucket(&endpoint, "lockgov");
+    let complied = s3_lock_bucket(&endpoint, "lockcmp");
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 1);
+    let config = dir.path().join("dbkeep.yaml");
+    let storage = |bucket: &str, mode: &str| {
+        format!(
+            "{{ type: s3, bucket: {bucket}, endpoint: \"{endpoint}\", region: us-east-1, path_style: true, \
+             object_lock: {{ mode: {mode}, days: 1 }} }}"
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "storages:\n  governed: {}\n  complied: {}\njobs:\n  app:\n    storage: [governed, complied]\n    \
+             source: {{ type: sqlite, path: {} }}\n    retention: {{ keep_last: 1 }}\n",
+            storage(&governed, "governance"),
+            storage(&complied, "compliance"),
+            db.display()
+        ),
+    )
+    .unwrap();
+    let dbkeep_c = || {
+        let mut cmd = dbkeep_s3();
+        cmd.arg("-c").arg(&config);
+        cmd
+    };
+    ok(run(dbkeep_c().args(["backup", "app"])));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // The backup's own prune meets the first backup's lock.
+    let out = ok(run(dbkeep_c().args(["backup", "app", "--json"])));
+    assert!(out.contains("object lock until"), "{out}");
+    for bucket in [&governed, &complied] {
+        let manifests: Vec<String> = s3_keys(&endpoint, bucket)
+            .into_iter()
+            .filter(|k| k.ends_with("/manifest.json"))
+            .collect();
+        assert_eq!(manifests.len(), 2, "{bucket}: {manifests:?}");
+    }
+
+    // Prune keeps the locked backup in both storages and says until when.
+    let pruned = ok(run(dbkeep_c().args(["prune", "app", "--json"])));
+    let pruned: serde_json::Value = serde_json::from_str(&pruned).unwrap();
+    let rows = pruned.as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{pruned}");
+    let held: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["retained_until"].is_string())
+        .collect();
+    assert_eq!(held.len(), 2, "{pruned}");
+    for row in &held {
+        assert_eq!(row["action"], "keep", "{row}");
+        let until = row["retained_until"].as_str().unwrap();
+        a_day_from_now(time(until));
+        assert_eq!(
+            row["reasons"],
+            serde_json::json!([format!("object lock until {until}")])
+        );
+    }
+    let older = held[0]["id"].as_str().unwrap().to_string();
+    let table = ok(run(dbkeep_c().args(["prune", "app"])));
+    assert!(table.contains("object lock until"), "{table}");
+    assert!(table.contains("4 backups kept, 0 deleted"), "{table}");
+
+    // Verify shows the date of each object.
+    let verified = ok(run(dbkeep_c().args([
+        "verify",
+        "app",
+        "--storage",
+        "governed",
+        "--json",
+    ])));
+    let verified: serde_json::Value = serde_json::from_str(&verified).unwrap();
+    let object = &verified["objects"][0];
+    a_day_from_now(time(object["retained_until"].as_str().unwrap()));
+    let text_out = ok(run(dbkeep_c().args([
+        "verify",
+        "app",
+        "--storage",
+        "complied",
+    ])));
+    assert!(text_out.contains("retained until "), "{text_out}");
+
+    // What moto enforces: a locked version cannot be deleted; `governance`
+    // gives way to `x-amz-bypass-governance-retention` (moto checks no
+    // permission for it), `compliance` does not.
+    let artifact = s3_keys(&endpoint, &governed)
+        .into_iter()
+        .find(|k| k.contains(&older) && k.ends_with(".zst"))
+        .expect("the older backup's object");
+    for (bucket, mode) in [(&governed, "GOVERNANCE"), (&complied, "COMPLIANCE")] {
+        let url = format!("{endpoint}/{bucket}/{artifact}");
+        let (status, head, _) = s3_request("HEAD", &url, &[]);
+        assert_eq!(status, 200);
+        assert_eq!(header(&head, "x-amz-object-lock-mode"), Some(mode));
+        a_day_from_now(time(
+            header(&head, "x-amz-object-lock-retain-until-date").unwrap(),
+        ));
+        let version = s3_versions(&endpoint, bucket, &artifact).remove(0);
+        let (status, _, body) = s3_request("DELETE", &format!("{url}?versionId={version}"), &[]);
+        assert_eq!(status, 403, "{mode}: {body}");
+        assert!(body.contains("AccessDenied"), "{body}");
+        let bypass = [("x-amz-bypass-governance-retention", "true")];
+        let (status, _, body) =
+            s3_request("DELETE", &format!("{url}?versionId={version}"), &bypass);
+        let expected = if mode == "GOVERNANCE" { 204 } else { 403 };
+        assert_eq!(status, expected, "{mode} with bypass: {body}");
+    }
+    // A delete without a version only adds a delete marker: the locked
+    // version stays. This is why prune asks before it deletes anything.
+    let manifest = format!("app/{older}/manifest.json");
+    let url = format!("{endpoint}/{complied}/{manifest}");
+    let (status, _, _) = s3_request("DELETE", &url, &[]);
+    assert_eq!(status, 204);
+    assert_eq!(s3_versions(&endpoint, &complied, &manifest).len(), 1);
+
+    // The job lock carries no retention: each of its versions can go.
+    let locks = s3_versions(&endpoint, &governed, "app/lock.json");
+    assert!(!locks.is_empty());
+    for version in locks {
+        let url = format!("{endpoint}/{governed}/app/lock.json?versionId={version}");
+        let (status, head, _) = s3_request("HEAD", &url, &[]);
+        assert_eq!(status, 200);
+        assert_eq!(header(&head, "x-amz-object-lock-mode"), None);
+        let (status, _, body) = s3_request("DELETE", &url, &[]);
+        assert_eq!(status, 204, "{body}");
+    }
+}
+
+/// Object Lock on a multipart upload (CreateMultipartUpload) and on the
+/// manifest's PUT, with the CRC32 S3 requires even under
+/// `checksum: when_required`; none on the job lock; and `days: 0` refused.
+#[test]
+fn object_lock_headers_on_multipart_uploads_and_manifests_but_not_the_job_lock() {
+    let endpoint = s3_endpoint();
+    let bucket = s3_lock_bucket(&endpoint, "lockmp");
+    let proxy = FaultProxy::start(Service::S3, &endpoint, Fault::None, 0);
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 6);
+    let config = dir.path().join("dbkeep.yaml");
+    let write = |days: u32| {
+        std::fs::write(
+            &config,
+            format!(
+                "storages:\n  vault: {{ type: s3, bucket: {bucket}, endpoint: \"{}\", region: us-east-1, path_style: true, \
+                 part_size_mib: 5, checksum: when_required, object_lock: {{ mode: compliance, days: {days} }} }}\n\
+                 jobs:\n  app:\n    storage: vault\n    source: {{ type: sqlite, path: {} }}\n",
+                proxy.url,
+                db.display()
+            ),
+        )
+        .unwrap();
+    };
+    write(0);
+    let out =
+        run(dbkeep_s3()
+            .arg("-c")
+            .arg(&config)
+            .args(["config", "validate", "--no-environment"]));
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("storages.vault.object_lock.days") && err.contains("1 to 36500"),
+        "{err}"
+    );
+
+    write(1);
+    ok(run(dbkeep_s3()
+        .arg("-c")
+        .arg(&config)
+        .args(["backup", "app"])));
+    let requests = proxy.requests.lock().unwrap().clone();
+    let locked = |head: &[String]| {
+        let (mode, until) = (
+            header(head, "x-amz-object-lock-mode"),
+            header(head, "x-amz-object-lock-retain-until-date"),
+        );
+        if let Some(until) = until {
+            a_day_from_now(time(until));
+        }
+        mode == Some("COMPLIANCE") && until.is_some()
+    };
+    let start = requests
+        .iter()
+        .find(|h| h[0].starts_with("POST ") && h[0].contains("?uploads"))
+        .expect("a multipart upload");
+    assert!(locked(start), "{start:?}");
+    let parts: Vec<&Vec<String>> = requests
+        .iter()
+        .filter(|h| h[0].contains("partNumber="))
+        .collect();
+    assert!(parts.len() >= 2);
+    for part in parts {
+        assert!(has_checksum(part), "{part:?}");
+    }
+    let manifest = requests
+        .iter()
+        .find(|h| h[0].starts_with("PUT ") && h[0].contains("manifest.json"))
+        .expect("the manifest's PUT");
+    assert!(locked(manifest) && has_checksum(manifest), "{manifest:?}");
+    let lock = requests
+        .iter()
+        .find(|h| h[0].starts_with("PUT ") && h[0].contains("lock.json"))
+        .expect("the job lock's PUT");
+    assert!(!locked(lock) && !has_checksum(lock), "{lock:?}");
 }
