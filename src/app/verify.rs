@@ -5,7 +5,8 @@
 //! the recorded raw size, and the dump inside must be complete: a PostgreSQL
 //! custom archive is parsed to its last data block and listed by
 //! `pg_restore --list`, SQL scripts must end with their tool's end line, and
-//! a SQLite file must pass `PRAGMA integrity_check`.
+//! a SQLite file must pass `PRAGMA integrity_check`. Where the storage
+//! retains an object (S3 Object Lock), the result says until when.
 
 use std::io::{self, Write};
 
@@ -31,6 +32,9 @@ pub struct Checked {
     pub raw_size: u64,
     /// What was checked beyond size and sha256.
     pub checks: Vec<String>,
+    /// Until when the storage retains the object (S3 Object Lock).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retained_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Where verify finds its tools and puts its temp files (the job's
@@ -66,6 +70,7 @@ pub fn run(
                 raw_size: a.raw_size,
             };
             pipeline::check_object(&mut reader, &key, &expected)?;
+            let retained_until = retained_until(storage, &key)?;
             out.push(Checked {
                 key,
                 stored_size: a.stored_size,
@@ -75,6 +80,7 @@ pub fn run(
                     "sha256".into(),
                     "content not checked: encrypted, and no identity given".into(),
                 ],
+                retained_until,
             });
             continue;
         }
@@ -106,6 +112,7 @@ pub fn run(
                 .with_context(|| format!("{key} holds an incomplete or damaged dump"))?,
         );
         out.push(Checked {
+            retained_until: retained_until(storage, &key)?,
             key,
             stored_size: a.stored_size,
             raw_size: raw,
@@ -113,6 +120,16 @@ pub fn run(
         });
     }
     Ok(out)
+}
+
+/// Until when `storage` retains `key`.
+fn retained_until(
+    storage: &dyn Storage,
+    key: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    storage
+        .retained_until(key)
+        .with_context(|| format!("cannot read the retention of {key}"))
 }
 
 /// Receives the decompressed dump and checks its content.

@@ -28,6 +28,11 @@
 //!
 //! # Deleting
 //!
+//! Before a backup is deleted, each of its objects is asked whether the
+//! storage still retains it (S3 Object Lock). One that is retained keeps the
+//! whole backup, reported as "object lock until DATE": nothing of it is
+//! deleted, so a lock never leaves half a backup behind.
+//!
 //! A backup's manifest is deleted first and its data second, so a backup that
 //! is half deleted is invisible to `list` and `restore`. Such folders, and
 //! the leftovers of runs that died, have no manifest; they are removed once
@@ -41,7 +46,7 @@ use chrono_tz::Tz;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::manifest::{self, MANIFEST, Manifest, SigningKey};
+use crate::catalog::manifest::{self, MANIFEST, Manifest, SigningKey, rfc3339};
 use crate::storage::Target;
 use crate::util::problem::Problems;
 
@@ -243,6 +248,10 @@ pub struct Row {
     pub incomplete: bool,
     /// Whether the deletion was carried out (false with `--dry-run`).
     pub done: bool,
+    /// Until when the storage retains one of its objects (S3 Object Lock),
+    /// which keeps it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retained_until: Option<DateTime<Utc>>,
 }
 
 /// A backup folder found in a storage.
@@ -371,6 +380,7 @@ pub fn prune(
                     reasons: vec![why],
                     incomplete: false,
                     done: false,
+                    retained_until: None,
                 });
             }
             None => ranked.push(folder),
@@ -404,8 +414,10 @@ pub fn prune(
             reasons,
             incomplete: false,
             done: false,
+            retained_until: None,
         });
     }
+    let mut deletions = hold_retained(target, deletions, &mut rows, now)?;
     if !how.force && !how.dry_run && deletions.len() * 2 > total {
         return Err(TooMany {
             job: job.to_string(),
@@ -415,6 +427,7 @@ pub fn prune(
         }
         .into());
     }
+    let ranked_deletions = deletions.len();
     for folder in &incomplete {
         let Some(started_at) = manifest::id_time(&folder.id) else {
             tracing::warn!(
@@ -444,8 +457,11 @@ pub fn prune(
             },
             incomplete: true,
             done: false,
+            retained_until: None,
         });
     }
+    let old = deletions.split_off(ranked_deletions);
+    deletions.extend(hold_retained(target, old, &mut rows, now)?);
     if !how.dry_run {
         for (folder, row) in deletions {
             // A lost lock or a signal stops the deletions between backups.
@@ -458,6 +474,39 @@ pub fn prune(
     remove_leftovers(target, job, policy, how)?;
     rows.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
     Ok(rows)
+}
+
+/// Keeps, of the folders about to be deleted, those with an object the
+/// storage still retains (S3 Object Lock), so that no backup is half deleted;
+/// returns the others.
+fn hold_retained<'f>(
+    target: &Target,
+    deletions: Vec<(&'f Folder, usize)>,
+    rows: &mut [Row],
+    now: DateTime<Utc>,
+) -> Result<Vec<(&'f Folder, usize)>> {
+    let storage = target.storage.name();
+    let mut left = Vec::new();
+    for (folder, row) in deletions {
+        let mut until = None;
+        for key in &folder.keys {
+            let held = target.storage.retained_until(key).with_context(|| {
+                format!("cannot tell whether storage `{storage}` still retains {key}")
+            })?;
+            until = until.max(held.filter(|t| *t > now));
+        }
+        match until {
+            Some(until) => {
+                tracing::info!(storage, id = folder.id, until = %rfc3339(until), "backup kept: object lock");
+                let r = &mut rows[row];
+                r.action = "keep";
+                r.reasons = vec![format!("object lock until {}", rfc3339(until))];
+                r.retained_until = Some(until);
+            }
+            None => left.push((folder, row)),
+        }
+    }
+    Ok(left)
 }
 
 /// Removes the temp files of runs that died (local storage), once they are

@@ -98,7 +98,15 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
     } else {
         let mut text = String::new();
         for c in &checked {
-            text.push_str(&format!("ok  {}  ({})\n", c.key, c.checks.join(", ")));
+            let retained = c
+                .retained_until
+                .map(|t| format!("  retained until {}", crate::util::rfc3339(t)))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "ok  {}  ({}){retained}\n",
+                c.key,
+                c.checks.join(", ")
+            ));
         }
         text.push_str(&format!(
             "backup {} of job `{}` is intact\n",

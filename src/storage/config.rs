@@ -114,6 +114,67 @@ storage_config! {
         /// flight + 1).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub parallel_parts: Option<u32>,
+        /// Which requests carry a checksum: `when_supported` (the default)
+        /// or `when_required`, for S3-compatible services that refuse the
+        /// SDK's CRC checksum headers.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub checksum: Option<S3Checksum>,
+        /// S3 Object Lock retention for every backup object written
+        /// (artifacts and manifests; never the job lock). The bucket must
+        /// have Object Lock enabled.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub object_lock: Option<S3ObjectLock>,
+    }
+}
+
+/// S3 Object Lock retention for new objects (`object_lock:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct S3ObjectLock {
+    /// `governance` (who has `s3:BypassGovernanceRetention` can still
+    /// delete) or `compliance` (nobody can, until the date).
+    pub mode: S3ObjectLockMode,
+    /// Days each object stays locked from when it is written (1 to 36500).
+    pub days: u32,
+}
+
+/// The retention mode of S3 Object Lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum S3ObjectLockMode {
+    /// Deletable before the date only with `s3:BypassGovernanceRetention`.
+    Governance,
+    /// Deletable by nobody, the root user included, before the date.
+    Compliance,
+}
+
+/// Which S3 requests carry a checksum (the SDK's
+/// `request_checksum_calculation` and `response_checksum_validation`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum S3Checksum {
+    /// Every request that supports one: uploads send a CRC32, downloads
+    /// ask for the stored checksum and check it.
+    #[default]
+    WhenSupported,
+    /// Only the requests whose operation requires one.
+    WhenRequired,
+}
+
+impl S3Checksum {
+    /// The name as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            S3Checksum::WhenSupported => "when_supported",
+            S3Checksum::WhenRequired => "when_required",
+        }
+    }
+
+    /// Parses the name as written in the config.
+    pub fn parse(text: &str) -> Option<S3Checksum> {
+        [S3Checksum::WhenSupported, S3Checksum::WhenRequired]
+            .into_iter()
+            .find(|c| c.as_str() == text)
     }
 }
 
@@ -313,6 +374,17 @@ impl S3Config {
             problems.add(
                 format!("{at}.access_key_id"),
                 "give both `access_key_id` and `secret_access_key` (or `_file`), or neither to use the AWS credential chain",
+            );
+        }
+        if let Some(lock) = &self.object_lock
+            && !(1..=36500).contains(&lock.days)
+        {
+            problems.add(
+                format!("{at}.object_lock.days"),
+                format!(
+                    "{} days: use 1 to 36500, the whole days each object stays locked",
+                    lock.days
+                ),
             );
         }
         if let Some(sse) = &self.sse

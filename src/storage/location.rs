@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::config::{AzureConfig, GcsConfig, S3Config, SftpConfig, StorageConfig};
+use super::config::{AzureConfig, GcsConfig, S3Checksum, S3Config, SftpConfig, StorageConfig};
 
 /// Parses a `--to`/`--from` location.
 pub fn parse(text: &str) -> Result<StorageConfig> {
@@ -57,6 +57,13 @@ pub fn parse(text: &str) -> Result<StorageConfig> {
             (StorageConfig::S3(c), "region") => c.region = Some(v),
             (StorageConfig::S3(c), "path_style") => c.path_style = Some(v == "true" || v == "1"),
             (StorageConfig::S3(c), "storage_class") => c.storage_class = Some(v),
+            (StorageConfig::S3(c), "checksum") => {
+                c.checksum = Some(S3Checksum::parse(&v).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "storage `{text}`: `checksum={v}`: use `when_supported` or `when_required`"
+                    )
+                })?)
+            }
             (StorageConfig::Gcs(c), "storage_class") => c.storage_class = Some(v),
             (StorageConfig::Azure(c), "account") => c.account = Some(v),
             (StorageConfig::S3(c), "part_size_mib") => c.part_size_mib = Some(number(text, k, &v)?),
@@ -200,5 +207,12 @@ mod tests {
         assert_eq!((f.user, f.port, f.path.as_str()), (None, None, "backups"));
         assert!(parse("sftp://-oProxyCommand=x/y").is_err());
         assert!(parse("sftp://h/p?bogus=1").is_err());
+        let StorageConfig::S3(s) = parse("s3://b/p?checksum=when_required").unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.checksum, Some(S3Checksum::WhenRequired));
+        let e = parse("s3://b?checksum=never").unwrap_err().to_string();
+        assert!(e.contains("when_required"), "{e}");
+        assert!(parse("gs://b?checksum=when_required").is_err());
     }
 }

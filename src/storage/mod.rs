@@ -79,6 +79,12 @@ pub trait Storage: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// Until when the object at `key` cannot be deleted (S3 Object Lock), or
+    /// `None` when nothing holds it there (or the storage has no such lock).
+    fn retained_until(&self, _key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        Ok(None)
+    }
+
     /// Writes a small object whole.
     fn put(&self, key: &str, data: &[u8]) -> Result<()> {
         let mut w = self.create(key)?;

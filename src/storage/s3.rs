@@ -12,23 +12,32 @@
 //! An object smaller than one part is sent with one PUT at commit.
 //!
 //! Credentials: the explicit keys of the config, else the standard AWS chain
-//! (environment, profile, SSO, instance metadata).
+//! (environment, profile, SSO, web identity, container, instance metadata).
+//!
+//! With `object_lock`, every object written through `create` and `put`
+//! (artifacts, manifests) carries an Object Lock mode and a retain-until
+//! date, and a CRC32, which S3 requires with them. The conditional writes
+//! (`create_if_absent`, `replace_if`: the job lock, the config probe) carry
+//! none, so they stay deletable.
 
 use std::io::{self, Read};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectLockMode,
+    ServerSideEncryption, StorageClass,
 };
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
-use super::config::S3Config;
+use super::config::{S3Checksum, S3Config, S3ObjectLock, S3ObjectLockMode};
 use super::parts::{PartSizes, PartWriter, Parts};
 use super::retry::Backoff;
 use super::runtime::{block_on, runtime};
@@ -56,6 +65,34 @@ pub struct S3 {
     storage_class: Option<StorageClass>,
     sse: Option<ServerSideEncryption>,
     sse_kms_key_id: Option<String>,
+    object_lock: Option<S3ObjectLock>,
+}
+
+/// What an Object Lock adds to one new object's write: the mode, the
+/// retain-until date (now + the days, in whole seconds, as S3 and moto
+/// parse the header), and the checksum S3 requires with them.
+type LockParts = (
+    Option<ObjectLockMode>,
+    Option<aws_sdk_s3::primitives::DateTime>,
+    Option<ChecksumAlgorithm>,
+);
+
+fn lock_parts(lock: Option<&S3ObjectLock>) -> LockParts {
+    let Some(lock) = lock else {
+        return (None, None, None);
+    };
+    let mode = match lock.mode {
+        S3ObjectLockMode::Governance => ObjectLockMode::Governance,
+        S3ObjectLockMode::Compliance => ObjectLockMode::Compliance,
+    };
+    let until = chrono::Utc::now() + chrono::Duration::days(i64::from(lock.days));
+    (
+        Some(mode),
+        Some(aws_sdk_s3::primitives::DateTime::from_secs(
+            until.timestamp(),
+        )),
+        Some(ChecksumAlgorithm::Crc32),
+    )
 }
 
 /// Turns an SDK error into text: the service's code and message, never credentials.
@@ -179,6 +216,19 @@ impl S3 {
             if s.path_style == Some(true) {
                 config = config.force_path_style(true);
             }
+            match s.checksum {
+                Some(S3Checksum::WhenSupported) => {
+                    config = config
+                        .request_checksum_calculation(RequestChecksumCalculation::WhenSupported)
+                        .response_checksum_validation(ResponseChecksumValidation::WhenSupported);
+                }
+                Some(S3Checksum::WhenRequired) => {
+                    config = config
+                        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+                        .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+                }
+                None => {}
+            }
             Client::from_conf(config.build())
         });
         Ok(S3 {
@@ -193,6 +243,7 @@ impl S3 {
             storage_class: s.storage_class.as_deref().map(StorageClass::from),
             sse: s.sse.as_deref().map(ServerSideEncryption::from),
             sse_kms_key_id: s.sse_kms_key_id.clone(),
+            object_lock: s.object_lock,
         })
     }
 
@@ -271,6 +322,7 @@ impl Storage for S3 {
                 storage_class: self.storage_class.clone(),
                 sse: self.sse.clone(),
                 sse_kms_key_id: self.sse_kms_key_id.clone(),
+                object_lock: self.object_lock,
                 upload_id: None,
                 next_part: 1,
                 in_flight: Vec::new(),
@@ -439,6 +491,7 @@ impl Storage for S3 {
         check_key(key)?;
         let data = Bytes::copy_from_slice(data);
         block_on(with_retries(&self.what("cannot write", key), || {
+            let (mode, until, checksum) = lock_parts(self.object_lock.as_ref());
             self.client
                 .put_object()
                 .bucket(&self.bucket)
@@ -446,10 +499,39 @@ impl Storage for S3 {
                 .set_storage_class(self.storage_class.clone())
                 .set_server_side_encryption(self.sse.clone())
                 .set_ssekms_key_id(self.sse_kms_key_id.clone())
+                .set_object_lock_mode(mode)
+                .set_object_lock_retain_until_date(until)
+                .set_checksum_algorithm(checksum)
                 .body(ByteStream::from(data.clone()))
                 .send()
         }))?;
         Ok(())
+    }
+
+    fn retained_until(&self, key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        check_key(key)?;
+        let what = self.what("cannot read the retention of", key);
+        let head = block_on(with_retries(&what, || async {
+            match self
+                .client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+            {
+                Ok(out) => Ok(Some(out)),
+                // Gone already: nothing holds it.
+                Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 404 => Ok(None),
+                Err(e) => Err(e),
+            }
+        }))?;
+        let now = chrono::Utc::now();
+        Ok(head
+            .as_ref()
+            .and_then(|out| out.object_lock_retain_until_date())
+            .and_then(|d| chrono::DateTime::from_timestamp(d.secs(), d.subsec_nanos()))
+            .filter(|until| *until > now))
     }
 }
 
@@ -485,6 +567,7 @@ struct Multipart {
     storage_class: Option<StorageClass>,
     sse: Option<ServerSideEncryption>,
     sse_kms_key_id: Option<String>,
+    object_lock: Option<S3ObjectLock>,
     upload_id: Option<String>,
     next_part: i32,
     in_flight: Vec<JoinHandle<Result<CompletedPart>>>,
@@ -499,6 +582,7 @@ impl Multipart {
         let out = block_on(with_retries(
             &format!("{}: cannot start the multipart upload", self.what),
             || {
+                let (mode, until, checksum) = lock_parts(self.object_lock.as_ref());
                 self.client
                     .create_multipart_upload()
                     .bucket(&self.bucket)
@@ -506,6 +590,9 @@ impl Multipart {
                     .set_storage_class(self.storage_class.clone())
                     .set_server_side_encryption(self.sse.clone())
                     .set_ssekms_key_id(self.sse_kms_key_id.clone())
+                    .set_object_lock_mode(mode)
+                    .set_object_lock_retain_until_date(until)
+                    .set_checksum_algorithm(checksum)
                     .send()
             },
         ))?;
@@ -543,6 +630,9 @@ impl Parts for Multipart {
             self.key.clone(),
             self.what.clone(),
         );
+        // An upload started with a checksum algorithm needs it on every part
+        // and each part's checksum at completion.
+        let checksum = self.object_lock.map(|_| ChecksumAlgorithm::Crc32);
         self.in_flight.push(runtime().spawn(async move {
             let out = with_retries(&format!("{what}: part {number} failed"), || {
                 client
@@ -551,12 +641,15 @@ impl Parts for Multipart {
                     .key(&key)
                     .upload_id(&upload_id)
                     .part_number(number)
+                    .set_checksum_algorithm(checksum.clone())
                     .body(ByteStream::from(data.clone()))
                     .send()
             })
             .await?;
+            let crc32 = checksum.and(out.checksum_crc32().map(str::to_string));
             Ok(CompletedPart::builder()
                 .set_e_tag(out.e_tag().map(str::to_string))
+                .set_checksum_crc32(crc32)
                 .part_number(number)
                 .build())
         }));
@@ -568,6 +661,7 @@ impl Parts for Multipart {
         block_on(with_retries(
             &format!("{}: cannot write", self.what),
             || {
+                let (mode, until, checksum) = lock_parts(self.object_lock.as_ref());
                 self.client
                     .put_object()
                     .bucket(&self.bucket)
@@ -575,6 +669,9 @@ impl Parts for Multipart {
                     .set_storage_class(self.storage_class.clone())
                     .set_server_side_encryption(self.sse.clone())
                     .set_ssekms_key_id(self.sse_kms_key_id.clone())
+                    .set_object_lock_mode(mode)
+                    .set_object_lock_retain_until_date(until)
+                    .set_checksum_algorithm(checksum)
                     .body(ByteStream::from(data.clone()))
                     .send()
             },

@@ -57,6 +57,8 @@ pub struct FaultProxy {
     pub queries: Arc<AtomicUsize>,
     /// Every `Authorization` header seen.
     pub authorization: Arc<Mutex<Vec<String>>>,
+    /// Every request's line and headers, as sent.
+    pub requests: Arc<Mutex<Vec<Vec<String>>>>,
     /// Faults still to inject.
     pub left: Arc<AtomicI64>,
 }
@@ -71,6 +73,7 @@ struct State {
     cancels: Arc<AtomicUsize>,
     queries: Arc<AtomicUsize>,
     authorization: Arc<Mutex<Vec<String>>>,
+    requests: Arc<Mutex<Vec<Vec<String>>>>,
     /// Per GCS upload id: the bytes the server confirmed, `u64::MAX` once complete.
     kept: Arc<Mutex<HashMap<String, u64>>>,
 }
@@ -93,6 +96,7 @@ impl FaultProxy {
             cancels: Arc::new(AtomicUsize::new(0)),
             queries: Arc::new(AtomicUsize::new(0)),
             authorization: Arc::new(Mutex::new(Vec::new())),
+            requests: Arc::new(Mutex::new(Vec::new())),
             kept: Arc::new(Mutex::new(HashMap::new())),
         };
         let proxy = FaultProxy {
@@ -101,6 +105,7 @@ impl FaultProxy {
             cancels: state.cancels.clone(),
             queries: state.queries.clone(),
             authorization: state.authorization.clone(),
+            requests: state.requests.clone(),
             left: state.left.clone(),
         };
         std::thread::spawn(move || {
@@ -233,6 +238,7 @@ fn proxy_one(client: TcpStream, st: &State) {
     if let Some(a) = header(&head, "authorization") {
         st.authorization.lock().unwrap().push(a.to_string());
     }
+    st.requests.lock().unwrap().push(head.clone());
     let request = classify(st.service, &head);
     if head[0].starts_with("DELETE ") && request.upload_id.is_some() {
         st.cancels.fetch_add(1, Ordering::SeqCst);

@@ -88,6 +88,73 @@ pub fn s3_raw(method: &str, url: &str, body: &[u8]) -> (u16, Vec<u8>) {
     (status, answer[split + 4..].to_vec())
 }
 
+/// A request to moto as [`s3_raw`] makes it, with extra headers; returns
+/// the status, the response's header lines and its body.
+pub fn s3_request(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, Vec<String>, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(
+        s,
+        "{method} /{path} HTTP/1.0\r\nHost: {host}\r\nContent-Length: 0\r\n{extra}\
+         Authorization: AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let head: Vec<String> = head.lines().map(|l| format!("{l}\r\n")).collect();
+    let status = head[0]
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head, body.to_string())
+}
+
+/// Creates a bucket with Object Lock (and so versioning) on; returns its name.
+pub fn s3_lock_bucket(endpoint: &str, prefix: &str) -> String {
+    let name = unique(prefix).replace('_', "-").to_lowercase();
+    let (status, _, body) = s3_request(
+        "PUT",
+        &format!("{endpoint}/{name}"),
+        &[("x-amz-bucket-object-lock-enabled", "true")],
+    );
+    assert!(
+        status == 200,
+        "cannot create bucket {name}: {status} {body}"
+    );
+    name
+}
+
+/// The version ids of `key` (not its delete markers), through the server's API.
+pub fn s3_versions(endpoint: &str, bucket: &str, key: &str) -> Vec<String> {
+    let (_, _, body) = s3_request(
+        "GET",
+        &format!("{endpoint}/{bucket}?versions&prefix={key}"),
+        &[],
+    );
+    let tag = |chunk: &str, name: &str| {
+        chunk
+            .split(&format!("<{name}>"))
+            .nth(1)
+            .and_then(|s| s.split(&format!("</{name}>")).next())
+            .map(str::to_string)
+    };
+    body.split("<Version>")
+        .skip(1)
+        .filter_map(|v| v.split("</Version>").next())
+        .filter(|v| tag(v, "Key").as_deref() == Some(key))
+        .filter_map(|v| tag(v, "VersionId"))
+        .collect()
+}
+
 /// Multipart uploads still open in a bucket.
 pub fn s3_open_uploads(endpoint: &str, bucket: &str) -> usize {
     let (_, body) = http("GET", &format!("{endpoint}/{bucket}?uploads"), b"");
