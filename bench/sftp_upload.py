@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """Benchmark: upload rate of `dbkeep backup` to an SFTP storage against the
-stock OpenSSH `sftp` client putting the same bytes to the same server, in one
+stock OpenSSH `sftp` client putting the same dump to the same server, in one
 run.
 
 Starts a private sshd (OpenSSH, internal-sftp) on a free port of 127.0.0.1
-with fresh keys, and a SQLite database of --size-mb MB of random blobs. The
-stock client puts that file with `sftp -b`; dbkeep backs the database up with
-`--compression none`, so both send the same number of bytes over the same
-cipher. Rounds alternate; the best of each is compared. Prints both rates and
-dbkeep's rate as a ratio of sftp's (goal: at least 0.9).
+with fresh keys. Makes a PostgreSQL database of about --size-mb MB, dumps it
+once with `pg_dump -Fc -Z0` to a file, and uploads that file both ways: the
+stock client with `sftp -b put`; dbkeep from a stand-in pg_dump that `cat`s
+the file, with `--compression none`, so both send the same bytes over the
+same cipher. Rounds alternate; the best of each is compared. Prints both
+rates and dbkeep's rate as a ratio of sftp's (goal: at least 0.9).
 
 Usage: bench/sftp_upload.py [--size-mb 500] [--rounds 3] [--dbkeep target/release/dbkeep]
-Needs: sshd and sftp (Debian openssh-server, openssh-client); as root, or a
+Needs: sshd and sftp (Debian openssh-server, openssh-client), a PostgreSQL
+server (PGHOST/PGPORT/PGUSER, default 127.0.0.1:5432 postgres); as root, or a
 user whose login sshd accepts.
 """
 
@@ -20,14 +22,13 @@ import getpass
 import os
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from pg_backup import measure  # noqa: E402
+from pg_backup import CONN, measure, psql  # noqa: E402
 
 
 def free_port():
@@ -81,28 +82,33 @@ def main():
     work = tempfile.mkdtemp(prefix="dbkeep-sftp-bench-", dir=os.environ.get("BENCH_DIR"))
     sshd, port, user = start_sshd(work)
     try:
-        db = f"{work}/bench.db"
-        conn = sqlite3.connect(db)
-        conn.execute("create table blobs (id integer primary key, data blob)")
-        rows = args.size_mb * 256
-        conn.execute(
-            "with recursive s(i) as (select 1 union all select i + 1 from s where i < ?) "
-            "insert into blobs (data) select randomblob(4000) from s",
-            (rows,),
-        )
-        conn.commit()
-        conn.close()
-        size = os.path.getsize(db)
+        db = "dbkeep_sftp_bench"
+        psql("postgres", f"drop database if exists {db}")
+        psql("postgres", f"create database {db}")
+        psql(db, "create table t (id int, v text)")
+        psql(db, f"insert into t select i, repeat(md5(i::text), 30) from generate_series(1, {args.size_mb * 1000}) i")
+        dump = f"{work}/dump.pgdump"
+        subprocess.run(f"pg_dump -Fc -Z0 {' '.join(CONN)} -d {db} > {dump}", shell=True, check=True)
+        psql("postgres", f"drop database {db}")
+        size = os.path.getsize(dump)
+        tools = f"{work}/tools"
+        os.mkdir(tools)
+        real = shutil.which("pg_dump")
+        with open(f"{tools}/pg_dump", "w") as f:
+            f.write(f'#!/bin/sh\ncase "$*" in *--version*) exec {real} --version;; esac\nexec cat {dump}\n')
+        os.chmod(f"{tools}/pg_dump", 0o755)
+        source = f"postgres://{CONN[5]}@{CONN[1]}:{CONN[3]}/postgres"
         opts = f"-i {work}/client -o IdentitiesOnly=yes -o UserKnownHostsFile={work}/known_hosts -o BatchMode=yes"
         url = f"sftp://{user}@127.0.0.1:{port}{work}/dbkeep?key_file={work}/client&known_hosts={work}/known_hosts"
         with open(f"{work}/batch", "w") as f:
-            f.write(f"put {db} {work}/stock.db\n")
+            f.write(f"put {dump} {work}/stock.pgdump\n")
         best = {"sftp": None, "dbkeep": None}
         peak = {"sftp": 0, "dbkeep": 0}
         for r in range(args.rounds):
             for label, cmd, watch in [
                 ("sftp", f"sftp -q {opts} -P {port} -b {work}/batch {user}@127.0.0.1 >/dev/null", "sftp"),
-                ("dbkeep", f"{dbkeep} -q --no-progress backup --compression none {db} --to '{url}'", "dbkeep"),
+                ("dbkeep", f"PATH={tools}:$PATH {dbkeep} -q --no-progress backup --compression none "
+                 f"--job bench {source} --to '{url}' >/dev/null", "dbkeep"),
             ]:
                 wall, kb = measure(label, cmd, watch)
                 best[label] = wall if best[label] is None else min(best[label], wall)

@@ -409,6 +409,16 @@ impl Session {
 
     fn send(&self, kind: u8, body: impl FnOnce(&mut Buf)) -> Result<Pending> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut packet = Buf::default();
+        packet.u32(0).u8(kind).u32(id);
+        body(&mut packet);
+        let len = (packet.0.len() - 4) as u32;
+        packet.0[..4].copy_from_slice(&len.to_be_bytes());
+        self.send_raw(id, &packet.0)
+    }
+
+    /// Registers request `id` and sends its whole packet.
+    fn send_raw(&self, id: u32, packet: &[u8]) -> Result<Pending> {
         let (tx, rx) = sync_channel(1);
         {
             let mut w = self
@@ -420,16 +430,11 @@ impl Session {
             }
             w.replies.insert(id, tx);
         }
-        let mut packet = Buf::default();
-        packet.u32(0).u8(kind).u32(id);
-        body(&mut packet);
-        let len = (packet.0.len() - 4) as u32;
-        packet.0[..4].copy_from_slice(&len.to_be_bytes());
         let sent = self
             .out
             .lock()
             .map_err(|_| io::Error::other("the SFTP session failed"))
-            .and_then(|mut out| out.write_all(&packet.0));
+            .and_then(|mut out| out.write_all(packet));
         if let Err(e) = sent {
             // The session is over: every request waiting on it fails, and
             // the next use opens a new one.
@@ -443,6 +448,18 @@ impl Session {
             anyhow::bail!("{why}");
         }
         Ok(Pending(rx))
+    }
+
+    /// Sends a WRITE built by [`write_packet`] with its data appended: the
+    /// data is copied once, into the packet.
+    fn send_write(&self, mut packet: Vec<u8>, header: usize) -> Result<Pending> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let len = (packet.len() - 4) as u32;
+        let data_len = (packet.len() - header) as u32;
+        packet[..4].copy_from_slice(&len.to_be_bytes());
+        packet[5..9].copy_from_slice(&id.to_be_bytes());
+        packet[header - 4..header].copy_from_slice(&data_len.to_be_bytes());
+        self.send_raw(id, &packet)
     }
 
     fn open(&self, path: &str, flags: u32) -> Result<Vec<u8>> {
@@ -663,6 +680,16 @@ fn dispatch(mut from: ChildStdout, waiting: &Mutex<Waiting>, child: &Mutex<Child
             let _ = tx.send(Err(why.clone()));
         }
     }
+}
+
+/// The start of a WRITE of `handle` at `offset`, with room for `chunk` bytes
+/// of data; the lengths and the request id are filled in when it is sent.
+/// Returns the packet and the length of its header.
+fn write_packet(handle: &[u8], offset: u64, chunk: usize) -> (Vec<u8>, usize) {
+    let header = 4 + 1 + 4 + 4 + handle.len() + 8 + 4;
+    let mut p = Buf(Vec::with_capacity(header + chunk));
+    p.u32(0).u8(WRITE).u32(0).bytes(handle).u64(offset).u32(0);
+    (p.0, header)
 }
 
 // ---------------------------------------------------------------- storage
@@ -927,8 +954,10 @@ impl Storage for Sftp {
         let handle = s
             .open(&temp, F_WRITE | F_CREAT | F_EXCL | F_TRUNC)
             .with_context(|| self.context("create", key))?;
+        let (packet, header) = write_packet(&handle, 0, s.chunk);
         Ok(Box::new(SftpWriter {
-            buf: Vec::with_capacity(s.chunk),
+            packet,
+            header,
             session: s,
             handle: Some(handle),
             temp,
@@ -1115,13 +1144,19 @@ struct SftpWriter {
     temp: String,
     path: String,
     offset: u64,
-    buf: Vec<u8>,
+    /// The WRITE being filled, and the length of its header.
+    packet: Vec<u8>,
+    header: usize,
     in_flight: VecDeque<Pending>,
     failed: Option<String>,
     storage: String,
 }
 
 impl SftpWriter {
+    fn buffered(&self) -> usize {
+        self.packet.len() - self.header
+    }
+
     fn fail(&mut self, e: anyhow::Error) -> io::Error {
         let msg = format!(
             "storage `{}`: cannot write {}: {e:#}",
@@ -1134,17 +1169,19 @@ impl SftpWriter {
     /// Sends the buffered bytes, waiting for the oldest write when enough
     /// are in flight.
     fn send_buf(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
+        let n = self.buffered();
+        if n == 0 {
             return Ok(());
         }
-        let handle = self.handle.as_deref().unwrap_or_default();
-        let sent = self.session.write(handle, self.offset, &self.buf);
-        match sent {
+        let handle = self.handle.clone().unwrap_or_default();
+        let (next, header) = write_packet(&handle, self.offset + n as u64, self.session.chunk);
+        let full = std::mem::replace(&mut self.packet, next);
+        match self.session.send_write(full, self.header) {
             Ok(p) => self.in_flight.push_back(p),
             Err(e) => return Err(self.fail(e)),
         }
-        self.offset += self.buf.len() as u64;
-        self.buf.clear();
+        self.header = header;
+        self.offset += n as u64;
         while self.in_flight.len() >= self.session.in_flight() {
             let oldest = self.in_flight.pop_front().map(Pending::ok);
             if let Some(Err(e)) = oldest {
@@ -1185,10 +1222,10 @@ impl Write for SftpWriter {
         if let Some(f) = &self.failed {
             return Err(io::Error::other(f.clone()));
         }
-        let room = self.session.chunk - self.buf.len();
+        let room = self.session.chunk - self.buffered();
         let n = room.min(data.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == self.session.chunk {
+        self.packet.extend_from_slice(&data[..n]);
+        if self.buffered() == self.session.chunk {
             self.send_buf()?;
         }
         Ok(n)

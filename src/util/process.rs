@@ -305,6 +305,7 @@ impl Tool {
         let mut child = self.spawn()?;
         let stdin = child.stdin.take().context("child has no stdin")?;
         let stdout = child.stdout.take().context("child has no stdout")?;
+        grow_pipe(&stdin);
         grow_pipe(&stdout);
         let stderr = child.stderr.take().map(|e| drain(e, &self.name));
         signal::track(child.id());
