@@ -820,7 +820,7 @@ mod tests {
         assert_eq!(
             got,
             [
-                "storages.s.type: unknown value `ftp`, expected one of `local`, `s3`, `gcs`, `azure`",
+                "storages.s.type: unknown value `ftp`, expected one of `local`, `s3`, `gcs`, `azure`, `sftp`",
                 "notifiers.m.smtp_host: missing required key",
             ],
             "{got:#?}"

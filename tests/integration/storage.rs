@@ -789,8 +789,13 @@ fn a_run_that_loses_its_lock_stops<B: Backend>() {
     let dir = tempdir();
     let db = sqlite_with_random_data(dir.path(), 1);
     let top = "lock: { stale_after: 3s }\n";
-    let hooks = "    hooks: { before: [[sleep, \"60\"]] }\n";
-    let cfg = config(dir.path(), &b.yaml("locks"), &db, top, hooks);
+    // The hook runs once the lock is taken and confirmed: its mark says so.
+    let inside = dir.path().join("inside");
+    let hooks = format!(
+        "    hooks: {{ before: [[sh, -c, \"touch {}; sleep 60\"]] }}\n",
+        inside.display()
+    );
+    let cfg = config(dir.path(), &b.yaml("locks"), &db, top, &hooks);
     let child = b
         .dbkeep()
         .arg("-c")
@@ -801,9 +806,10 @@ fn a_run_that_loses_its_lock_stops<B: Backend>() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    wait_until("the run's lock appears", Duration::from_secs(20), || {
-        b.get(LOCK)
-            .is_some_and(|l| String::from_utf8_lossy(&l).contains(&format!("\"pid\": {pid}")))
+    wait_until("the run holds its lock", Duration::from_secs(20), || {
+        inside.exists()
+            && b.get(LOCK)
+                .is_some_and(|l| String::from_utf8_lossy(&l).contains(&format!("\"pid\": {pid}")))
     });
     let theirs = foreign_lock(chrono::Duration::zero(), "theirs");
     b.put(LOCK, &theirs);
