@@ -184,7 +184,14 @@ impl S3 {
             let retries = aws_config::retry::RetryConfig::standard()
                 .with_max_attempts(2)
                 .with_initial_backoff(Duration::from_millis(200));
+            // rustls on ring, the crypto the rest of dbkeep uses.
+            let http = aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https();
             let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                .http_client(http)
                 .timeout_config(timeouts)
                 .retry_config(retries);
             let env_region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
