@@ -170,6 +170,25 @@ fn a_chunk_kept_by_the_server_but_unanswered_is_not_sent_twice() {
     ])));
 }
 
+/// One HTTP request off `conn`: its head lines and its body.
+fn read_request(conn: &TcpStream) -> (Vec<String>, String) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        head.push(line);
+    }
+    let length: usize = header(&head, "content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    (head, String::from_utf8_lossy(&body).into_owned())
+}
+
 /// A one-route OAuth token endpoint: answers every request with `status`
 /// and `body`, and records the request bodies.
 fn token_server(status: &'static str, body: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
@@ -179,24 +198,8 @@ fn token_server(status: &'static str, body: &'static str) -> (String, Arc<Mutex<
     let record = seen.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut head = Vec::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                head.push(line);
-            }
-            let length: usize = header(&head, "content-length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let mut request = vec![0; length];
-            let _ = reader.read_exact(&mut request);
-            record
-                .lock()
-                .unwrap()
-                .push(String::from_utf8_lossy(&request).into_owned());
+            let (_, request) = read_request(&conn);
+            record.lock().unwrap().push(request);
             let _ = (&conn).write_all(
                 format!(
                     "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -603,23 +606,9 @@ fn identity_stand_in() -> (String, Seen) {
     let record = seen.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut head = Vec::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                head.push(line);
-            }
-            let length: usize = header(&head, "content-length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
+            let (head, body) = read_request(&conn);
             let first = head.first().cloned().unwrap_or_default();
             let auth = header(&head, "authorization").unwrap_or("").to_string();
-            let body = String::from_utf8_lossy(&body).into_owned();
             record.lock().unwrap().push((first.clone(), auth, body));
             let answer = if first.contains(" /sts") {
                 r#"{"access_token":"sts-federated-token-7","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3600}"#

@@ -3,24 +3,6 @@
 
 use crate::util::*;
 
-/// `dbkeep inspect ARGS --json` in an empty folder with no config; the folder
-/// stays empty.
-#[track_caller]
-fn inspect_json(args: &[&str]) -> serde_json::Value {
-    let empty = tempdir();
-    let out = ok(run(dbkeep()
-        .current_dir(empty.path())
-        .arg("inspect")
-        .args(args)
-        .arg("--json")));
-    assert_eq!(
-        files(empty.path()),
-        Vec::<String>::new(),
-        "inspect wrote files"
-    );
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
 #[test]
 fn sqlite_shows_its_size_integrity_and_largest_tables() {
     let dir = tempdir();

@@ -271,24 +271,6 @@ fn a_mariadb_server_signed_by_another_ca_is_refused() {
 
 // ---------------------------------------------------------------- inspect
 
-/// `dbkeep inspect --json`, run where there is no config and no storage; the
-/// folder is still empty afterwards.
-#[track_caller]
-fn inspect_json(args: &[&str]) -> serde_json::Value {
-    let empty = tempdir();
-    let out = ok(run(dbkeep()
-        .current_dir(empty.path())
-        .arg("inspect")
-        .args(args)
-        .arg("--json")));
-    assert_eq!(
-        files(empty.path()),
-        Vec::<String>::new(),
-        "inspect wrote files"
-    );
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
 #[test]
 fn inspect_over_verify_full_postgres_shows_tls_sizes_and_the_largest_tables() {
     let db = TlsPgDb::new("pgtls_inspect");

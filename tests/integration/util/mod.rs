@@ -138,6 +138,24 @@ pub fn sqlite_with_random_data(dir: &Path, megabytes: usize) -> PathBuf {
     path
 }
 
+/// `dbkeep inspect ARGS --json` in an empty folder with no config; the folder
+/// stays empty.
+#[track_caller]
+pub fn inspect_json(args: &[&str]) -> serde_json::Value {
+    let empty = tempdir();
+    let out = ok(run(dbkeep()
+        .current_dir(empty.path())
+        .arg("inspect")
+        .args(args)
+        .arg("--json")));
+    assert_eq!(
+        files(empty.path()),
+        Vec::<String>::new(),
+        "inspect wrote files"
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
 // ---------------------------------------------------------------- configs
 
 /// Writes a config file with a local storage at `dir/backups` and one job.
