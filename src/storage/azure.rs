@@ -48,6 +48,9 @@ use super::retry::Failure;
 use super::{ObjectWriter, Version};
 use crate::util::secret::Secret;
 
+/// The DNS suffix of Azure's public cloud.
+const PUBLIC_SUFFIX: &str = "core.windows.net";
+
 /// Default block size.
 const DEFAULT_BLOCK_MIB: u64 = 16;
 /// Default blocks staged at once.
@@ -250,7 +253,11 @@ impl Azure {
                 endpoint = c.endpoint.clone().or_else(|| {
                     let account = account.as_deref()?;
                     let protocol = c.protocol.as_deref().unwrap_or("https");
-                    let suffix = c.suffix.as_deref().unwrap_or("core.windows.net");
+                    let suffix = c
+                        .suffix
+                        .as_deref()
+                        .or(s.endpoint_suffix.as_deref())
+                        .unwrap_or(PUBLIC_SUFFIX);
                     Some(format!("{protocol}://{account}.blob.{suffix}"))
                 });
             }
@@ -278,7 +285,10 @@ impl Azure {
                 )
             })?;
         let base = endpoint
-            .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"))
+            .unwrap_or_else(|| {
+                let suffix = s.endpoint_suffix.as_deref().unwrap_or(PUBLIC_SUFFIX);
+                format!("https://{account}.blob.{suffix}")
+            })
             .trim_end_matches('/')
             .to_string();
         let parsed = url::Url::parse(&base)
@@ -758,6 +768,29 @@ mod tests {
         };
         let total: u64 = (0..MAX_BLOCKS).map(|n| sizes.of(n) as u64).sum();
         assert!(total > 5u64 << 40);
+    }
+
+    #[test]
+    fn a_sovereign_cloud_is_reached_through_its_suffix() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let s = AzureConfig {
+            container: "c".into(),
+            account: Some("acct".into()),
+            account_key: Some(Secret::new("a2V5")),
+            endpoint_suffix: Some("core.chinacloudapi.cn".into()),
+            ..Default::default()
+        };
+        let a = Azure::new("az", &s).unwrap();
+        assert_eq!(
+            a.inner.common.base,
+            "https://acct.blob.core.chinacloudapi.cn"
+        );
+        let public = AzureConfig {
+            endpoint_suffix: None,
+            ..s
+        };
+        let a = Azure::new("az", &public).unwrap();
+        assert_eq!(a.inner.common.base, "https://acct.blob.core.windows.net");
     }
 
     #[test]

@@ -210,6 +210,10 @@ storage_config! {
         /// Access tier of new blobs: `Hot`, `Cool`, `Cold` or `Archive`.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub access_tier: Option<String>,
+        /// The DNS suffix of the cloud (default `core.windows.net`; e.g.
+        /// `core.chinacloudapi.cn` or `core.usgovcloudapi.net` for sovereign clouds).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub endpoint_suffix: Option<String>,
         /// The account key (default: AZURE_STORAGE_KEY).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub account_key: Option<Secret>,
@@ -400,6 +404,16 @@ impl S3Config {
 
 impl AzureConfig {
     fn validate(&self, at: &str, problems: &mut Problems) {
+        if let Some(suffix) = &self.endpoint_suffix
+            && (suffix.is_empty()
+                || suffix.contains(['/', ':', '@', ' '])
+                || suffix.starts_with('.'))
+        {
+            problems.add(
+                format!("{at}.endpoint_suffix"),
+                format!("`{suffix}` is not a DNS suffix: write it like `core.chinacloudapi.cn`"),
+            );
+        }
         cloud(
             at,
             self.endpoint.as_deref(),
