@@ -9,7 +9,7 @@ use super::{load_config, print, unknown_job};
 use crate::app::inspect::{Inspection, inspect};
 use crate::connector::url;
 use crate::util::exit::Failure;
-use crate::util::human_size;
+use crate::util::{human_size, printable};
 
 /// Arguments of `dbkeep inspect`.
 #[derive(Debug, clap::Args)]
@@ -50,15 +50,17 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
     print(&human(&found))
 }
 
-fn or_unknown(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("unknown")
+/// A value the server gave, escaped for the terminal.
+fn or_unknown(v: &Option<String>) -> String {
+    v.as_deref()
+        .map_or_else(|| "unknown".to_string(), printable)
 }
 
 fn human(i: &Inspection) -> String {
     let s = &i.survey;
     let mut out = format!(
         "source:          {} ({})\nserver:          {}\nclient:          {}\n",
-        i.source,
+        printable(&i.source),
         i.engine,
         or_unknown(&s.server_version),
         or_unknown(&s.client)
@@ -69,13 +71,13 @@ fn human(i: &Inspection) -> String {
             None => "not applicable".to_string(),
             Some(t) if !t.in_use => "not in use".to_string(),
             Some(t) => match &t.detail {
-                Some(d) => format!("in use ({d})"),
+                Some(d) => format!("in use ({})", printable(d)),
                 None => "in use".to_string(),
             },
         }
     ));
     if let Some(integrity) = &s.integrity {
-        out.push_str(&format!("integrity_check: {integrity}\n"));
+        out.push_str(&format!("integrity_check: {}\n", printable(integrity)));
     }
     out.push_str(&format!(
         "estimated dump:  {}\n",
@@ -95,7 +97,7 @@ fn human(i: &Inspection) -> String {
         }
     ));
     for d in &s.databases {
-        let mut line = format!("  {:width$}", d.name);
+        let mut line = format!("  {:width$}", printable(&d.name));
         if let Some(b) = d.bytes {
             line.push_str(&format!("  {:>10}", human_size(b)));
         }
@@ -110,19 +112,19 @@ fn human(i: &Inspection) -> String {
         let width = s
             .largest_tables
             .iter()
-            .map(|t| t.database.len() + 1 + t.table.len())
+            .map(|t| printable(&format!("{}.{}", t.database, t.table)).len())
             .max()
             .unwrap_or(0);
         for t in &s.largest_tables {
             out.push_str(&format!(
                 "  {:width$}  {:>10}\n",
-                format!("{}.{}", t.database, t.table),
+                printable(&format!("{}.{}", t.database, t.table)),
                 human_size(t.bytes)
             ));
         }
     }
     for note in &s.notes {
-        out.push_str(&format!("note: {note}\n"));
+        out.push_str(&format!("note: {}\n", printable(note)));
     }
     out
 }

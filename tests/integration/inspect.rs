@@ -177,3 +177,22 @@ fn an_unknown_job_or_missing_file_is_a_clear_usage_error() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("/nonexistent/app.db"), "{}", text(&out));
 }
+
+#[test]
+fn names_from_the_database_cannot_drive_the_terminal() {
+    let dir = tempdir();
+    let db = dir.path().join("evil.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("create table \"x\x1b[2J\x1b]0;owned\x07\" (v); insert into \"x\x1b[2J\x1b]0;owned\x07\" values (1);")
+        .unwrap();
+    drop(conn);
+    let human = ok(run(dbkeep().args(["inspect", db.to_str().unwrap()])));
+    assert!(
+        !human.contains('\x1b') && !human.contains('\x07'),
+        "{human:?}"
+    );
+    assert!(human.contains("x\\u{1b}[2J"), "{human}");
+    // JSON keeps the name as it is, escaped by JSON itself.
+    let j = inspect_json(&[db.to_str().unwrap()]);
+    assert_eq!(j["largest_tables"][0]["table"], "x\x1b[2J\x1b]0;owned\x07");
+}
