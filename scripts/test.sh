@@ -226,11 +226,21 @@ az_port=$(free_port)
 "$azurite" --blobHost 127.0.0.1 --blobPort "$az_port" --inMemoryPersistence \
   --skipApiVersionCheck --loose --disableTelemetry >"$state/azurite-$az_port.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 200); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1', $az_port), 1)" >/dev/null 2>&1 && break
-  sleep 0.1
-done
 export DBKEEP_TEST_AZURE_ENDPOINT="http://127.0.0.1:$az_port/devstoreaccount1"
+# A second Azurite that checks bearer tokens (--oauth basic; needs HTTPS), for the
+# Entra ID sign-in tests, with the test PKI's server certificate.
+az_oauth_port=$(free_port)
+"$azurite" --blobHost 127.0.0.1 --blobPort "$az_oauth_port" --inMemoryPersistence \
+  --skipApiVersionCheck --loose --disableTelemetry --oauth basic \
+  --cert "$tls_dir/server.pem" --key "$tls_dir/server.key" >"$state/azurite-$az_oauth_port.log" 2>&1 &
+pids+=($!)
+for port in "$az_port" "$az_oauth_port"; do
+  for _ in $(seq 1 200); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+done
+export DBKEEP_TEST_AZURE_OAUTH_ENDPOINT="https://127.0.0.1:$az_oauth_port/devstoreaccount1"
 
 # --- MongoDB tools: the real mongodump/mongorestore 100.7.0 (npm) ------------
 # No MongoDB server is installable here; the tools are tested against a closed

@@ -20,8 +20,10 @@
 //! Credentials: `connection_string`, `account_key` or `sas_token` (each with
 //! a `_file` variant), else `AZURE_STORAGE_CONNECTION_STRING`, else
 //! `AZURE_STORAGE_ACCOUNT` with `AZURE_STORAGE_KEY`, else
-//! `AZURE_STORAGE_ACCOUNT` with `AZURE_STORAGE_SAS_TOKEN`. With a key every
-//! request is signed (SharedKey); a SAS token is added to each URL. The
+//! `AZURE_STORAGE_ACCOUNT` with `AZURE_STORAGE_SAS_TOKEN`, else Microsoft
+//! Entra ID (see `entra`: service principal, workload identity, managed
+//! identity, Azure CLI). With a key every request is signed (SharedKey); a
+//! SAS token is added to each URL; an Entra ID token is a bearer token. The
 //! endpoint is `endpoint` (path-style emulators such as Azurite:
 //! `http://127.0.0.1:10000/devstoreaccount1`), else the connection string's
 //! `BlobEndpoint`, else `https://{account}.blob.core.windows.net`. Keys,
@@ -78,6 +80,8 @@ enum Auth {
     Key(Vec<u8>),
     /// A SAS token, added to the query.
     Sas(Secret),
+    /// A bearer token from Microsoft Entra ID.
+    Entra(super::entra::Entra),
 }
 
 /// What every request needs; shared with upload threads.
@@ -226,7 +230,9 @@ impl Azure {
             &s.connection_string_file,
             "connection_string",
         )?;
-        let (conn, key, token) = if conn.is_none() && key.is_none() && token.is_none() {
+        let (conn, key, token) = if s.credential.is_some() {
+            (None, None, None)
+        } else if conn.is_none() && key.is_none() && token.is_none() {
             match env("AZURE_STORAGE_CONNECTION_STRING") {
                 Some(c) => (Some(c), None, None),
                 None => (
@@ -261,21 +267,18 @@ impl Azure {
                     Some(format!("{protocol}://{account}.blob.{suffix}"))
                 });
             }
-            match (&c.key, &c.sas) {
+            Some(match (&c.key, &c.sas) {
                 (Some(k), _) => decode_key(name, k)?,
                 (None, Some(t)) => sas(t),
                 (None, None) => anyhow::bail!(
                     "storage `{name}`: the connection string has neither AccountKey nor SharedAccessSignature"
                 ),
-            }
+            })
         } else if let Some(k) = key {
-            decode_key(name, &k)?
-        } else if let Some(t) = token {
-            sas(&t)
+            Some(decode_key(name, &k)?)
         } else {
-            anyhow::bail!(
-                "storage `{name}`: no Azure credentials: set `account_key`, `sas_token` or `connection_string` (or `_file`), or AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN"
-            )
+            // None: Entra ID, once the endpoint is known.
+            token.map(|t| sas(&t))
         };
         let account = account
             .or_else(|| env("AZURE_STORAGE_ACCOUNT"))
@@ -294,6 +297,15 @@ impl Azure {
         let parsed = url::Url::parse(&base)
             .with_context(|| format!("storage `{name}`: `endpoint` is not a URL"))?;
         let base_path = parsed.path().trim_end_matches('/').to_string();
+        let auth = match auth {
+            Some(auth) => auth,
+            None if parsed.scheme() != "https" => {
+                anyhow::bail!(
+                    "storage `{name}`: no Azure credentials for {base}: set `account_key`, `sas_token` or `connection_string` (or `_file`), or AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN; Entra ID sign-in needs an https endpoint, since a bearer token is never sent in clear"
+                );
+            }
+            None => Auth::Entra(super::entra::Entra::new(name, s)?),
+        };
         let mib = s.part_size_mib.unwrap_or(DEFAULT_BLOCK_MIB).max(1);
         let in_flight = s.parallel_parts.unwrap_or(DEFAULT_IN_FLIGHT).max(1) as usize;
         Ok(Azure {
@@ -322,7 +334,7 @@ impl Inner {
         query: &[(&str, &str)],
         headers: &[(&str, String)],
         body: Option<Bytes>,
-    ) -> RequestBuilder {
+    ) -> Result<RequestBuilder> {
         let mut path = format!("/{}", enc(&self.container, false));
         if let Some(k) = key {
             path.push('/');
@@ -392,22 +404,37 @@ impl Inner {
             let sig = STANDARD.encode(mac.finalize().into_bytes());
             r = r.header("Authorization", format!("SharedKey {}:{sig}", self.account));
         }
-        match body {
+        if let Auth::Entra(entra) = &self.auth {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!(
+                "Bearer {}",
+                entra.token()?.expose()
+            ))
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "{}): {} gave a token that is not header text",
+                    self.common.label,
+                    entra.what()
+                )
+            })?;
+            value.set_sensitive(true);
+            r = r.header("Authorization", value);
+        }
+        Ok(match body {
             Some(b) => r.body(b),
             None if method == reqwest::Method::PUT => r.header("Content-Length", "0"),
             None => r,
-        }
+        })
     }
 
     /// Sends the request `make` builds until it succeeds, fails for good, or
     /// runs out of attempts. A 404 (but a missing container), or a 412 (a
     /// precondition did not hold), is returned as `Ok` for the caller to judge.
-    fn send(&self, what: &str, make: impl Fn() -> RequestBuilder) -> Result<Response> {
+    fn send(&self, what: &str, make: impl Fn() -> Result<RequestBuilder>) -> Result<Response> {
         http::send(
             &Self::SERVICE,
             &self.common.backoff,
             what,
-            || Ok(make()),
+            make,
             |r| match r.status() {
                 StatusCode::PRECONDITION_FAILED => Ok(r),
                 StatusCode::NOT_FOUND if !Inner::container_missing(&r) => Ok(r),
@@ -421,14 +448,29 @@ impl Inner {
         let (status, code, message) = answer_parts(r);
         let hint = match code.as_str() {
             "ContainerNotFound" => format!("the container `{}` does not exist", self.container),
+            "KeyBasedAuthenticationNotPermitted" => {
+                "the account does not allow Shared Key: drop the account key, SAS token or connection string and sign in with Entra ID".to_string()
+            }
             "AuthenticationFailed" | "AuthorizationFailure" | "InvalidAuthenticationInfo" => {
-                "wrong account key or SAS token".to_string()
+                match &self.auth {
+                    Auth::Entra(e) => format!("the token from {} was refused", e.what()),
+                    _ => "wrong account key or SAS token".to_string(),
+                }
             }
             "AuthorizationPermissionMismatch" | "AuthorizationResourceTypeMismatch" => {
-                "the credentials may not do this".to_string()
+                match &self.auth {
+                    Auth::Entra(e) => format!(
+                        "{} may not do this: give it the `Storage Blob Data Contributor` role on the container",
+                        e.what()
+                    ),
+                    _ => "the credentials may not do this".to_string(),
+                }
             }
             _ if status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED => {
-                "check the account key or SAS token".to_string()
+                match &self.auth {
+                    Auth::Entra(e) => format!("check the role of {} on the container", e.what()),
+                    _ => "check the account key or SAS token".to_string(),
+                }
             }
             _ => String::new(),
         };
@@ -531,7 +573,9 @@ impl Api for Inner {
         if offset > 0 {
             headers.push(("x-ms-range", format!("bytes={offset}-")));
         }
-        let r = self.request(reqwest::Method::GET, Some(key), &[], &headers, None);
+        let r = self
+            .request(reqwest::Method::GET, Some(key), &[], &headers, None)
+            .map_err(|e| Failure::Fatal(format!("{e:#}")))?;
         http::ranged(&Self::SERVICE, r.send(), offset, |r| self.refused(r))
     }
 
@@ -589,13 +633,13 @@ impl Api for Inner {
             Condition::Match(v) => headers.push(("If-Match", v.0.clone())),
         }
         let make = || {
-            Ok(self.request(
+            self.request(
                 reqwest::Method::PUT,
                 Some(key),
                 &[],
                 &headers,
                 Some(body.clone()),
-            ))
+            )
         };
         let unmet = |r: &Response| {
             let status = r.status();

@@ -236,7 +236,58 @@ storage_config! {
         /// in flight + 1).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub parallel_parts: Option<u32>,
+        /// How to sign in with Microsoft Entra ID when no key, SAS token or
+        /// connection string is given: `auto` (the default: a client secret,
+        /// a certificate or workload identity when one is configured, else
+        /// the managed identity, then the Azure CLI), `client_secret`,
+        /// `client_certificate`, `workload_identity`, `managed_identity` or
+        /// `azure_cli`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub credential: Option<AzureCredential>,
+        /// The Entra ID tenant (directory) id (default: AZURE_TENANT_ID).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub tenant_id: Option<String>,
+        /// The client (application) id of the service principal or workload
+        /// identity, or of a user-assigned managed identity (default:
+        /// AZURE_CLIENT_ID).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub client_id: Option<String>,
+        /// A service principal's client secret (default: AZURE_CLIENT_SECRET).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub client_secret: Option<Secret>,
+        /// File holding the client secret.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub client_secret_file: Option<PathBuf>,
+        /// The service account token file of workload identity (default:
+        /// AZURE_FEDERATED_TOKEN_FILE, which AKS sets).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub federated_token_file: Option<PathBuf>,
+        /// Entra ID's sign-in host (default: AZURE_AUTHORITY_HOST, else
+        /// `https://login.microsoftonline.com`; `https://login.microsoftonline.us`
+        /// for Azure Government, `https://login.chinacloudapi.cn` for Azure China).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub authority_host: Option<String>,
     }
+}
+
+/// How an Azure storage signs in with Entra ID (`credential:`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AzureCredential {
+    /// The first that applies: client secret, certificate, workload
+    /// identity, managed identity, Azure CLI.
+    #[default]
+    Auto,
+    /// A service principal's secret (`client_secret`, AZURE_CLIENT_SECRET).
+    ClientSecret,
+    /// A service principal's PKCS#12 certificate (AZURE_CLIENT_CERTIFICATE_PATH).
+    ClientCertificate,
+    /// AKS workload identity: a federated service account token.
+    WorkloadIdentity,
+    /// The managed identity of the VM, App Service or Container App.
+    ManagedIdentity,
+    /// The login of the Azure CLI (`az login`).
+    AzureCli,
 }
 
 storage_config! {
@@ -412,6 +463,34 @@ impl AzureConfig {
             problems.add(
                 format!("{at}.endpoint_suffix"),
                 format!("`{suffix}` is not a DNS suffix: write it like `core.chinacloudapi.cn`"),
+            );
+        }
+        problems.not_both(
+            at,
+            "client_secret",
+            self.client_secret.is_some(),
+            self.client_secret_file.is_some(),
+        );
+        let shared = self.account_key.is_some()
+            || self.account_key_file.is_some()
+            || self.sas_token.is_some()
+            || self.sas_token_file.is_some()
+            || self.connection_string.is_some()
+            || self.connection_string_file.is_some();
+        if shared && self.credential.is_some() {
+            problems.add(
+                format!("{at}.credential"),
+                "Entra ID sign-in and an account key, SAS token or connection string exclude each other: keep one",
+            );
+        }
+        if let Some(host) = &self.authority_host
+            && !(host.starts_with("https://") && url::Url::parse(host).is_ok())
+        {
+            problems.add(
+                format!("{at}.authority_host"),
+                format!(
+                    "`{host}` is not an https URL: write it like `https://login.microsoftonline.us`"
+                ),
             );
         }
         cloud(

@@ -709,7 +709,7 @@ impl Auth {
         let credentials = google_cloud_auth::credentials::Builder::default()
             .with_scopes([SCOPE])
             .build()
-            .map_err(|e| anyhow::anyhow!("{}", with_causes(&e)))?;
+            .map_err(|e| anyhow::anyhow!("{}", http::with_causes(&e)))?;
         // Without GCE_METADATA_HOST and where the metadata server's name does
         // not resolve (a custom DNS in a container), its IP still answers.
         let fallback = (std::env::var_os("GCE_METADATA_HOST").is_none()
@@ -776,7 +776,7 @@ impl Auth {
             ),
         };
         let credentials =
-            built.map_err(|e| anyhow::anyhow!("{}: {}", path.display(), with_causes(&e)))?;
+            built.map_err(|e| anyhow::anyhow!("{}: {}", path.display(), http::with_causes(&e)))?;
         Ok(Auth::Google(GoogleAuth {
             credentials,
             fallback: Mutex::new(None),
@@ -821,24 +821,8 @@ fn headers_of(credentials: &Credentials) -> std::result::Result<HeaderMap, Strin
     match answer {
         Ok(CacheableResource::New { data, .. }) => Ok(data),
         Ok(CacheableResource::NotModified) => Err("no new headers".to_string()),
-        Err(e) => Err(with_causes(&e)),
+        Err(e) => Err(http::with_causes(&e)),
     }
-}
-
-/// An error and its causes, one after another, with anything secret-looking
-/// cleaned out.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = c.source();
-    }
-    crate::util::secret::clean(&text)
 }
 
 #[cfg(test)]

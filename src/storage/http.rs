@@ -249,3 +249,19 @@ pub(super) fn put_small(
         })),
     }
 }
+
+/// An error and its causes, one after another, with anything secret-looking
+/// cleaned out.
+pub(super) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    crate::util::secret::clean(&text)
+}

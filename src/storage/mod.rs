@@ -7,6 +7,8 @@
 #[cfg(feature = "azure")]
 mod azure;
 pub mod config;
+#[cfg(feature = "azure")]
+mod entra;
 #[cfg(feature = "gcs")]
 mod gcs;
 #[cfg(any(feature = "gcs", feature = "azure"))]
@@ -20,7 +22,7 @@ mod rest;
 #[cfg(any(feature = "gcs", feature = "azure"))]
 mod resume;
 pub mod retry;
-#[cfg(any(feature = "s3", feature = "gcs"))]
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
 pub mod runtime;
 #[cfg(feature = "s3")]
 mod s3;

@@ -31,21 +31,7 @@ fn az_http(endpoint: &str, method: &str, path: &str, query: &[(&str, &str)]) -> 
     let rest = endpoint.trim_start_matches("http://");
     let (host, base) = rest.split_once('/').unwrap();
     let full = format!("/{base}{path}");
-    let date = chrono::Utc::now()
-        .format("%a, %d %b %Y %H:%M:%S GMT")
-        .to_string();
-    let mut resource = format!("/{ACCOUNT}{full}");
-    let mut sorted = query.to_vec();
-    sorted.sort();
-    for (k, v) in &sorted {
-        resource.push_str(&format!("\n{k}:{v}"));
-    }
-    let to_sign = format!(
-        "{method}\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:2021-08-06\n{resource}"
-    );
-    let mut mac = Hmac::<Sha256>::new_from_slice(&STANDARD.decode(KEY).unwrap()).unwrap();
-    mac.update(to_sign.as_bytes());
-    let sig = STANDARD.encode(mac.finalize().into_bytes());
+    let (date, sig) = shared_key(method, &full, query);
     let qs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let url = if qs.is_empty() {
         full
@@ -71,6 +57,26 @@ fn az_http(endpoint: &str, method: &str, path: &str, query: &[(&str, &str)]) -> 
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// The `x-ms-date` and SharedKey signature of a body-less request to `full`
+/// (the path with the account) with the dev account's key.
+pub(crate) fn shared_key(method: &str, full: &str, query: &[(&str, &str)]) -> (String, String) {
+    let date = chrono::Utc::now()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let mut resource = format!("/{ACCOUNT}{full}");
+    let mut sorted = query.to_vec();
+    sorted.sort();
+    for (k, v) in &sorted {
+        resource.push_str(&format!("\n{k}:{v}"));
+    }
+    let to_sign = format!(
+        "{method}\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:2021-08-06\n{resource}"
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(&STANDARD.decode(KEY).unwrap()).unwrap();
+    mac.update(to_sign.as_bytes());
+    (date, STANDARD.encode(mac.finalize().into_bytes()))
 }
 
 /// Writes a blob outside dbkeep, unconditionally; returns the status.

@@ -6,6 +6,7 @@ mod cli;
 mod concurrency;
 mod config;
 mod encryption;
+mod entra;
 mod failures;
 mod gcs;
 mod inspect;
