@@ -42,7 +42,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::{RequestBuilder, Response};
 use sha2::Sha256;
 
-use super::config::AzureConfig;
+use super::config::{AzureConfig, ObjectLock};
 use super::http::{self, Condition, Service, Small, enc};
 use super::parts::{PartSizes, PartWriter, Parts};
 use super::rest::{Api, Common, Page, Remote};
@@ -92,6 +92,7 @@ pub(super) struct Inner {
     base_path: String,
     auth: Auth,
     access_tier: Option<String>,
+    object_lock: Option<ObjectLock>,
     common: Common,
 }
 
@@ -319,6 +320,7 @@ impl Azure {
                 base_path,
                 auth,
                 access_tier: s.access_tier.clone(),
+                object_lock: s.object_lock,
             }),
         })
     }
@@ -448,6 +450,9 @@ impl Inner {
         let (status, code, message) = answer_parts(r);
         let hint = match code.as_str() {
             "ContainerNotFound" => format!("the container `{}` does not exist", self.container),
+            "BlobImmutableDueToPolicy" => {
+                "an immutability policy holds the blob until its date".to_string()
+            }
             "KeyBasedAuthenticationNotPermitted" => {
                 "the account does not allow Shared Key: drop the account key, SAS token or connection string and sign in with Entra ID".to_string()
             }
@@ -515,6 +520,7 @@ impl Inner {
         if let Some(t) = &self.access_tier {
             headers.push(("x-ms-access-tier", t.clone()));
         }
+        self.immutability(&mut headers);
         let r = self.send(&what, || {
             self.request(
                 reqwest::Method::PUT,
@@ -528,6 +534,21 @@ impl Inner {
             anyhow::bail!("{what}: {}", self.refused(r));
         }
         Ok(())
+    }
+
+    /// The version-level immutability policy of `object_lock`, for a new
+    /// backup blob.
+    fn immutability(&self, headers: &mut Vec<(&str, String)>) {
+        if let Some(lock) = &self.object_lock {
+            headers.push((
+                "x-ms-immutability-policy-until-date",
+                lock.until().format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            ));
+            headers.push((
+                "x-ms-immutability-policy-mode",
+                lock.azure_gcs_mode().into(),
+            ));
+        }
     }
 
     /// Whether an answer says the container does not exist.
@@ -628,7 +649,7 @@ impl Api for Inner {
             headers.push(("x-ms-access-tier", t.clone()));
         }
         match condition {
-            Condition::None => {}
+            Condition::None => self.immutability(&mut headers),
             Condition::Absent => headers.push(("If-None-Match", "*".to_string())),
             Condition::Match(v) => headers.push(("If-Match", v.0.clone())),
         }
@@ -674,6 +695,26 @@ impl Api for Inner {
             self.request(reqwest::Method::GET, Some(key), &[], &[], None)
         })?;
         http::versioned(r, &what, "etag", "ETag")
+    }
+
+    /// The blob's `x-ms-immutability-policy-until-date`, while it is to come.
+    fn retained_until(&self, key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        let what = self.what("cannot read the retention of", key);
+        let r = self.send(&what, || {
+            self.request(reqwest::Method::HEAD, Some(key), &[], &[], None)
+        })?;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let Some(text) = http::header_text(&r, "x-ms-immutability-policy-until-date") else {
+            return Ok(None);
+        };
+        let until = chrono::DateTime::parse_from_rfc2822(&text)
+            .map_err(|_| {
+                anyhow::anyhow!("{what}: `{}` is not a date", crate::util::printable(&text))
+            })?
+            .with_timezone(&chrono::Utc);
+        Ok(Some(until).filter(|u| *u > chrono::Utc::now()))
     }
 
     /// The version is an ETag.

@@ -123,29 +123,64 @@ storage_config! {
         /// (artifacts and manifests; never the job lock). The bucket must
         /// have Object Lock enabled.
         #[serde(skip_serializing_if = "Option::is_none")]
-        pub object_lock: Option<S3ObjectLock>,
+        pub object_lock: Option<ObjectLock>,
     }
 }
 
-/// S3 Object Lock retention for new objects (`object_lock:`).
+/// Retention for new backup objects (`object_lock:`): S3 Object Lock, an
+/// Azure version-level immutability policy, a GCS object retention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct S3ObjectLock {
-    /// `governance` (who has `s3:BypassGovernanceRetention` can still
-    /// delete) or `compliance` (nobody can, until the date).
-    pub mode: S3ObjectLockMode,
+pub struct ObjectLock {
+    /// `governance` (S3 governance mode, an Azure or GCS `Unlocked`
+    /// retention: who has the right permission can still shorten it or
+    /// delete) or `compliance` (S3 compliance mode, an Azure or GCS
+    /// `Locked` retention: nobody can, until the date).
+    pub mode: ObjectLockMode,
     /// Days each object stays locked from when it is written (1 to 36500).
     pub days: u32,
 }
 
-/// The retention mode of S3 Object Lock.
+/// The retention mode of `object_lock`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum S3ObjectLockMode {
-    /// Deletable before the date only with `s3:BypassGovernanceRetention`.
+pub enum ObjectLockMode {
+    /// Deletable before the date by whoever may bypass or shorten the
+    /// retention (S3 `s3:BypassGovernanceRetention`, an Azure or GCS
+    /// `Unlocked` policy).
     Governance,
-    /// Deletable by nobody, the root user included, before the date.
+    /// Deletable by nobody, the account's owner included, before the date
+    /// (S3 compliance, an Azure or GCS `Locked` policy).
     Compliance,
+}
+
+impl ObjectLock {
+    /// The retain-until date of an object written now.
+    pub fn until(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::Duration::days(i64::from(self.days))
+    }
+
+    /// `Unlocked` or `Locked`, as Azure and GCS name the mode.
+    pub fn azure_gcs_mode(&self) -> &'static str {
+        match self.mode {
+            ObjectLockMode::Governance => "Unlocked",
+            ObjectLockMode::Compliance => "Locked",
+        }
+    }
+
+    fn validate(lock: Option<&ObjectLock>, at: &str, problems: &mut Problems) {
+        if let Some(lock) = lock
+            && !(1..=36500).contains(&lock.days)
+        {
+            problems.add(
+                format!("{at}.object_lock.days"),
+                format!(
+                    "{} days: use 1 to 36500, the whole days each object stays locked",
+                    lock.days
+                ),
+            );
+        }
+    }
 }
 
 /// Which S3 requests carry a checksum (the SDK's
@@ -195,6 +230,11 @@ storage_config! {
         /// A service-account JSON key file (default: Application Default Credentials).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub credentials_file: Option<PathBuf>,
+        /// A retention on every backup object written (artifacts and
+        /// manifests; never the job lock). The bucket must have object
+        /// retention enabled.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub object_lock: Option<ObjectLock>,
     }
 }
 
@@ -267,6 +307,11 @@ storage_config! {
         /// for Azure Government, `https://login.chinacloudapi.cn` for Azure China).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub authority_host: Option<String>,
+        /// A version-level immutability policy on every backup blob written
+        /// (artifacts and manifests; never the job lock). The container (or
+        /// account) must have version-level immutability support.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub object_lock: Option<ObjectLock>,
     }
 }
 
@@ -401,6 +446,7 @@ impl StorageConfig {
             StorageConfig::Local(_) => {}
             StorageConfig::S3(c) => c.validate(at, problems),
             StorageConfig::Gcs(c) => {
+                ObjectLock::validate(c.object_lock.as_ref(), at, problems);
                 cloud(at, c.endpoint.as_deref(), c.part_size_mib, None, problems)
             }
             StorageConfig::Azure(c) => c.validate(at, problems),
@@ -431,17 +477,7 @@ impl S3Config {
                 "give both `access_key_id` and `secret_access_key` (or `_file`), or neither to use the AWS credential chain",
             );
         }
-        if let Some(lock) = &self.object_lock
-            && !(1..=36500).contains(&lock.days)
-        {
-            problems.add(
-                format!("{at}.object_lock.days"),
-                format!(
-                    "{} days: use 1 to 36500, the whole days each object stays locked",
-                    lock.days
-                ),
-            );
-        }
+        ObjectLock::validate(self.object_lock.as_ref(), at, problems);
         if let Some(sse) = &self.sse
             && !["AES256", "aws:kms", "aws:kms:dsse"].contains(&sse.as_str())
         {
@@ -465,6 +501,7 @@ impl AzureConfig {
                 format!("`{suffix}` is not a DNS suffix: write it like `core.chinacloudapi.cn`"),
             );
         }
+        ObjectLock::validate(self.object_lock.as_ref(), at, problems);
         problems.not_both(
             at,
             "client_secret",

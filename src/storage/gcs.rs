@@ -40,7 +40,7 @@ use reqwest::blocking::{RequestBuilder, Response};
 use reqwest::header::HeaderMap;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 
-use super::config::GcsConfig;
+use super::config::{GcsConfig, ObjectLock};
 use super::http::{self, Condition, Outcome, Service, Small};
 use super::parts::{PartSizes, PartWriter, Parts};
 use super::rest::{Api, Common, Page, Remote};
@@ -69,6 +69,7 @@ pub(super) struct Inner {
     auth: Auth,
     storage_class: Option<String>,
     kms_key: Option<String>,
+    object_lock: Option<ObjectLock>,
     common: Common,
 }
 
@@ -135,6 +136,7 @@ impl Gcs {
                 auth,
                 storage_class: s.storage_class.clone(),
                 kms_key: s.sse_kms_key_id.clone(),
+                object_lock: s.object_lock,
             }),
         })
     }
@@ -196,9 +198,16 @@ impl Inner {
         )
     }
 
-    /// The JSON metadata of new objects.
-    fn metadata(&self, key: &str) -> serde_json::Value {
+    /// The JSON metadata of new objects; `retained` ones (artifacts and
+    /// manifests, not the job lock) carry the `object_lock` retention.
+    fn metadata(&self, key: &str, retained: bool) -> serde_json::Value {
         let mut m = serde_json::json!({ "name": key });
+        if let Some(lock) = self.object_lock.filter(|_| retained) {
+            m["retention"] = serde_json::json!({
+                "mode": lock.azure_gcs_mode(),
+                "retainUntilTime": lock.until().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            });
+        }
         if let Some(c) = &self.storage_class {
             m["storageClass"] = c.clone().into();
         }
@@ -217,7 +226,7 @@ impl Inner {
             enc(&self.bucket),
             enc(key)
         );
-        let metadata = self.metadata(key).to_string();
+        let metadata = self.metadata(key, true).to_string();
         let r = self.send(&what, || {
             Ok(self
                 .request(reqwest::Method::POST, &url)?
@@ -451,7 +460,7 @@ impl Api for Inner {
         }
         let mut body = format!(
             "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{}\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n",
-            self.metadata(key)
+            self.metadata(key, matches!(condition, Condition::None))
         )
         .into_bytes();
         body.extend_from_slice(data);
@@ -501,6 +510,26 @@ impl Api for Inner {
         let url = format!("{}?alt=media", self.object_url(key));
         let r = self.send(&what, || self.request(reqwest::Method::GET, &url))?;
         http::versioned(r, &what, "x-goog-generation", "`x-goog-generation`")
+    }
+
+    /// The object's `retention.retainUntilTime`, while it is to come.
+    fn retained_until(&self, key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        let what = self.what("cannot read the retention of", key);
+        let url = format!("{}?fields=retention", self.object_url(key));
+        let r = self.send(&what, || self.request(reqwest::Method::GET, &url))?;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let meta: serde_json::Value = json_capped(r).with_context(|| what.clone())?;
+        let Some(text) = meta["retention"]["retainUntilTime"].as_str() else {
+            return Ok(None);
+        };
+        let until = chrono::DateTime::parse_from_rfc3339(text)
+            .map_err(|_| {
+                anyhow::anyhow!("{what}: `{}` is not a date", crate::util::printable(text))
+            })?
+            .with_timezone(&chrono::Utc);
+        Ok(Some(until).filter(|u| *u > chrono::Utc::now()))
     }
 
     /// The version is a generation.

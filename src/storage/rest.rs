@@ -50,6 +50,11 @@ pub(super) trait Api: Send + Sync + Sized + 'static {
     /// Removes an object if it is still at `version`.
     fn delete_if(&self, key: &str, version: &Version) -> Result<bool>;
 
+    /// Until when a retention holds `key` (a date still to come), if one does.
+    fn retained_until(&self, _key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        Ok(None)
+    }
+
     /// Sends a small write through [`http::put_small`]; a condition unmet
     /// on a retry is read back with [`Api::get_versioned`].
     fn send_small(
@@ -193,5 +198,10 @@ impl<R: Remote> Storage for R {
         check_key(key)?;
         self.parts().1.put_small(key, data, Condition::None)?;
         Ok(())
+    }
+
+    fn retained_until(&self, key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        check_key(key)?;
+        self.parts().1.retained_until(key)
     }
 }

@@ -37,7 +37,7 @@ use aws_sdk_s3::types::{
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
-use super::config::{S3Checksum, S3Config, S3ObjectLock, S3ObjectLockMode};
+use super::config::{ObjectLock, ObjectLockMode as LockMode, S3Checksum, S3Config};
 use super::parts::{PartSizes, PartWriter, Parts};
 use super::retry::Backoff;
 use super::runtime::{block_on, runtime};
@@ -65,7 +65,7 @@ pub struct S3 {
     storage_class: Option<StorageClass>,
     sse: Option<ServerSideEncryption>,
     sse_kms_key_id: Option<String>,
-    object_lock: Option<S3ObjectLock>,
+    object_lock: Option<ObjectLock>,
 }
 
 /// What an Object Lock adds to one new object's write: the mode, the
@@ -77,15 +77,15 @@ type LockParts = (
     Option<ChecksumAlgorithm>,
 );
 
-fn lock_parts(lock: Option<&S3ObjectLock>) -> LockParts {
+fn lock_parts(lock: Option<&ObjectLock>) -> LockParts {
     let Some(lock) = lock else {
         return (None, None, None);
     };
     let mode = match lock.mode {
-        S3ObjectLockMode::Governance => ObjectLockMode::Governance,
-        S3ObjectLockMode::Compliance => ObjectLockMode::Compliance,
+        LockMode::Governance => ObjectLockMode::Governance,
+        LockMode::Compliance => ObjectLockMode::Compliance,
     };
-    let until = chrono::Utc::now() + chrono::Duration::days(i64::from(lock.days));
+    let until = lock.until();
     (
         Some(mode),
         Some(aws_sdk_s3::primitives::DateTime::from_secs(
@@ -574,7 +574,7 @@ struct Multipart {
     storage_class: Option<StorageClass>,
     sse: Option<ServerSideEncryption>,
     sse_kms_key_id: Option<String>,
-    object_lock: Option<S3ObjectLock>,
+    object_lock: Option<ObjectLock>,
     upload_id: Option<String>,
     next_part: i32,
     in_flight: Vec<JoinHandle<Result<CompletedPart>>>,

@@ -534,3 +534,100 @@ fn a_sas_token_from_the_environment_is_used_and_never_shown() {
     assert!(all.contains("az://"), "{all}");
     assert!(!all.contains(&bad[bad.len() - 20..]), "{all}");
 }
+
+/// `object_lock` on Azure: every artifact's Put Block List and manifest's
+/// Put Blob carries a version-level immutability policy (mode `Unlocked`
+/// for `governance`), the job lock none. Azurite ignores such policies, so a
+/// proxy stands in for Azure's side: it shows a blob's policy on HEAD and
+/// refuses to delete it. Through it, the backup's own prune and `prune`
+/// keep the locked older backup and say until when, and `verify` shows the
+/// date.
+#[test]
+fn object_lock_sends_an_immutability_policy_that_prune_keeps_and_verify_shows() {
+    let endpoint = az_endpoint();
+    let container = az_container(&endpoint, "lock");
+    let proxy = FaultProxy::start(Service::Azure, &endpoint, Fault::AzureImmutability, 0);
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 6);
+    let config = dir.path().join("dbkeep.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "storages:\n  vault: {{ type: azure, container: {container}, endpoint: \"{}\", account: {ACCOUNT}, \
+             part_size_mib: 5, object_lock: {{ mode: governance, days: 1 }} }}\n\
+             jobs:\n  app:\n    storage: vault\n    source: {{ type: sqlite, path: {} }}\n    \
+             retention: {{ keep_last: 1 }}\n",
+            proxy.url,
+            db.display()
+        ),
+    )
+    .unwrap();
+    let dbkeep_c = || {
+        let mut cmd = dbkeep_az();
+        cmd.arg("-c").arg(&config);
+        cmd
+    };
+    ok(run(dbkeep_c().args(["backup", "app"])));
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = ok(run(dbkeep_c().args(["backup", "app", "--json"])));
+    assert!(out.contains("object lock until"), "{out}");
+
+    let requests = proxy.requests.lock().unwrap().clone();
+    let writes: Vec<&Vec<String>> = requests
+        .iter()
+        .filter(|h| {
+            h[0].starts_with("PUT ") && (!h[0].contains("comp=") || h[0].contains("comp=blocklist"))
+        })
+        .collect();
+    let (locks, backups): (Vec<&&Vec<String>>, Vec<&&Vec<String>>) =
+        writes.iter().partition(|h| h[0].contains("lock.json"));
+    assert!(!locks.is_empty());
+    for h in &locks {
+        assert_eq!(
+            header(h, "x-ms-immutability-policy-until-date"),
+            None,
+            "{h:?}"
+        );
+    }
+    assert!(
+        backups.iter().any(|h| h[0].contains("comp=blocklist")),
+        "an artifact went up in blocks: {backups:?}"
+    );
+    assert_eq!(
+        backups
+            .iter()
+            .filter(|h| h[0].contains("manifest.json"))
+            .count(),
+        2
+    );
+    for h in &backups {
+        assert_eq!(header(h, "x-ms-immutability-policy-mode"), Some("Unlocked"));
+        let until = header(h, "x-ms-immutability-policy-until-date").unwrap();
+        a_day_from_now(
+            chrono::DateTime::parse_from_rfc2822(until)
+                .unwrap()
+                .with_timezone(&chrono::Utc),
+        );
+    }
+
+    let pruned = ok(run(dbkeep_c().args(["prune", "app", "--json"])));
+    let pruned: serde_json::Value = serde_json::from_str(&pruned).unwrap();
+    let rows = pruned.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{pruned}");
+    assert!(rows.iter().all(|r| r["action"] == "keep"), "{pruned}");
+    let held: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["retained_until"].is_string())
+        .collect();
+    assert_eq!(held.len(), 1, "{pruned}");
+    a_day_from_now(time(held[0]["retained_until"].as_str().unwrap()));
+    assert_eq!(
+        az_keys(&endpoint, &container)
+            .iter()
+            .filter(|k| k.ends_with("manifest.json"))
+            .count(),
+        2
+    );
+    let shown = ok(run(dbkeep_c().args(["verify", "app"])));
+    assert!(shown.contains("retained until "), "{shown}");
+}

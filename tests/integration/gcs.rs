@@ -36,6 +36,16 @@ pub(crate) fn gcs_bucket(endpoint: &str, prefix: &str) -> String {
 
 /// Every object name in a bucket (through the server's API, not dbkeep's).
 pub(crate) fn gcs_keys(endpoint: &str, bucket: &str) -> Vec<String> {
+    let mut keys: Vec<String> = gcs_objects(endpoint, bucket)
+        .iter()
+        .filter_map(|i| i["name"].as_str().map(str::to_string))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Every object's metadata in a bucket (through the server's API).
+pub(crate) fn gcs_objects(endpoint: &str, bucket: &str) -> Vec<serde_json::Value> {
     // HTTP/1.0, so that the answer is not chunked.
     let host = endpoint.trim_start_matches("http://");
     let mut s = TcpStream::connect(host).unwrap();
@@ -52,17 +62,7 @@ pub(crate) fn gcs_keys(endpoint: &str, bucket: &str) -> Vec<String> {
         "{answer}"
     );
     let v: serde_json::Value = serde_json::from_str(body).unwrap();
-    let mut keys: Vec<String> = v["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i["name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    keys.sort();
-    keys
+    v["items"].as_array().cloned().unwrap_or_default()
 }
 
 /// `gs://bucket/prefix` with the test endpoint as a parameter.
@@ -741,4 +741,84 @@ fn the_metadata_server_named_by_gce_metadata_host_signs_every_request() {
         auth.iter().all(|a| a == "Bearer metadata-token-9"),
         "{auth:?}"
     );
+}
+
+/// `object_lock` on GCS: artifacts (a resumable upload) and manifests (a
+/// multipart one) carry an object retention, the job lock none; the
+/// backup's own prune and `prune` keep the locked older backup and say until
+/// when; `verify` shows the date. fake-gcs-server keeps and returns an
+/// object's retention but does not refuse deleting it, so GCS's own refusal
+/// is not tested here.
+#[test]
+fn object_lock_sets_a_retention_that_prune_keeps_and_verify_shows() {
+    let endpoint = gcs_endpoint();
+    let bucket = gcs_bucket(&endpoint, "lock");
+    let dir = tempdir();
+    let db = sqlite_with_random_data(dir.path(), 6);
+    let config = dir.path().join("dbkeep.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "storages:\n  vault: {{ type: gcs, bucket: {bucket}, endpoint: \"{endpoint}\", part_size_mib: 5, \
+             object_lock: {{ mode: compliance, days: 1 }} }}\n\
+             jobs:\n  app:\n    storage: vault\n    source: {{ type: sqlite, path: {} }}\n    \
+             retention: {{ keep_last: 1 }}\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let dbkeep_c = || {
+        let mut cmd = dbkeep_gcs();
+        cmd.arg("-c").arg(&config);
+        cmd
+    };
+    ok(run(dbkeep_c().args(["backup", "app"])));
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = ok(run(dbkeep_c().args(["backup", "app", "--json"])));
+    assert!(out.contains("object lock until"), "{out}");
+
+    let objects = gcs_objects(&endpoint, &bucket);
+    let backups: Vec<&serde_json::Value> = objects
+        .iter()
+        .filter(|o| o["name"].as_str().unwrap() != "app/lock.json")
+        .collect();
+    assert_eq!(
+        backups.len(),
+        4,
+        "two artifacts and two manifests: {objects:?}"
+    );
+    for o in &backups {
+        assert_eq!(o["retention"]["mode"], "Locked", "{o}");
+        a_day_from_now(time(o["retention"]["retainUntilTime"].as_str().unwrap()));
+    }
+    assert!(
+        backups
+            .iter()
+            .any(|o| o["size"].as_str().unwrap().parse::<u64>().unwrap() > 5 << 20),
+        "an artifact larger than one chunk went up in a session"
+    );
+    if let Some(lock) = objects.iter().find(|o| o["name"] == "app/lock.json") {
+        assert!(lock.get("retention").is_none(), "{lock}");
+    }
+
+    let pruned = ok(run(dbkeep_c().args(["prune", "app", "--json"])));
+    let pruned: serde_json::Value = serde_json::from_str(&pruned).unwrap();
+    let rows = pruned.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{pruned}");
+    assert!(rows.iter().all(|r| r["action"] == "keep"), "{pruned}");
+    let held: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["retained_until"].is_string())
+        .collect();
+    assert_eq!(held.len(), 1, "{pruned}");
+    a_day_from_now(time(held[0]["retained_until"].as_str().unwrap()));
+    assert_eq!(gcs_keys(&endpoint, &bucket).len(), objects.len());
+
+    let verified = ok(run(dbkeep_c().args(["verify", "app", "--json"])));
+    let verified: serde_json::Value = serde_json::from_str(&verified).unwrap();
+    a_day_from_now(time(
+        verified["objects"][0]["retained_until"].as_str().unwrap(),
+    ));
+    let shown = ok(run(dbkeep_c().args(["verify", "app"])));
+    assert!(shown.contains("retained until "), "{shown}");
 }

@@ -540,23 +540,6 @@ fn checksum_when_required_sends_no_checksum_headers() {
     }
 }
 
-/// A time in an RFC 3339 text, as dbkeep prints it.
-fn time(text: &str) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|e| panic!("`{text}`: {e}"))
-        .with_timezone(&chrono::Utc)
-}
-
-/// Asserts that `until` is about a day from now (the `days: 1` of the tests).
-#[track_caller]
-fn a_day_from_now(until: chrono::DateTime<chrono::Utc>) {
-    let left = until - chrono::Utc::now();
-    assert!(
-        left > chrono::Duration::hours(23) && left <= chrono::Duration::hours(24),
-        "retained until {until}"
-    );
-}
-
 /// Object Lock on two storages, one `governance` and one `compliance`, with
 /// `keep_last: 1`: after two backups, prune keeps the older one whole and
 /// says why; verify shows the date; moto refuses to delete a locked version,

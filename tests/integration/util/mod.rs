@@ -216,3 +216,22 @@ pub fn watch_cmdlines(needle: &str, pid: u32) -> std::thread::JoinHandle<(usize,
         (sampled, hits)
     })
 }
+
+// ---------------------------------------------------------------- retention
+
+/// A time in an RFC 3339 text, as dbkeep prints it.
+pub fn time(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("`{text}`: {e}"))
+        .with_timezone(&chrono::Utc)
+}
+
+/// Asserts that `until` is about a day from now (the `days: 1` of the tests).
+#[track_caller]
+pub fn a_day_from_now(until: chrono::DateTime<chrono::Utc>) {
+    let left = until - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::hours(23) && left <= chrono::Duration::hours(24),
+        "retained until {until}"
+    );
+}

@@ -37,6 +37,12 @@ pub enum Fault {
     /// Forward everything, but hold every removal of a lock (`DELETE
     /// .../lock.json`) back for a while, so that racing takeovers interleave.
     DelayLockDelete,
+    /// In front of Azurite, which ignores immutability policies: stand in for
+    /// Azure's enforcement. A blob written with
+    /// `x-ms-immutability-policy-until-date` shows it (and its mode) on HEAD,
+    /// and a DELETE of it before the date gets Azure's 409
+    /// `BlobImmutableDueToPolicy`.
+    AzureImmutability,
 }
 
 /// A running proxy; it serves until the test process ends.
@@ -76,6 +82,8 @@ struct State {
     requests: Arc<Mutex<Vec<Vec<String>>>>,
     /// Per GCS upload id: the bytes the server confirmed, `u64::MAX` once complete.
     kept: Arc<Mutex<HashMap<String, u64>>>,
+    /// Per Azure blob path: the immutability headers it was written with.
+    held: Arc<Mutex<HashMap<String, Vec<String>>>>,
 }
 
 impl FaultProxy {
@@ -98,6 +106,7 @@ impl FaultProxy {
             authorization: Arc::new(Mutex::new(Vec::new())),
             requests: Arc::new(Mutex::new(Vec::new())),
             kept: Arc::new(Mutex::new(HashMap::new())),
+            held: Arc::new(Mutex::new(HashMap::new())),
         };
         let proxy = FaultProxy {
             url,
@@ -265,11 +274,25 @@ fn proxy_one(client: TcpStream, st: &State) {
     if request.part {
         st.parts.fetch_add(1, Ordering::SeqCst);
     }
+    let immutable = if st.fault == Fault::AzureImmutability {
+        match immutability(st, &head) {
+            Held::Refuse(answer) => {
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let _ = (&client).write_all(answer.as_bytes());
+                return;
+            }
+            Held::Show(lines) => lines,
+            Held::Nothing => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
     if st.fault == Fault::DelayLockDelete && request.lock_delete {
         std::thread::sleep(std::time::Duration::from_millis(400));
     }
     let faulted = match st.fault {
-        Fault::None | Fault::DelayLockDelete => false,
+        Fault::None | Fault::DelayLockDelete | Fault::AzureImmutability => false,
         Fault::CutDownload => request.download,
         Fault::ResetAfterCreate => request.create,
         Fault::Reset | Fault::Status500 | Fault::ResetAfterForward => request.part,
@@ -295,6 +318,19 @@ fn proxy_one(client: TcpStream, st: &State) {
     let _ = up.write_all(head.concat().as_bytes());
     let _ = up.write_all(&body);
     let gcs_chunk = st.service == Service::Gcs && request.part;
+    if !immutable.is_empty() {
+        let mut response = Vec::new();
+        let _ = up.read_to_end(&mut response);
+        let at = response
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map_or(response.len(), |i| i + 2);
+        let mut out = response[..at].to_vec();
+        out.extend_from_slice(immutable.concat().as_bytes());
+        out.extend_from_slice(&response[at..]);
+        let _ = (&client).write_all(&out);
+        return;
+    }
     if !faulted && !gcs_chunk {
         // Stream the answer through, so a big download is not held whole.
         let _ = std::io::copy(&mut up, &mut &client);
@@ -331,5 +367,53 @@ fn note_kept(st: &State, id: String, response: &[u8]) {
         }
     } else if status == "200" || status == "201" {
         kept.insert(id, u64::MAX);
+    }
+}
+
+/// What the Azure immutability stand-in does with one request.
+enum Held {
+    /// Answer this instead of forwarding.
+    Refuse(String),
+    /// Forward, and add these header lines to the answer.
+    Show(Vec<String>),
+    Nothing,
+}
+
+fn immutability(st: &State, head: &[String]) -> Held {
+    let mut words = head[0].split_whitespace();
+    let method = words.next().unwrap_or("");
+    let path = words
+        .next()
+        .unwrap_or("")
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let mut held = st.held.lock().unwrap();
+    match method {
+        "PUT" => {
+            if let Some(until) = header(head, "x-ms-immutability-policy-until-date") {
+                let mode = header(head, "x-ms-immutability-policy-mode").unwrap_or("Unlocked");
+                held.insert(
+                    path,
+                    vec![
+                        format!("x-ms-immutability-policy-until-date: {until}\r\n"),
+                        format!("x-ms-immutability-policy-mode: {}\r\n", mode.to_lowercase()),
+                    ],
+                );
+            }
+            Held::Nothing
+        }
+        "HEAD" => held.get(&path).cloned().map_or(Held::Nothing, Held::Show),
+        "DELETE" if held.contains_key(&path) => {
+            let body = "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>BlobImmutableDueToPolicy</Code>\
+                        <Message>This operation is not permitted as the blob is immutable due to a policy.</Message></Error>";
+            Held::Refuse(format!(
+                "HTTP/1.1 409 Conflict\r\nContent-Type: application/xml\r\nx-ms-error-code: BlobImmutableDueToPolicy\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ))
+        }
+        _ => Held::Nothing,
     }
 }
