@@ -28,6 +28,7 @@ state="$root/target/test-services"
 pids=()         # background servers, killed on exit
 pg_clusters=()  # PostgreSQL data dirs, stopped on exit
 tmp_dirs=()     # removed on exit
+users=()        # test accounts, removed on exit
 
 log() { printf 'test.sh: %s\n' "$*" >&2; }
 
@@ -39,6 +40,7 @@ cleanup() {
     fi
   done
   wait 2>/dev/null || true
+  for user in "${users[@]}"; do userdel -r "$user" >/dev/null 2>&1 || true; done
   for dir in "${tmp_dirs[@]}"; do rm -rf "$dir"; done
 }
 trap cleanup EXIT
@@ -108,6 +110,7 @@ export DBKEEP_TEST_PGTLS_PORT="$pgtls_port"
 export DBKEEP_TEST_MYTLS_PORT="$mytls_port" DBKEEP_TEST_MYTLS_SOCKET="$mytls_socket"
 export DBKEEP_TEST_SSH_PORT="$ssh_port" DBKEEP_TEST_SSH_USER="$ssh_user"
 export DBKEEP_TEST_SSH_KEY="$ssh_dir/id_ed25519"
+export DBKEEP_TEST_SSH_PASSWORD_USER="$ssh_pw_user" DBKEEP_TEST_SSH_PASSWORD_FILE="$ssh_pw_file"
 export DBKEEP_TEST_SSH_KNOWN_HOSTS="$ssh_dir/known_hosts"
 export DBKEEP_TEST_SSH_WRONG_KNOWN_HOSTS="$ssh_dir/wrong_known_hosts"
 

@@ -15,6 +15,13 @@ fn main() -> ExitCode {
     unsafe {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
+    // Started by `ssh` as its askpass program for an SFTP password.
+    if let Some(file) = std::env::var_os(dbkeep::util::ssh::ASKPASS_FILE) {
+        let args: Vec<String> = std::env::args().collect();
+        if args.len() == 2 {
+            return dbkeep::util::ssh::askpass(&file, &args[1]);
+        }
+    }
     let result = match cli::Cli::try_parse() {
         Ok(cli) => run(cli),
         // `--help` and `--version` arrive here too, and are no error.

@@ -88,6 +88,7 @@ impl SshConfig {
             key_file: self.key_file.as_deref(),
             known_hosts: self.known_hosts.as_deref(),
             accept_new_host_key: self.accept_new_host_key,
+            password_file: None,
         }
     }
 }

@@ -360,6 +360,11 @@ storage_config! {
         /// `accept-new`); a changed key is still refused. Default false.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         pub accept_new_host_key: bool,
+        /// A file whose first line is the login's password, for servers
+        /// that take no key. It is handed to `ssh` through its askpass
+        /// program, never through argv or the environment.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub password_file: Option<PathBuf>,
     }
 }
 
@@ -386,6 +391,7 @@ impl SftpConfig {
             key_file: self.key_file.as_deref(),
             known_hosts: self.known_hosts.as_deref(),
             accept_new_host_key: self.accept_new_host_key,
+            password_file: self.password_file.as_deref(),
         }
     }
 }

@@ -129,6 +129,7 @@ fn sftp(text: &str, rest: &str, query: &str) -> Result<StorageConfig> {
         let v = decode(v);
         match k {
             "key_file" => c.key_file = Some(PathBuf::from(v)),
+            "password_file" => c.password_file = Some(PathBuf::from(v)),
             "known_hosts" => c.known_hosts = Some(PathBuf::from(v)),
             "accept_new_host_key" => c.accept_new_host_key = v == "true" || v == "1",
             _ => anyhow::bail!("storage `{text}`: unknown parameter `{k}` for sftp://"),

@@ -754,6 +754,24 @@ fn split(path: &str) -> (&str, &str) {
 impl Sftp {
     /// The storage `name`; nothing is connected until it is used.
     pub fn new(name: &str, config: &SftpConfig) -> Result<Sftp> {
+        if let Some(file) = &config.password_file {
+            let text = std::fs::read(file).map_err(|e| {
+                anyhow::anyhow!(
+                    "storage `{name}`: cannot read `password_file` {}: {e}",
+                    file.display()
+                )
+            })?;
+            if text
+                .split(|b| *b == b'\n')
+                .next()
+                .is_none_or(<[u8]>::is_empty)
+            {
+                anyhow::bail!(
+                    "storage `{name}`: `password_file` {} is empty; its first line is the password",
+                    file.display()
+                );
+            }
+        }
         let root = match config.path.trim_end_matches('/') {
             "" if config.path.starts_with('/') => "/".to_string(),
             "" => ".".to_string(),
@@ -939,7 +957,7 @@ impl Storage for Sftp {
         let path = if self.root.starts_with('/') {
             self.root.clone()
         } else {
-            format!("~/{}", self.root)
+            format!("/~/{}", self.root)
         };
         format!("sftp://{}{path}", login.describe())
     }

@@ -309,3 +309,143 @@ fn a_large_upload_streams_with_bounded_memory() {
         "big",
     ])));
 }
+
+/// A login that takes nothing but a password (the private sshd's second
+/// account, `AuthenticationMethods password`): `password_file` logs in
+/// through ssh's askpass, the password is on no command line and in no
+/// output, a backup round-trips, and a wrong password is refused with the
+/// storage and host named.
+#[test]
+fn a_password_from_password_file_logs_in_and_is_never_shown() {
+    let user = std::env::var("DBKEEP_TEST_SSH_PASSWORD_USER").unwrap_or_default();
+    let file = std::env::var("DBKEEP_TEST_SSH_PASSWORD_FILE").unwrap_or_default();
+    if user.is_empty() || file.is_empty() {
+        eprintln!(
+            "SKIPPED a_password_from_password_file_logs_in_and_is_never_shown: scripts/test.sh \
+             makes the password login only as root (CI runs as root)"
+        );
+        return;
+    }
+    let password = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    let dir = tempdir();
+    let db = dir.path().join("app.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "create table t (id integer primary key, v text);
+             insert into t (v) values ('a'), ('b'), ('c');",
+        )
+        .unwrap();
+    let folder = unique("pw");
+    let config = |password_file: &Path| {
+        let name = password_file.file_name().unwrap().to_string_lossy();
+        let path = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(
+            &path,
+            format!(
+                "storages:\n  nas:\n    type: sftp\n    host: 127.0.0.1\n    port: {}\n    user: {user}\n    \
+                 path: {folder}\n    password_file: {}\n    known_hosts: {}\n\
+                 jobs:\n  app:\n    storage: nas\n    source: {{ type: sqlite, path: {} }}\n",
+                ssh_env("DBKEEP_TEST_SSH_PORT"),
+                password_file.display(),
+                ssh_env("DBKEEP_TEST_SSH_KNOWN_HOSTS"),
+                db.display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let good = config(Path::new(&file));
+    let child = dbkeep()
+        .arg("-c")
+        .arg(&good)
+        .args(["backup", "app"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let watch = watch_cmdlines(&password, child.id());
+    let out = child.wait_with_output().unwrap();
+    let all = text(&out);
+    ok(out);
+    let (sampled, hits) = watch.join().unwrap();
+    assert!(sampled > 0);
+    assert!(
+        hits.is_empty(),
+        "the password was on a command line: {hits:?}"
+    );
+    assert!(!all.contains(&password), "{all}");
+
+    let restored = dir.path().join("restored.db");
+    let out = run(dbkeep()
+        .arg("-c")
+        .arg(&good)
+        .args(["restore", "app", "--target"])
+        .arg(&restored));
+    assert!(!text(&out).contains(&password));
+    ok(out);
+    let rows = |p: &Path| -> Vec<String> {
+        let c = rusqlite::Connection::open(p).unwrap();
+        let mut s = c.prepare("select v from t order by id").unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(rows(&db), rows(&restored));
+
+    // A wrong password: refused, named, and nothing is added.
+    let wrong = dir.path().join("wrong-password");
+    std::fs::write(&wrong, "not-the-password-4e1\n").unwrap();
+    let out = run(dbkeep()
+        .arg("-c")
+        .arg(config(&wrong))
+        .args(["backup", "app"]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains("storage `nas`") && all.contains(&format!("{user}@127.0.0.1")),
+        "{all}"
+    );
+    assert!(!all.contains("not-the-password-4e1"), "{all}");
+    let listed = ok(run(dbkeep().arg("-c").arg(&good).args(["list", "--json"])));
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    // An empty password file is refused before ssh starts.
+    let empty = dir.path().join("empty-password");
+    std::fs::write(&empty, "").unwrap();
+    let out = run(dbkeep()
+        .arg("-c")
+        .arg(config(&empty))
+        .args(["backup", "app"]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("`password_file`"), "{}", text(&out));
+}
+
+/// dbkeep as ssh's askpass program answers a password prompt with the
+/// file's first line and nothing else, and refuses any other question.
+#[test]
+fn the_askpass_answers_only_password_prompts() {
+    let dir = tempdir();
+    let file = dir.path().join("pw");
+    std::fs::write(&file, "first-line-pw\nsecond line\n").unwrap();
+    let ask = |prompt: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dbkeep"))
+            .env("_DBKEEP_SSH_ASKPASS_FILE", &file)
+            .arg(prompt)
+            .output()
+            .unwrap()
+    };
+    let out = ask("backup@nas's password: ");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(out.stdout, b"first-line-pw\n");
+    for question in [
+        "Enter passphrase for key '/root/.ssh/id_ed25519': ",
+        "Are you sure you want to continue connecting (yes/no/[fingerprint])? ",
+    ] {
+        let out = ask(question);
+        assert_eq!(out.status.code(), Some(1), "{question}");
+        assert!(out.stdout.is_empty(), "{question}");
+    }
+}
