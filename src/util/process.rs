@@ -108,13 +108,20 @@ fn is_executable(p: &Path) -> bool {
 /// Variables of dbkeep's environment that no tool inherits.
 pub fn withheld(name: &str) -> bool {
     const PREFIXES: [&str; 5] = ["DBKEEP_", "AWS_", "AZURE_", "GOOGLE_", "GCS_"];
-    const NAMES: [&str; 6] = [
+    const NAMES: [&str; 12] = [
         "PGPASSWORD",
         "MYSQL_PWD",
         "REDISCLI_AUTH",
         "STORAGE_EMULATOR_HOST",
         "MONGODB_URI",
         "GCE_METADATA_HOST",
+        // Azure's managed identity endpoints and their secrets.
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+        "IDENTITY_SERVER_THUMBPRINT",
+        "IMDS_ENDPOINT",
+        "MSI_ENDPOINT",
+        "MSI_SECRET",
     ];
     PREFIXES.iter().any(|p| name.starts_with(p)) || NAMES.contains(&name)
 }

@@ -447,12 +447,14 @@ fn a_database_named_like_an_option_is_refused() {
 
 // ------------------------------------------------- inherited secrets
 
-const SECRETS: [(&str, &str); 5] = [
+const SECRETS: [(&str, &str); 7] = [
     ("PGPASSWORD", "pg-secret-3141"),
     ("DBKEEP_AGE_PASSPHRASE", "age-secret-2718"),
     ("AWS_SECRET_ACCESS_KEY", "aws-secret-1618"),
     ("REDISCLI_AUTH", "redis-secret-1414"),
     ("AZURE_STORAGE_KEY", "azure-secret-1732"),
+    ("AZURE_CLIENT_SECRET", "azure-sp-secret-1123"),
+    ("IDENTITY_HEADER", "identity-header-5813"),
 ];
 
 #[test]
