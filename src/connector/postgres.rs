@@ -51,6 +51,28 @@ fn conninfo(db: &str) -> String {
     format!("dbname='{}'", db.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
+/// `TOOL --version` of the client tool at `path`, asked once per process:
+/// a backup needs the answer several times (choosing the client, the
+/// manifest), and each run of the tool costs a process start.
+fn tool_version(path: &Path) -> Result<String> {
+    static SEEN: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<PathBuf, String>>> =
+        std::sync::OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    if let Some(v) = seen.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(v.clone());
+    }
+    let version = Tool::new(path)
+        .arg("--version")
+        .output()?
+        .trim()
+        .to_string();
+    seen.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, version.clone());
+    Ok(version)
+}
+
 /// The PostgreSQL clients installed here, newest first, each with its major
 /// version: the folder of the `pg_dump` on PATH, the Debian
 /// (`/usr/lib/postgresql/N/bin`) and the RHEL (`/usr/pgsql-N/bin`) folders.
@@ -85,10 +107,7 @@ pub fn installed_clients() -> Vec<(PathBuf, u32)> {
         if same {
             continue;
         }
-        let version = Tool::new(&pg_dump)
-            .arg("--version")
-            .output()
-            .unwrap_or_default();
+        let version = tool_version(&pg_dump).unwrap_or_default();
         if let Some(major) = tool_major(&version) {
             found.push((dir, major));
         }
@@ -305,12 +324,7 @@ impl Postgres {
     }
 
     fn version_of(&self, tool: &str) -> Result<String> {
-        let path = self.find(tool)?;
-        Ok(Tool::new(&path)
-            .arg("--version")
-            .output()?
-            .trim()
-            .to_string())
+        tool_version(&self.find(tool)?)
     }
 
     fn server_major(&mut self, db: &str) -> Result<(u32, String)> {
