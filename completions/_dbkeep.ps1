@@ -42,6 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'dbkeep' -ScriptBlock {
             [CompletionResult]::new('schedule', 'schedule', [CompletionResultType]::ParameterValue, 'Run jobs on their schedules, list fire times, or install timers')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Check, show or create the config file')
             [CompletionResult]::new('notify', 'notify', [CompletionResultType]::ParameterValue, 'Send test notifications')
+            [CompletionResult]::new('wal', 'wal', [CompletionResultType]::ParameterValue, 'Archive and fetch PostgreSQL WAL (`archive_command`, `restore_command`)')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write man pages and shell completions (for packagers)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Try dbkeep: create a sample SQLite database, back it up to ./backups, restore it, and compare')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -77,6 +78,10 @@ Register-ArgumentCompleter -Native -CommandName 'dbkeep' -ScriptBlock {
             [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Where to restore: a database URL or SQLite path (default: the job''s source)')
             [CompletionResult]::new('--to-database', '--to-database', [CompletionResultType]::ParameterName, 'Restore into this database name instead')
             [CompletionResult]::new('--database', '--database', [CompletionResultType]::ParameterName, 'Only this database of a multi-database backup')
+            [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'PostgreSQL `method: physical`: restore the cluster into this new (or empty) data directory, set up to replay the job''s WAL archive')
+            [CompletionResult]::new('--to-time', '--to-time', [CompletionResultType]::ParameterName, 'With `--data-dir`: recover to this time (RFC 3339, fractional seconds allowed, e.g. 2026-12-01T09:30:00.25Z), then promote')
+            [CompletionResult]::new('--to-lsn', '--to-lsn', [CompletionResultType]::ParameterName, 'With `--data-dir`: recover to this WAL position (e.g. 0/3000028), then promote')
+            [CompletionResult]::new('--to-xid', '--to-xid', [CompletionResultType]::ParameterName, 'With `--data-dir`: recover through this transaction id, then promote')
             [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'age identity file (private keys) for an encrypted backup; may be repeated')
             [CompletionResult]::new('--passphrase-file', '--passphrase-file', [CompletionResultType]::ParameterName, 'File whose first line is the passphrase of a passphrase-encrypted backup (else DBKEEP_AGE_PASSPHRASE, else the job''s `passphrase_file`)')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
@@ -382,6 +387,65 @@ Register-ArgumentCompleter -Native -CommandName 'dbkeep' -ScriptBlock {
         'dbkeep;notify;help;help' {
             break
         }
+        'dbkeep;wal' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format on stderr: `text` for people, `json` (one object per line) for machines')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress display (a bar on a terminal, else a log line every 10 s)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('push', 'push', [CompletionResultType]::ParameterValue, 'Archive one WAL file into the job''s storages (PostgreSQL''s `archive_command`)')
+            [CompletionResult]::new('fetch', 'fetch', [CompletionResultType]::ParameterValue, 'Fetch one archived WAL file (PostgreSQL''s `restore_command`)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dbkeep;wal;push' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format on stderr: `text` for people, `json` (one object per line) for machines')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress display (a bar on a terminal, else a log line every 10 s)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'dbkeep;wal;fetch' {
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'age identity file (private keys) for an encrypted backup; may be repeated')
+            [CompletionResult]::new('--passphrase-file', '--passphrase-file', [CompletionResultType]::ParameterName, 'File whose first line is the passphrase of a passphrase-encrypted backup (else DBKEEP_AGE_PASSPHRASE, else the job''s `passphrase_file`)')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format on stderr: `text` for people, `json` (one object per line) for machines')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress display (a bar on a terminal, else a log line every 10 s)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'dbkeep;wal;help' {
+            [CompletionResult]::new('push', 'push', [CompletionResultType]::ParameterValue, 'Archive one WAL file into the job''s storages (PostgreSQL''s `archive_command`)')
+            [CompletionResult]::new('fetch', 'fetch', [CompletionResultType]::ParameterValue, 'Fetch one archived WAL file (PostgreSQL''s `restore_command`)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dbkeep;wal;help;push' {
+            break
+        }
+        'dbkeep;wal;help;fetch' {
+            break
+        }
+        'dbkeep;wal;help;help' {
+            break
+        }
         'dbkeep;generate' {
             [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Folder to write `man/` and `completions/` into')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
@@ -421,6 +485,7 @@ Register-ArgumentCompleter -Native -CommandName 'dbkeep' -ScriptBlock {
             [CompletionResult]::new('schedule', 'schedule', [CompletionResultType]::ParameterValue, 'Run jobs on their schedules, list fire times, or install timers')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Check, show or create the config file')
             [CompletionResult]::new('notify', 'notify', [CompletionResultType]::ParameterValue, 'Send test notifications')
+            [CompletionResult]::new('wal', 'wal', [CompletionResultType]::ParameterValue, 'Archive and fetch PostgreSQL WAL (`archive_command`, `restore_command`)')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write man pages and shell completions (for packagers)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Try dbkeep: create a sample SQLite database, back it up to ./backups, restore it, and compare')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -483,6 +548,17 @@ Register-ArgumentCompleter -Native -CommandName 'dbkeep' -ScriptBlock {
             break
         }
         'dbkeep;help;notify;test' {
+            break
+        }
+        'dbkeep;help;wal' {
+            [CompletionResult]::new('push', 'push', [CompletionResultType]::ParameterValue, 'Archive one WAL file into the job''s storages (PostgreSQL''s `archive_command`)')
+            [CompletionResult]::new('fetch', 'fetch', [CompletionResultType]::ParameterValue, 'Fetch one archived WAL file (PostgreSQL''s `restore_command`)')
+            break
+        }
+        'dbkeep;help;wal;push' {
+            break
+        }
+        'dbkeep;help;wal;fetch' {
             break
         }
         'dbkeep;help;generate' {

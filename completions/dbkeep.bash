@@ -52,6 +52,9 @@ _dbkeep() {
             dbkeep,verify)
                 cmd="dbkeep__subcmd__verify"
                 ;;
+            dbkeep,wal)
+                cmd="dbkeep__subcmd__wal"
+                ;;
             dbkeep__subcmd__config,help)
                 cmd="dbkeep__subcmd__config__subcmd__help"
                 ;;
@@ -118,6 +121,9 @@ _dbkeep() {
             dbkeep__subcmd__help,verify)
                 cmd="dbkeep__subcmd__help__subcmd__verify"
                 ;;
+            dbkeep__subcmd__help,wal)
+                cmd="dbkeep__subcmd__help__subcmd__wal"
+                ;;
             dbkeep__subcmd__help__subcmd__config,init)
                 cmd="dbkeep__subcmd__help__subcmd__config__subcmd__init"
                 ;;
@@ -141,6 +147,12 @@ _dbkeep() {
                 ;;
             dbkeep__subcmd__help__subcmd__schedule,run)
                 cmd="dbkeep__subcmd__help__subcmd__schedule__subcmd__run"
+                ;;
+            dbkeep__subcmd__help__subcmd__wal,fetch)
+                cmd="dbkeep__subcmd__help__subcmd__wal__subcmd__fetch"
+                ;;
+            dbkeep__subcmd__help__subcmd__wal,push)
+                cmd="dbkeep__subcmd__help__subcmd__wal__subcmd__push"
                 ;;
             dbkeep__subcmd__notify,help)
                 cmd="dbkeep__subcmd__notify__subcmd__help"
@@ -178,6 +190,24 @@ _dbkeep() {
             dbkeep__subcmd__schedule__subcmd__help,run)
                 cmd="dbkeep__subcmd__schedule__subcmd__help__subcmd__run"
                 ;;
+            dbkeep__subcmd__wal,fetch)
+                cmd="dbkeep__subcmd__wal__subcmd__fetch"
+                ;;
+            dbkeep__subcmd__wal,help)
+                cmd="dbkeep__subcmd__wal__subcmd__help"
+                ;;
+            dbkeep__subcmd__wal,push)
+                cmd="dbkeep__subcmd__wal__subcmd__push"
+                ;;
+            dbkeep__subcmd__wal__subcmd__help,fetch)
+                cmd="dbkeep__subcmd__wal__subcmd__help__subcmd__fetch"
+                ;;
+            dbkeep__subcmd__wal__subcmd__help,help)
+                cmd="dbkeep__subcmd__wal__subcmd__help__subcmd__help"
+                ;;
+            dbkeep__subcmd__wal__subcmd__help,push)
+                cmd="dbkeep__subcmd__wal__subcmd__help__subcmd__push"
+                ;;
             *)
                 ;;
         esac
@@ -185,7 +215,7 @@ _dbkeep() {
 
     case "${cmd}" in
         dbkeep)
-            opts="-c -v -q -h -V --config --verbose --quiet --no-progress --log-format --help --version backup restore list verify inspect prune schedule config notify generate demo help"
+            opts="-c -v -q -h -V --config --verbose --quiet --no-progress --log-format --help --version backup restore list verify inspect prune schedule config notify wal generate demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -543,7 +573,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__help)
-            opts="backup restore list verify inspect prune schedule config notify generate demo help"
+            opts="backup restore list verify inspect prune schedule config notify wal generate demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -836,6 +866,48 @@ _dbkeep() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dbkeep__subcmd__help__subcmd__wal)
+            opts="push fetch"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__help__subcmd__wal__subcmd__fetch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__help__subcmd__wal__subcmd__push)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dbkeep__subcmd__inspect)
             opts="-c -v -q -h --json --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1021,7 +1093,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__restore)
-            opts="-c -v -q -h --job --from --storage --id --before --target --to-database --database --no-globals --no-owner --force --identity --passphrase-file --config --verbose --quiet --no-progress --log-format --help"
+            opts="-c -v -q -h --job --from --storage --id --before --target --to-database --database --no-globals --no-owner --force --data-dir --to-time --to-lsn --to-xid --identity --passphrase-file --config --verbose --quiet --no-progress --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1056,6 +1128,22 @@ _dbkeep() {
                     return 0
                     ;;
                 --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-time)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-lsn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-xid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1315,6 +1403,148 @@ _dbkeep() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__wal)
+            opts="-c -v -q -h --config --verbose --quiet --no-progress --log-format --help push fetch help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__wal__subcmd__fetch)
+            opts="-c -v -q -h --identity --passphrase-file --config --verbose --quiet --no-progress --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__wal__subcmd__help)
+            opts="push fetch help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__wal__subcmd__help__subcmd__fetch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__wal__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__wal__subcmd__help__subcmd__push)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__wal__subcmd__push)
+            opts="-c -v -q -h --config --verbose --quiet --no-progress --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

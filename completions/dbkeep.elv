@@ -39,6 +39,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand schedule 'Run jobs on their schedules, list fire times, or install timers'
             cand config 'Check, show or create the config file'
             cand notify 'Send test notifications'
+            cand wal 'Archive and fetch PostgreSQL WAL (`archive_command`, `restore_command`)'
             cand generate 'Write man pages and shell completions (for packagers)'
             cand demo 'Try dbkeep: create a sample SQLite database, back it up to ./backups, restore it, and compare'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -72,6 +73,10 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --target 'Where to restore: a database URL or SQLite path (default: the job''s source)'
             cand --to-database 'Restore into this database name instead'
             cand --database 'Only this database of a multi-database backup'
+            cand --data-dir 'PostgreSQL `method: physical`: restore the cluster into this new (or empty) data directory, set up to replay the job''s WAL archive'
+            cand --to-time 'With `--data-dir`: recover to this time (RFC 3339, fractional seconds allowed, e.g. 2026-12-01T09:30:00.25Z), then promote'
+            cand --to-lsn 'With `--data-dir`: recover to this WAL position (e.g. 0/3000028), then promote'
+            cand --to-xid 'With `--data-dir`: recover through this transaction id, then promote'
             cand --identity 'age identity file (private keys) for an encrypted backup; may be repeated'
             cand --passphrase-file 'File whose first line is the passphrase of a passphrase-encrypted backup (else DBKEEP_AGE_PASSPHRASE, else the job''s `passphrase_file`)'
             cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
@@ -347,6 +352,58 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
         }
         &'dbkeep;notify;help;help'= {
         }
+        &'dbkeep;wal'= {
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand push 'Archive one WAL file into the job''s storages (PostgreSQL''s `archive_command`)'
+            cand fetch 'Fetch one archived WAL file (PostgreSQL''s `restore_command`)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dbkeep;wal;push'= {
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;wal;fetch'= {
+            cand --identity 'age identity file (private keys) for an encrypted backup; may be repeated'
+            cand --passphrase-file 'File whose first line is the passphrase of a passphrase-encrypted backup (else DBKEEP_AGE_PASSPHRASE, else the job''s `passphrase_file`)'
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;wal;help'= {
+            cand push 'Archive one WAL file into the job''s storages (PostgreSQL''s `archive_command`)'
+            cand fetch 'Fetch one archived WAL file (PostgreSQL''s `restore_command`)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dbkeep;wal;help;push'= {
+        }
+        &'dbkeep;wal;help;fetch'= {
+        }
+        &'dbkeep;wal;help;help'= {
+        }
         &'dbkeep;generate'= {
             cand --out 'Folder to write `man/` and `completions/` into'
             cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
@@ -384,6 +441,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand schedule 'Run jobs on their schedules, list fire times, or install timers'
             cand config 'Check, show or create the config file'
             cand notify 'Send test notifications'
+            cand wal 'Archive and fetch PostgreSQL WAL (`archive_command`, `restore_command`)'
             cand generate 'Write man pages and shell completions (for packagers)'
             cand demo 'Try dbkeep: create a sample SQLite database, back it up to ./backups, restore it, and compare'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -429,6 +487,14 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand test 'Send a test message through one notifier, or all of them'
         }
         &'dbkeep;help;notify;test'= {
+        }
+        &'dbkeep;help;wal'= {
+            cand push 'Archive one WAL file into the job''s storages (PostgreSQL''s `archive_command`)'
+            cand fetch 'Fetch one archived WAL file (PostgreSQL''s `restore_command`)'
+        }
+        &'dbkeep;help;wal;push'= {
+        }
+        &'dbkeep;help;wal;fetch'= {
         }
         &'dbkeep;help;generate'= {
         }

@@ -81,7 +81,10 @@ pub fn run(name: &str, job: &Job, targets: &[Target], counters: &Arc<Counters>) 
     let info = conn.probe()?;
     let items = conn.plan()?;
     connector::check_plan(&items)?;
-    if items.iter().all(|i| i.database.is_none()) {
+    if items
+        .iter()
+        .all(|i| i.database.is_none() && i.kind != connector::ArtifactKind::Cluster)
+    {
         anyhow::bail!("there is no database to back up");
     }
     tracing::info!(job = name, id, engine = %job.source.engine(), items = items.len(), "backup started");
@@ -128,6 +131,23 @@ pub fn run(name: &str, job: &Job, targets: &[Target], counters: &Arc<Counters>) 
         artifacts.push(artifact);
     }
     signal::check()?;
+    let base_backup = conn.base_backup()?;
+    if let Some(base) = &base_backup {
+        let wait = match &job.source {
+            connector::source::SourceConfig::Postgres(s) => s.wal_wait.map(|w| w.0),
+            _ => None,
+        }
+        .unwrap_or(connector::source::WAL_WAIT);
+        wait_for_wal(
+            name,
+            base,
+            wait,
+            targets,
+            &mut alive,
+            &mut written,
+            &mut failed_storages,
+        )?;
+    }
     let finished_at = Utc::now();
     let mut manifest = Manifest {
         format: manifest::FORMAT,
@@ -148,6 +168,7 @@ pub fn run(name: &str, job: &Job, targets: &[Target], counters: &Arc<Counters>) 
         artifacts,
         dbkeep_version: env!("CARGO_PKG_VERSION").to_string(),
         hostname: crate::util::hostname(),
+        base_backup,
         authentication: None,
     };
     if let Some(key) = &signing {
@@ -189,6 +210,62 @@ pub fn run(name: &str, job: &Job, targets: &[Target], counters: &Arc<Counters>) 
         seconds: clock.elapsed().as_secs_f64(),
         failed_storages,
     })
+}
+
+/// A base backup is complete only with every WAL segment from its start to
+/// its stop in the job's archive: waits for them in each storage still in
+/// the run, at most `wait`. A required storage without them fails the
+/// backup; another one drops out.
+#[allow(clippy::too_many_arguments)]
+fn wait_for_wal(
+    job: &str,
+    base: &connector::pg_physical::BaseBackup,
+    wait: std::time::Duration,
+    targets: &[Target],
+    alive: &mut [bool],
+    written: &mut Written<'_>,
+    failed_storages: &mut Vec<(String, String)>,
+) -> Result<()> {
+    let (from, to) = base.segments();
+    let deadline = Instant::now() + wait;
+    tracing::info!(job, from = %base.start_wal, to = %base.stop_wal, "waiting for the base backup's WAL in the archive");
+    for (i, t) in targets.iter().enumerate() {
+        if !alive[i] {
+            continue;
+        }
+        let missing = loop {
+            signal::check()?;
+            let names = crate::catalog::wal::archived(t, job)?;
+            let gap = crate::catalog::wal::first_gap(
+                &names,
+                base.timeline,
+                from,
+                to,
+                base.wal_segment_size,
+            );
+            match gap {
+                None => break None,
+                Some(_) if Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+                Some(seg) => break Some(seg),
+            }
+        };
+        if let Some(seg) = missing {
+            let e = anyhow::anyhow!(
+                "the base backup is incomplete: WAL segment {seg} (of {} to {}) is not in the archive of storage                  `{}` after {} s; check that the server's archive_command is `dbkeep -c CONFIG wal push {job} %p`                  and that pg_stat_archiver shows no failures, or raise `wal_wait`",
+                base.start_wal,
+                base.stop_wal,
+                t.storage.name(),
+                wait.as_secs()
+            );
+            if t.required {
+                return Err(e);
+            }
+            drop_out(t, i, &e, alive, written, failed_storages);
+        }
+    }
+    Ok(())
 }
 
 /// Asks the server how big the dumps will be, for progress. No answer is
@@ -256,9 +333,10 @@ fn dump_one(
     written: &mut Written<'_>,
     failed: &mut Vec<(String, String)>,
 ) -> Result<Artifact> {
-    let what = match &item.database {
-        Some(db) => format!("database `{db}`"),
-        None => "the server's roles and tablespaces".to_string(),
+    let what = match (&item.database, item.kind) {
+        (Some(db), _) => format!("database `{db}`"),
+        (None, connector::ArtifactKind::Cluster) => "the cluster (base backup)".to_string(),
+        (None, _) => "the server's roles and tablespaces".to_string(),
     };
     let file = format!(
         "{}{}{}",

@@ -164,6 +164,16 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
                     }
                     Err(e) => Err(anyhow::anyhow!("{e:#}")),
                 };
+                let pruned = pruned.and_then(|r| {
+                    if job.source.is_physical() {
+                        let key = key.as_ref().ok().and_then(|k| k.as_ref());
+                        let w = crate::app::pitr::prune_after(t, name, key, &r, false)?;
+                        if !w.deleted.is_empty() {
+                            tracing::info!(job = name, storage = t.storage.name(), files = w.deleted.len(), kept_from = ?w.kept_from, "pruned the WAL archive");
+                        }
+                    }
+                    Ok(r)
+                });
                 match pruned {
                     Ok(r) => rows.extend(r),
                     Err(e) => {

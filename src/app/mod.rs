@@ -11,5 +11,6 @@ pub mod hooks;
 pub mod inspect;
 pub mod job;
 pub mod lock;
+pub mod pitr;
 pub mod restore;
 pub mod verify;

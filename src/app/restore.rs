@@ -67,6 +67,13 @@ impl std::io::Write for CheckSink<'_> {
 pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
     let m = &plan.entry.manifest;
     m.check_artifacts()?;
+    if m.artifacts.iter().any(|a| a.kind == ArtifactKind::Cluster) {
+        anyhow::bail!(
+            "backup {} is a physical base backup of a PostgreSQL cluster: restore it into a data directory with              `dbkeep restore {} --data-dir DIR` (and `--to-time`, `--to-lsn` or `--to-xid` for a point in time)",
+            printable(&m.id),
+            printable(&m.job)
+        );
+    }
     let mut chosen: Vec<&Artifact> = m
         .artifacts
         .iter()
@@ -75,6 +82,7 @@ pub fn run(plan: &Plan<'_>, conn: &mut dyn Connector) -> Result<Restored> {
             (Some(_), ArtifactKind::Globals) => false,
             (None, ArtifactKind::Globals) => !plan.no_globals,
             (None, ArtifactKind::Database) => true,
+            (_, ArtifactKind::Cluster) => false,
         })
         .collect();
     if let Some(db) = &plan.database

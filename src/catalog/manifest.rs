@@ -60,6 +60,9 @@ pub struct Manifest {
     pub dbkeep_version: String,
     /// The host that ran the backup.
     pub hostname: String,
+    /// A physical base backup's WAL range and cluster (`method: physical`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_backup: Option<crate::connector::pg_physical::BaseBackup>,
     /// HMAC-SHA256 over the manifest without this field, when the config has
     /// a `signing` key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -303,7 +306,31 @@ impl Manifest {
                 );
             }
         }
+        self.base()?;
         Ok(())
+    }
+
+    /// A base backup's record, when this is one (checked: it is read back
+    /// from a storage).
+    pub fn base(&self) -> Result<Option<&crate::connector::pg_physical::BaseBackup>> {
+        let cluster = self
+            .artifacts
+            .iter()
+            .any(|a| a.kind == ArtifactKind::Cluster);
+        match (&self.base_backup, cluster) {
+            (None, false) => Ok(None),
+            (Some(b), true) => match b.check() {
+                Ok(()) => Ok(Some(b)),
+                Err(why) => anyhow::bail!(
+                    "backup {}: {why}; the manifest is damaged or crafted, so the backup is refused",
+                    crate::util::printable(&self.id)
+                ),
+            },
+            _ => anyhow::bail!(
+                "backup {}: a base backup record and a cluster artifact go together, and this manifest has one                  without the other; it is damaged or crafted, so the backup is refused",
+                crate::util::printable(&self.id)
+            ),
+        }
     }
 
     /// The folder of this backup inside its storage.

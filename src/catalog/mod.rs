@@ -1,5 +1,7 @@
 //! What a storage holds: the backup record ([`manifest`]), reading and
-//! checking it back, and which backups to keep ([`retention`]).
+//! checking it back, which backups to keep ([`retention`]), and a
+//! PostgreSQL job's WAL archive ([`wal`]).
 
 pub mod manifest;
 pub mod retention;
+pub mod wal;

@@ -156,6 +156,25 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
         text.push_str(cells.join("  ").trim_end());
         text.push('\n');
     }
+    // A job with base backups: the window a point-in-time restore can reach.
+    if let Some(job) = &args.job {
+        for t in &targets {
+            let entries: Vec<manifest::Entry> = rows
+                .iter()
+                .filter(|(s, _)| s == t.storage.name())
+                .map(|(_, e)| e.clone())
+                .collect();
+            if let Some(w) = crate::app::pitr::window(t, job, &entries)? {
+                text.push_str(&format!(
+                    "recoverable in storage `{}`: from {} (the oldest base backup's end) to {} ({}, the newest archived segment)\n",
+                    t.storage.name(),
+                    rfc3339(w.window_start),
+                    w.window_end.map(rfc3339).unwrap_or_else(|| "?".into()),
+                    w.to
+                ));
+            }
+        }
+    }
     print(&text)
 }
 

@@ -12,6 +12,7 @@ mod prune;
 mod restore;
 mod schedule;
 mod verify;
+mod wal;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -117,6 +118,9 @@ pub enum Command {
     /// Send test notifications.
     #[command(subcommand)]
     Notify(notify::Command),
+    /// Archive and fetch PostgreSQL WAL (`archive_command`, `restore_command`).
+    #[command(subcommand)]
+    Wal(wal::Command),
     /// Write man pages and shell completions (for packagers).
     #[command(hide = true)]
     Generate(generate::Args),
@@ -139,6 +143,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(args) => verify::run(args, config_path),
         Command::Inspect(args) => inspect::run(args, config_path),
         Command::Prune(args) => prune::run(args, config_path),
+        Command::Wal(command) => wal::run(command, config_path),
         Command::Schedule(cmd) => schedule::run(cmd, config_path),
         Command::Config(cmd) => config::run(cmd, config_path),
         Command::Notify(cmd) => notify::run(cmd, config_path),
@@ -339,6 +344,7 @@ fn admit(
     }
     if let Some(crate::config::Databases::List(list)) = job.source.databases()
         && database.is_none()
+        && m.base_backup.is_none()
     {
         let mut want = list.clone();
         let mut have = m.databases.clone();

@@ -62,6 +62,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
         args.jobs.clone()
     };
     let mut rows: Vec<(String, Row)> = Vec::new();
+    let mut wal_lines: Vec<String> = Vec::new();
     let mut failures = Vec::new();
     for name in &names {
         let job = config
@@ -83,6 +84,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
             .as_ref()
             .map(crate::catalog::manifest::SigningKey::load)
             .transpose()?;
+        let mut wal = Vec::new();
         let outcome = crate::app::lock::hold(&targets, name, "prune", options, || {
             let mut found = Vec::new();
             for t in &targets {
@@ -93,14 +95,19 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
                     protect: None,
                     key: key.as_ref(),
                 };
-                match retention::prune(t, name, &job.retention, job.timezone, how) {
-                    Ok(r) => found.extend(r),
-                    Err(e) => return Err(e),
+                let r = retention::prune(t, name, &job.retention, job.timezone, how)?;
+                if job.source.is_physical() {
+                    let w = crate::app::pitr::prune_after(t, name, key.as_ref(), &r, args.dry_run)?;
+                    wal.push((t.storage.name().to_string(), w));
                 }
+                found.extend(r);
             }
             Ok(found)
         })
         .and_then(|r| r);
+        for (storage, w) in wal {
+            wal_lines.push(wal_line(name, &storage, &w, args.dry_run));
+        }
         match outcome {
             Ok(found) => rows.extend(found.into_iter().map(|r| (name.clone(), r))),
             Err(e) => {
@@ -114,7 +121,17 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
         let out: Vec<JobRow> = rows.iter().map(|(job, row)| JobRow { job, row }).collect();
         print(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
     } else {
-        print(&table(&rows, args.dry_run))?;
+        let mut text = table(&rows, args.dry_run);
+        for line in &wal_lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        print(&text)?;
+    }
+    if args.json {
+        for line in &wal_lines {
+            eprintln!("{line}");
+        }
     }
     match failures.as_slice() {
         [] => Ok(()),
@@ -185,4 +202,22 @@ fn table(rows: &[(String, Row)], dry_run: bool) -> String {
         }
     ));
     text
+}
+
+fn wal_line(job: &str, storage: &str, w: &crate::app::pitr::WalPruned, dry_run: bool) -> String {
+    match &w.kept_from {
+        None => format!(
+            "job `{job}` storage `{storage}`: WAL archive kept whole (no base backup is kept)"
+        ),
+        Some(from) => format!(
+            "job `{job}` storage `{storage}`: WAL from {from} kept (the oldest kept base backup needs it); {} {} older file(s){}",
+            if dry_run { "would delete" } else { "deleted" },
+            w.deleted.len(),
+            if w.deleted.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", w.deleted.join(", "))
+            }
+        ),
+    }
 }

@@ -73,6 +73,24 @@ pub struct Args {
     #[arg(long)]
     pub force: bool,
 
+    /// PostgreSQL `method: physical`: restore the cluster into this new (or
+    /// empty) data directory, set up to replay the job's WAL archive.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["target", "to_database", "database", "from"])]
+    pub data_dir: Option<std::path::PathBuf>,
+
+    /// With `--data-dir`: recover to this time (RFC 3339, fractional seconds
+    /// allowed, e.g. 2026-12-01T09:30:00.25Z), then promote.
+    #[arg(long, value_name = "TIME", requires = "data_dir", conflicts_with_all = ["to_lsn", "to_xid", "id", "before"])]
+    pub to_time: Option<String>,
+
+    /// With `--data-dir`: recover to this WAL position (e.g. 0/3000028), then promote.
+    #[arg(long, value_name = "LSN", requires = "data_dir", conflicts_with_all = ["to_xid", "id", "before"])]
+    pub to_lsn: Option<String>,
+
+    /// With `--data-dir`: recover through this transaction id, then promote.
+    #[arg(long, value_name = "XID", requires = "data_dir", conflicts_with_all = ["id", "before"])]
+    pub to_xid: Option<u64>,
+
     /// Keys for an encrypted backup.
     #[command(flatten)]
     pub keys: super::KeyArgs,
@@ -80,6 +98,9 @@ pub struct Args {
 
 /// Runs `dbkeep restore`.
 pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
+    if args.data_dir.is_some() {
+        return physical(args, config_path);
+    }
     let job = args.job.clone().or(args.job_flag.clone());
     let mut job_encryption = None;
     let mut job_config = None;
@@ -214,6 +235,84 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
             ));
         }
     }
+    print(&text)?;
+    Ok(())
+}
+
+/// `dbkeep restore JOB --data-dir DIR [--to-time T | --to-lsn L | --to-xid X]`.
+fn physical(args: Args, config_path: Option<&Path>) -> Result<()> {
+    use crate::app::pitr::{self, Stop};
+    let Some(job) = args.job.clone().or(args.job_flag.clone()) else {
+        return Err(Failure::Usage(
+            "name the job to restore: `dbkeep restore JOB --data-dir DIR`".into(),
+        )
+        .into());
+    };
+    let stop = if let Some(t) = &args.to_time {
+        let at = chrono::DateTime::parse_from_rfc3339(t).map_err(|_| {
+            Failure::Usage(format!(
+                "`--to-time {}` is not an RFC 3339 time such as 2026-12-01T09:30:00.25Z",
+                crate::util::printable(t)
+            ))
+        })?;
+        Stop::Time(at.with_timezone(&chrono::Utc), t.clone())
+    } else if let Some(l) = &args.to_lsn {
+        Stop::Lsn(
+            crate::catalog::wal::Lsn::parse(l)
+                .map_err(|e| Failure::Usage(format!("`--to-lsn`: {e:#}")))?,
+        )
+    } else if let Some(x) = args.to_xid {
+        Stop::Xid(x)
+    } else {
+        Stop::End
+    };
+    let config_file = crate::config::locate(config_path)?;
+    let config_file = config_file.canonicalize().unwrap_or(config_file);
+    let config = load_config(Some(&config_file))?;
+    let storage = job_storage(&config, &job, args.storage.as_deref())?;
+    let job_config = config.jobs[&job].clone();
+    let keys = args.keys.load(job_config.encryption.as_ref())?;
+    let scan = super::backups_of(&storage, Some(&job), Some(&job_config))?;
+    let data_dir = args.data_dir.clone().expect("checked by the caller");
+    let plan = pitr::Plan {
+        job: &job,
+        entries: &scan.entries,
+        storage: &storage,
+        data_dir: &data_dir,
+        stop: stop.clone(),
+        force: args.force,
+        keys: &keys,
+        config: config_file,
+    };
+    let done = pitr::run(&plan)?;
+    let target = match &stop {
+        Stop::End => "the end of the archive".to_string(),
+        Stop::Time(_, t) => t.clone(),
+        Stop::Lsn(l) => format!("LSN {l}"),
+        Stop::Xid(x) => format!("transaction {x}"),
+    };
+    let mut text = format!(
+        "restored base backup {} into {}; {} WAL segments checked (through {})\n\
+         recovery replays the archive of job `{job}` to {target}, then promotes; start the server with:\n  \
+         pg_ctl -D {} -l {}/recovery.log start\n",
+        done.id,
+        data_dir.display(),
+        done.segments,
+        done.last,
+        data_dir.display(),
+        data_dir.display(),
+    );
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        text.push_str(&format!(
+            "(as the server's user: first `chown -R postgres:postgres {}`)\n",
+            data_dir.display()
+        ));
+    }
+    text.push_str(
+        "the restored server keeps the original's archive_command; start it with `-o '-c archive_mode=off'` \
+         to keep it out of the archive\n",
+    );
     print(&text)?;
     Ok(())
 }

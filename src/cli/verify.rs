@@ -87,13 +87,23 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
         temp_dir: job_config.as_ref().and_then(|j| j.temp_dir.clone()),
     };
     let checked = crate::app::verify::run(&entry, &*target.storage, &keys, &tools)?;
+    // A physical job: the WAL chain from each base backup to the newest segment.
+    let chain = match &job {
+        Some(j) if entry.manifest.base_backup.is_some() => {
+            crate::app::pitr::verify(&target, j, &entries, &keys)?
+        }
+        _ => None,
+    };
     if args.json {
-        let out = serde_json::json!({
+        let mut out = serde_json::json!({
             "id": crate::util::printable(&entry.manifest.id),
             "job": crate::util::printable(&entry.manifest.job),
             "status": "ok",
             "objects": checked,
         });
+        if let Some(c) = &chain {
+            out["wal"] = serde_json::to_value(c)?;
+        }
         print(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
     } else {
         let mut text = String::new();
@@ -106,6 +116,12 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
                 "ok  {}  ({}){retained}\n",
                 c.key,
                 c.checks.join(", ")
+            ));
+        }
+        if let Some(c) = &chain {
+            text.push_str(&format!(
+                "ok  WAL {} to {}  ({} segments: size, sha256, decompression; no gaps)\n",
+                c.from, c.to, c.segments
             ));
         }
         text.push_str(&format!(

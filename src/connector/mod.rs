@@ -9,6 +9,7 @@ pub mod mongo_archive;
 mod mongodb;
 mod mysql;
 pub mod pg_archive;
+pub mod pg_physical;
 mod postgres;
 mod redis;
 pub mod resp;
@@ -93,6 +94,8 @@ pub enum ArtifactKind {
     Database,
     /// Server-wide objects: PostgreSQL roles and tablespaces.
     Globals,
+    /// A whole PostgreSQL cluster: a base backup for point-in-time recovery.
+    Cluster,
 }
 
 /// The format of the dump inside an artifact (before compression).
@@ -111,6 +114,8 @@ pub enum DumpFormat {
     MongoArchive,
     /// dbkeep's Redis key stream (see `connector::redis`).
     RedisKeys,
+    /// `pg_basebackup -Ft` tar of a data directory.
+    PgTar,
 }
 
 impl DumpFormat {
@@ -122,6 +127,7 @@ impl DumpFormat {
             DumpFormat::SqliteDb => "sqlite",
             DumpFormat::MongoArchive => "archive",
             DumpFormat::RedisKeys => "redis",
+            DumpFormat::PgTar => "tar",
         }
     }
 }
@@ -268,6 +274,7 @@ impl DumpItem {
     pub fn base_name(&self) -> String {
         match (&self.kind, &self.database) {
             (ArtifactKind::Globals, _) => format!("globals.{}", self.format.extension()),
+            (ArtifactKind::Cluster, _) => format!("cluster.{}", self.format.extension()),
             (_, Some(db)) => format!("{}.{}", file_safe(db), self.format.extension()),
             (_, None) => format!("database.{}", self.format.extension()),
         }
@@ -426,6 +433,12 @@ pub trait Connector {
     /// What `dbkeep inspect` shows about the server and the databases of
     /// `plan`. Call after [`Connector::probe`].
     fn survey(&mut self, plan: &[DumpItem]) -> Result<Survey>;
+
+    /// After a base backup (`method: physical`) was dumped and checked: the
+    /// WAL it needs and the cluster it is of. `None` for dumps.
+    fn base_backup(&mut self) -> Result<Option<pg_physical::BaseBackup>> {
+        Ok(None)
+    }
 }
 
 /// Builds the connector for a source, through its SSH tunnel when it has one.
@@ -489,6 +502,9 @@ impl Connector for Tunneled {
     fn survey(&mut self, plan: &[DumpItem]) -> Result<Survey> {
         self.inner.survey(plan)
     }
+    fn base_backup(&mut self) -> Result<Option<pg_physical::BaseBackup>> {
+        self.inner.base_backup()
+    }
 }
 
 fn build(source: &SourceConfig, temp_dir: Option<PathBuf>) -> Result<Box<dyn Connector>> {
@@ -513,7 +529,8 @@ pub fn expected_format(engine: Engine, kind: ArtifactKind) -> Option<DumpFormat>
         (Engine::Sqlite, ArtifactKind::Database) => Some(DumpFormat::SqliteDb),
         (Engine::Mongodb, ArtifactKind::Database) => Some(DumpFormat::MongoArchive),
         (Engine::Redis, ArtifactKind::Database) => Some(DumpFormat::RedisKeys),
-        (_, ArtifactKind::Globals) => None,
+        (Engine::Postgres, ArtifactKind::Cluster) => Some(DumpFormat::PgTar),
+        (_, ArtifactKind::Globals | ArtifactKind::Cluster) => None,
     }
 }
 
@@ -548,6 +565,7 @@ pub fn content_check(format: DumpFormat) -> Option<(Box<dyn DumpCheck>, &'static
         DumpFormat::PgSql => Some((postgres::script_end_check(), "pg_dumpall end line")),
         DumpFormat::MysqlSql => Some((mysql::dump_end_check("mariadb-dump"), "dump end line")),
         DumpFormat::SqliteDb => None,
+        DumpFormat::PgTar => Some((pg_physical::base_check().0, "base backup tar structure")),
     }
 }
 

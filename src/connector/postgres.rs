@@ -8,6 +8,10 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::pg_physical::{BaseBackup, Label, Watched, base_check};
+use super::source::Method;
 
 use anyhow::{Context, Result};
 
@@ -33,6 +37,9 @@ pub struct Postgres {
     server_major: Option<u32>,
     /// The client folder chosen for the server's version (without `bin_dir`).
     chosen: Option<PathBuf>,
+    /// `method: physical`: the cluster's system identifier and WAL segment
+    /// size, and what the last base backup's stream said.
+    physical: Option<(u64, u64, Arc<Mutex<Label>>)>,
 }
 
 /// Quotes a string as an SQL literal. The `E''` form reads the same whether
@@ -172,6 +179,7 @@ impl Postgres {
             password,
             server_major: None,
             chosen: None,
+            physical: None,
         })
     }
 
@@ -321,6 +329,74 @@ impl Postgres {
                 self.source.describe(Engine::Postgres)
             ),
         }
+    }
+
+    /// `method: physical`: pg_basebackup of the server's version, no extra
+    /// tablespaces, and the cluster's identity.
+    fn probe_physical(&mut self, major: u32, server_version: String) -> Result<ServerInfo> {
+        let tool_version = self.version_of("pg_basebackup")?;
+        self.check_client("pg_basebackup", &tool_version, major)?;
+        let db = self.maintenance_db();
+        let spaces = self.query(
+            &db,
+            "select spcname from pg_tablespace where spcname not in ('pg_default', 'pg_global') order by 1",
+        )?;
+        if !spaces.is_empty() {
+            anyhow::bail!(
+                "the cluster at {} has tablespaces outside its data directory ({}); dbkeep's base backups                  stream one tar of the data directory and do not carry them: move them into pg_default, or                  back this cluster up with `method: logical`",
+                self.source.describe(Engine::Postgres),
+                spaces
+                    .iter()
+                    .map(|s| crate::util::printable(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let rows = self.query(
+            &db,
+            "select (select system_identifier from pg_control_system()),              (select setting from pg_settings where name = 'wal_segment_size'),              current_setting('archive_mode')",
+        )?;
+        let row = rows
+            .first()
+            .context("PostgreSQL gave no cluster identity")?;
+        let mut parts = row.split('|');
+        let sysid: u64 = parts
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .context("PostgreSQL gave no system identifier")?;
+        let seg: u64 = parts
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .filter(|s: &u64| s.is_power_of_two())
+            .context("PostgreSQL gave no WAL segment size")?;
+        let archiver = self.query(
+            &db,
+            "select coalesce(last_failed_wal, ''), coalesce(last_failed_time::text, '') from pg_stat_archiver \
+             where last_failed_time is not null and (last_archived_time is null or last_failed_time > last_archived_time)",
+        )?;
+        if let Some(row) = archiver.first() {
+            let (wal, at) = row.split_once('|').unwrap_or((row.as_str(), ""));
+            anyhow::bail!(
+                "the archive_command of the cluster at {} is failing (it last failed on {} at {}; see the server's \
+                 log): a base backup would wait for it for ever; set it to `dbkeep -c CONFIG wal push JOB %p` and \
+                 check that the server's user can read the config and write the storages",
+                self.source.describe(Engine::Postgres),
+                crate::util::printable(wal),
+                crate::util::printable(at)
+            );
+        }
+        if parts.next().map(str::trim) == Some("off") {
+            anyhow::bail!(
+                "the cluster at {} has `archive_mode = off`: a base backup is only restorable with its WAL; set                  `archive_mode = on` and `archive_command = 'dbkeep -c CONFIG wal push JOB %p'`, then restart it",
+                self.source.describe(Engine::Postgres)
+            );
+        }
+        self.physical = Some((sysid, seg, Arc::new(Mutex::new(Label::default()))));
+        Ok(ServerInfo {
+            server_version: Some(server_version),
+            tool: "pg_basebackup".into(),
+            tool_version: Some(tool_version),
+        })
     }
 
     fn version_of(&self, tool: &str) -> Result<String> {
@@ -495,7 +571,9 @@ impl DumpCheck for ArchiveCheck {
 impl Connector for Postgres {
     fn preflight(&self) -> Vec<anyhow::Error> {
         let mut tools = vec!["pg_dump", "pg_restore", "psql"];
-        if matches!(self.source.databases(), Databases::All) {
+        if self.source.method == Method::Physical {
+            tools = vec!["pg_basebackup", "psql"];
+        } else if matches!(self.source.databases(), Databases::All) {
             tools.push("pg_dumpall");
         }
         tools
@@ -508,6 +586,9 @@ impl Connector for Postgres {
         self.any_client();
         let (major, server_version) = self.server_major(&self.maintenance_db())?;
         self.choose_client(major)?;
+        if self.source.method == Method::Physical {
+            return self.probe_physical(major, server_version);
+        }
         let tool_version = self.version_of("pg_dump")?;
         self.check_client("pg_dump", &tool_version, major)?;
         if matches!(self.source.databases(), Databases::All) {
@@ -522,6 +603,13 @@ impl Connector for Postgres {
     }
 
     fn plan(&mut self) -> Result<Vec<DumpItem>> {
+        if self.source.method == Method::Physical {
+            return Ok(vec![DumpItem {
+                kind: ArtifactKind::Cluster,
+                database: None,
+                format: DumpFormat::PgTar,
+            }]);
+        }
         let db = |name: &str| DumpItem::database(name, DumpFormat::PgCustom);
         match self.source.databases() {
             Databases::List(list) => Ok(list.iter().map(|n| db(n)).collect()),
@@ -548,6 +636,32 @@ impl Connector for Postgres {
 
     fn dump(&mut self, item: &DumpItem) -> Result<(Box<dyn DumpSource>, Box<dyn DumpCheck>)> {
         match (item.kind, &item.database) {
+            (ArtifactKind::Cluster, _) => {
+                let Some((_, _, found)) = &mut self.physical else {
+                    anyhow::bail!("a base backup needs `method: physical` and a probe first");
+                };
+                let (check, label) = base_check();
+                *found = label;
+                // The WAL comes from the job's archive (`-X none`), so the
+                // stream is the data directory alone, with its manifest.
+                let child = self
+                    .tool("pg_basebackup")?
+                    .args([
+                        "--pgdata=-",
+                        "--format=tar",
+                        "--wal-method=none",
+                        "--checkpoint=fast",
+                        "--manifest-checksums=CRC32C",
+                        "--label=dbkeep",
+                        "--no-password",
+                    ])
+                    .spawn_reader()?;
+                let limit = self
+                    .source
+                    .wal_wait
+                    .map_or(super::source::WAL_WAIT, |w| w.0);
+                Ok((Box::new(Watched::new(child, limit)), check))
+            }
             (ArtifactKind::Globals, _) => {
                 let child = self
                     .tool("pg_dumpall")?
@@ -692,6 +806,27 @@ impl Connector for Postgres {
              and n.nspname not like 'pg\\_toast%'",
         )?;
         Ok(rows.first().and_then(|r| r.trim().parse().ok()))
+    }
+
+    fn base_backup(&mut self) -> Result<Option<BaseBackup>> {
+        let Some((sysid, seg, label)) = &self.physical else {
+            return Ok(None);
+        };
+        let (sysid, seg) = (*sysid, *seg);
+        let label = label.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let now = self.query(
+            &self.maintenance_db(),
+            "select extract(epoch from clock_timestamp())",
+        )?;
+        let stopped_at = now
+            .first()
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .and_then(|t| chrono::DateTime::from_timestamp_micros((t * 1e6) as i64))
+            .context("PostgreSQL gave no time for the end of the base backup")?;
+        label
+            .base_backup(sysid, seg, stopped_at)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     fn survey(&mut self, plan: &[DumpItem]) -> Result<Survey> {

@@ -47,6 +47,11 @@ pub const TYPES: &[crate::util::problem::Variant] = &[
 ];
 
 impl SourceConfig {
+    /// Whether this is a PostgreSQL source with `method: physical`.
+    pub fn is_physical(&self) -> bool {
+        matches!(self, SourceConfig::Postgres(s) if s.method == Method::Physical)
+    }
+
     /// The engine.
     pub fn engine(&self) -> Engine {
         match self {
@@ -332,8 +337,38 @@ server_source! {
         /// Extra arguments for the restore tool, with the same rules.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub restore_args: Vec<String>,
+        /// PostgreSQL: `logical` (pg_dump, the default) or `physical`: base
+        /// backups of the whole cluster with `pg_basebackup`, which with the
+        /// job's WAL archive (`dbkeep wal push` as `archive_command`) restore
+        /// to any point in time.
+        #[serde(default, skip_serializing_if = "Method::is_logical")]
+        pub method: Method,
+        /// `physical`: how long a base backup waits for the WAL it needs to
+        /// reach the archive before it fails (default `2m`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub wal_wait: Option<Wait>,
     }
 }
+
+/// How a PostgreSQL source is backed up (`method:`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// `pg_dump` of each database.
+    #[default]
+    Logical,
+    /// `pg_basebackup` of the cluster, for point-in-time recovery.
+    Physical,
+}
+
+impl Method {
+    fn is_logical(&self) -> bool {
+        *self == Method::Logical
+    }
+}
+
+/// How long a base backup waits for its WAL by default.
+pub const WAL_WAIT: Duration = Duration::from_secs(120);
 
 /// Why an extra tool argument is refused, if it is: only long options, and
 /// none that names a file or folder, carries a secret, or changes where the
@@ -391,6 +426,39 @@ impl ServerConfig {
     }
 
     fn validate(&mut self, at: &str, engine: Engine, problems: &mut Problems) {
+        if self.method == Method::Physical {
+            if engine != Engine::Postgres {
+                problems.add(
+                    format!("{at}.method"),
+                    "`physical` is for PostgreSQL sources; MariaDB and MySQL use `binlog` archiving",
+                );
+            }
+            let logical_only = [
+                ("exclude_tables", !self.exclude_tables.is_empty()),
+                ("exclude_table_data", !self.exclude_table_data.is_empty()),
+                ("exclude_databases", !self.exclude_databases.is_empty()),
+                ("schema_only", self.schema_only),
+                ("dump_args", !self.dump_args.is_empty()),
+                ("restore_args", !self.restore_args.is_empty()),
+                (
+                    "databases",
+                    matches!(self.databases, Some(Databases::List(_))),
+                ),
+            ];
+            for (key, set) in logical_only {
+                if set {
+                    problems.add(
+                        format!("{at}.{key}"),
+                        "a `physical` backup copies the whole cluster: this key applies to `logical` backups only",
+                    );
+                }
+            }
+        } else if self.wal_wait.is_some() {
+            problems.add(
+                format!("{at}.wal_wait"),
+                "`wal_wait` applies to `method: physical` only",
+            );
+        }
         self.check_shared(at, engine, false, problems);
         for (key, args) in [
             ("dump_args", &self.dump_args),

@@ -2,6 +2,7 @@
 //! dbkeep: secrets and redaction, durations, signals, child processes, the
 //! exit-code table, and small text, size, time and host helpers.
 
+pub mod chan;
 pub mod duration;
 pub mod exit;
 pub mod problem;
@@ -10,6 +11,7 @@ pub mod screen;
 pub mod secret;
 pub mod signal;
 pub mod ssh;
+pub mod tar;
 
 /// `text` with control characters escaped (`\n`, `\x1b`, `\u{85}`), for
 /// printing values read from outside (manifest fields, database names)

@@ -409,6 +409,11 @@ impl ChildReader {
         &self.name
     }
 
+    /// The tool's process id (also its process group's).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for the tool; any ending but exit 0 is a [`ToolFailed`] with its
     /// stderr. On success returns the tail of its stderr.
     pub fn finish(mut self) -> Result<String> {

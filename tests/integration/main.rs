@@ -14,6 +14,7 @@ mod layers;
 mod mongodb;
 mod mysql;
 mod notify;
+mod pitr;
 mod postgres;
 mod progress;
 mod redis;

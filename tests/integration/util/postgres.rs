@@ -141,7 +141,21 @@ fn pg_bin_dir() -> Option<PathBuf> {
     dirs.into_iter().rev().find(|d| d.join("initdb").is_file())
 }
 
-fn as_postgres(cmd: &str, args: &[&str]) -> Command {
+/// `cmd ARGS` as the server's user (`postgres` when the tests run as root),
+/// without the tests' own `DBKEEP_*` variables: a server started this way
+/// passes its environment to `archive_command`, where dbkeep would read
+/// them as config keys.
+pub fn as_postgres(cmd: &str, args: &[&str]) -> Command {
+    let mut c = as_postgres_with_env(cmd, args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DBKEEP_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn as_postgres_with_env(cmd: &str, args: &[&str]) -> Command {
     // initdb and postgres refuse to run as root.
     if unsafe_is_root() {
         let mut c = Command::new("runuser");
@@ -166,6 +180,22 @@ pub(super) fn unsafe_is_root() -> bool {
 impl PrivateCluster {
     /// Starts a new cluster; panics with the reason when it cannot.
     pub fn start() -> PrivateCluster {
+        PrivateCluster::start_with(|_| String::new())
+    }
+
+    /// The cluster's folder (owned by the server's user): `data/` and the log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The server binaries' folder.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// Starts a new cluster with the lines `conf(folder)` appended to its
+    /// postgresql.conf (the folder is where the data directory lives).
+    pub fn start_with(conf: impl Fn(&Path) -> String) -> PrivateCluster {
         let bin = pg_bin_dir()
             .expect("PostgreSQL server binaries (initdb) not found under /usr/lib/postgresql");
         let dir = tempfile::Builder::new()
@@ -202,6 +232,14 @@ impl PrivateCluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let extra = conf(dir.path());
+        if !extra.is_empty() {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("postgresql.conf"))
+                .unwrap();
+            std::io::Write::write_all(&mut f, format!("\n{extra}\n").as_bytes()).unwrap();
+        }
         for _ in 0..20 {
             let port = free_port();
             let pg_ctl = bin.join("pg_ctl");

@@ -1,0 +1,631 @@
+//! The WAL archive of a PostgreSQL job, in its storages.
+//!
+//! Layout, under `<prefix>/<job>/wal/`:
+//! - `<NAME>.<suffix>`: the file PostgreSQL handed to `archive_command`,
+//!   compressed with the job's compression (and encrypted with its
+//!   `encryption`, if any), written like any backup object: under a temp
+//!   name, visible only once complete;
+//! - `<NAME>.json`: its record ([`Record`]): sizes, the sha256 of the file
+//!   and of the stored object, and the cluster's system identifier. It is
+//!   written last, with a conditional create, so an object without a record
+//!   is an unfinished push that the next push of the name replaces;
+//! - `cluster.json`: the system identifier of the cluster the archive
+//!   belongs to, created by the first push.
+//!
+//! Names are what PostgreSQL archives and nothing else: segments
+//! (`000000010000000000000003`), `.partial` segments, timeline `.history`
+//! files and `.backup` history files.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::manifest::join_key;
+use crate::pipeline::codec::{Compression, Decoder, Encoder};
+use crate::pipeline::crypt::{Keys, Sealed, Sealing};
+use crate::pipeline::{Hashing, Packing};
+use crate::storage::Target;
+use crate::util::printable;
+
+/// The most of a WAL file dbkeep takes (PostgreSQL's largest segment size).
+pub const MAX_FILE: u64 = 1 << 30;
+/// The most of a record or `cluster.json` dbkeep reads.
+const RECORD_MAX: usize = 64 << 10;
+
+/// What PostgreSQL archives, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A WAL segment.
+    Segment,
+    /// The partial last segment of a timeline that ended (after a promotion).
+    Partial,
+    /// A timeline history file.
+    History,
+    /// A backup history file.
+    Backup,
+}
+
+fn hex(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+}
+
+/// The kind of a WAL file name, or `None` for anything PostgreSQL never archives.
+pub fn kind(name: &str) -> Option<Kind> {
+    if hex(name, 24) {
+        return Some(Kind::Segment);
+    }
+    if let Some(seg) = name.strip_suffix(".partial") {
+        return hex(seg, 24).then_some(Kind::Partial);
+    }
+    if let Some(tli) = name.strip_suffix(".history") {
+        return hex(tli, 8).then_some(Kind::History);
+    }
+    if let Some(rest) = name.strip_suffix(".backup") {
+        let (seg, offset) = rest.split_once('.')?;
+        return (hex(seg, 24) && hex(offset, 8)).then_some(Kind::Backup);
+    }
+    None
+}
+
+/// Checks a name from PostgreSQL or the command line.
+pub fn check_name(name: &str) -> Result<Kind> {
+    kind(name).with_context(|| {
+        format!(
+            "`{}` is not a WAL file name PostgreSQL archives (a segment such as 000000010000000000000003, \
+             a .partial segment, a .history or a .backup file)",
+            printable(name)
+        )
+    })
+}
+
+/// A position in the WAL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Lsn(pub u64);
+
+impl Lsn {
+    /// `X/Y`, as PostgreSQL writes it.
+    pub fn parse(text: &str) -> Result<Lsn> {
+        let (hi, lo) = text
+            .trim()
+            .split_once('/')
+            .with_context(|| format!("`{}` is not an LSN such as 0/3000028", printable(text)))?;
+        let hi = u32::from_str_radix(hi, 16);
+        let lo = u32::from_str_radix(lo, 16);
+        match (hi, lo) {
+            (Ok(h), Ok(l)) => Ok(Lsn((u64::from(h) << 32) | u64::from(l))),
+            _ => anyhow::bail!("`{}` is not an LSN such as 0/3000028", printable(text)),
+        }
+    }
+}
+
+impl std::fmt::Display for Lsn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:X}/{:X}", self.0 >> 32, self.0 & 0xffff_ffff)
+    }
+}
+
+/// A segment's number on its timeline, for segments of `seg_size` bytes.
+pub fn segment_of(lsn: Lsn, seg_size: u64) -> u64 {
+    lsn.0 / seg_size.max(1)
+}
+
+/// The file name of segment `segno` of timeline `tli`.
+pub fn segment_name(tli: u32, segno: u64, seg_size: u64) -> String {
+    let per_id = 0x1_0000_0000u64 / seg_size.max(1);
+    format!("{tli:08X}{:08X}{:08X}", segno / per_id, segno % per_id)
+}
+
+/// (timeline, segment number) of a segment name.
+pub fn parse_segment(name: &str, seg_size: u64) -> Option<(u32, u64)> {
+    if !hex(name, 24) {
+        return None;
+    }
+    let tli = u32::from_str_radix(&name[..8], 16).ok()?;
+    let log = u64::from_str_radix(&name[8..16], 16).ok()?;
+    let seg = u64::from_str_radix(&name[16..], 16).ok()?;
+    let per_id = 0x1_0000_0000u64 / seg_size.max(1);
+    (seg < per_id).then_some((tli, log * per_id + seg))
+}
+
+/// The record of one archived file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// The file's name.
+    pub name: String,
+    /// Its size.
+    pub size: u64,
+    /// sha256 of the file, hex.
+    pub sha256: String,
+    /// Bytes stored.
+    pub stored_size: u64,
+    /// sha256 of the stored object, hex.
+    pub stored_sha256: String,
+    /// Compression of the stored object.
+    pub compression: Compression,
+    /// Whether the stored object is encrypted (age).
+    #[serde(default)]
+    pub encrypted: bool,
+    /// The cluster's system identifier, read from a segment's first page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_identifier: Option<u64>,
+    /// When it was archived (UTC).
+    pub archived_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The cluster an archive belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cluster {
+    system_identifier: u64,
+}
+
+/// The folder of a job's WAL archive.
+pub fn folder(prefix: &str, job: &str) -> String {
+    join_key(&[prefix, job, "wal"])
+}
+
+fn data_key(prefix: &str, job: &str, name: &str, compression: Compression) -> String {
+    join_key(&[
+        &folder(prefix, job),
+        &format!("{name}{}", compression.suffix()),
+    ])
+}
+
+fn record_key(prefix: &str, job: &str, name: &str) -> String {
+    join_key(&[&folder(prefix, job), &format!("{name}.json")])
+}
+
+/// The system identifier in a segment's first page (its long header), if
+/// the bytes look like one.
+pub fn system_identifier(segment: &[u8]) -> Option<u64> {
+    // XLogLongPageHeaderData: magic (2), info (2), timeline (4), page
+    // address (8), remaining length (4), padding (4), then xlp_sysid (8).
+    let info = u16::from_le_bytes(segment.get(2..4)?.try_into().ok()?);
+    const XLP_LONG_HEADER: u16 = 0x0002;
+    if info & XLP_LONG_HEADER == 0 {
+        return None;
+    }
+    Some(u64::from_le_bytes(segment.get(24..32)?.try_into().ok()?))
+}
+
+/// Reads and checks a record from the storage (hostile input).
+fn read_record(target: &Target, key: &str, name: &str) -> Result<Option<Record>> {
+    let Some(bytes) = target.storage.get_if_exists(key)? else {
+        return Ok(None);
+    };
+    if bytes.len() > RECORD_MAX {
+        anyhow::bail!(
+            "storage `{}`: {key} is {} bytes, more than a WAL record can be; it is damaged or crafted",
+            target.storage.name(),
+            bytes.len()
+        );
+    }
+    let record: Record = serde_json::from_slice(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "storage `{}`: {key} is not a WAL record ({e}); it is damaged or crafted",
+            target.storage.name()
+        )
+    })?;
+    if record.name != name
+        || !hex_sha(&record.sha256)
+        || !hex_sha(&record.stored_sha256)
+        || record.size > MAX_FILE
+    {
+        anyhow::bail!(
+            "storage `{}`: {key} does not describe `{name}` with valid sizes and checksums; it is damaged or crafted",
+            target.storage.name()
+        );
+    }
+    Ok(Some(record))
+}
+
+fn hex_sha(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// What `wal push` did in one storage.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// Stored now.
+    Stored,
+    /// The same file was archived already.
+    Already,
+}
+
+/// Reads a WAL file PostgreSQL handed over: whole (a segment is 16 MiB by
+/// default, at most 1 GiB), checked by name.
+pub fn read_file(path: &Path) -> Result<(String, Kind, Vec<u8>)> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("`{}` names no WAL file", path.display()))?
+        .to_string();
+    let kind = check_name(&name)?;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read the WAL file {}", path.display()))?;
+    let data = crate::util::read_capped(file, MAX_FILE as usize)
+        .map_err(|e| anyhow::anyhow!("cannot read the WAL file {}: {e}", path.display()))?;
+    Ok((name, kind, data))
+}
+
+/// Archives one WAL file into `target`: refuses a file of another cluster
+/// and a different file under an archived name; the same file again is
+/// [`Pushed::Already`].
+#[allow(clippy::too_many_arguments)]
+pub fn push(
+    target: &Target,
+    job: &str,
+    name: &str,
+    kind: Kind,
+    data: &[u8],
+    packing: Packing,
+    sealing: Option<&Sealing>,
+) -> Result<Pushed> {
+    let storage = target.storage.name();
+    let sha = sha256_hex(data);
+    let sysid = match kind {
+        Kind::Segment | Kind::Partial => system_identifier(data),
+        Kind::History | Kind::Backup => None,
+    };
+    if let Some(id) = sysid {
+        check_cluster(target, job, id)?;
+    }
+    let rkey = record_key(&target.prefix, job, name);
+    if let Some(old) = read_record(target, &rkey, name)? {
+        return same_or_conflict(storage, name, &old, &sha, data.len());
+    }
+    let dkey = data_key(&target.prefix, job, name, packing.compression);
+    let writer = target.storage.create(&dkey)?;
+    let hashing = Hashing::new(writer);
+    let sealed = Sealed::new(sealing, hashing).context("cannot start the encryption")?;
+    let mut encoder = Encoder::new(packing, sealed).context("cannot start the compressor")?;
+    encoder
+        .write_all(data)
+        .with_context(|| format!("storage `{storage}`: cannot store {dkey}"))?;
+    let sealed = encoder
+        .finish()
+        .with_context(|| format!("storage `{storage}`: cannot store {dkey}"))?;
+    let hashing = sealed
+        .finish()
+        .with_context(|| format!("storage `{storage}`: cannot store {dkey}"))?;
+    let (writer, stored_size, stored_sha256) = hashing.into_parts();
+    writer.commit()?;
+    let record = Record {
+        name: name.to_string(),
+        size: data.len() as u64,
+        sha256: sha.clone(),
+        stored_size,
+        stored_sha256,
+        compression: packing.compression,
+        encrypted: sealing.is_some(),
+        system_identifier: sysid,
+        archived_at: chrono::Utc::now(),
+    };
+    let json = serde_json::to_vec_pretty(&record)?;
+    match target.storage.create_if_absent(&rkey, &json)? {
+        Some(_) => Ok(Pushed::Stored),
+        // Another push of the name finished first.
+        None => match read_record(target, &rkey, name)? {
+            Some(old) => same_or_conflict(storage, name, &old, &sha, data.len()),
+            None => anyhow::bail!("storage `{storage}`: cannot write {rkey}"),
+        },
+    }
+}
+
+fn same_or_conflict(
+    storage: &str,
+    name: &str,
+    old: &Record,
+    sha: &str,
+    size: usize,
+) -> Result<Pushed> {
+    if old.sha256 == sha && old.size == size as u64 {
+        return Ok(Pushed::Already);
+    }
+    anyhow::bail!(
+        "storage `{storage}`: `{name}` is archived already with other contents (archived sha256 {}, {} bytes; \
+         this file sha256 {sha}, {size} bytes): two clusters, or a restored one, may be archiving into one \
+         job; refused, nothing was overwritten",
+        old.sha256,
+        old.size
+    )
+}
+
+/// Creates or checks `cluster.json`.
+fn check_cluster(target: &Target, job: &str, id: u64) -> Result<()> {
+    let key = join_key(&[&folder(&target.prefix, job), "cluster.json"]);
+    let storage = target.storage.name();
+    let read = |bytes: Vec<u8>| -> Result<u64> {
+        if bytes.len() > RECORD_MAX {
+            anyhow::bail!("storage `{storage}`: {key} is too large; it is damaged or crafted");
+        }
+        let c: Cluster = serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "storage `{storage}`: {key} is not dbkeep's ({e}); it is damaged or crafted"
+            )
+        })?;
+        Ok(c.system_identifier)
+    };
+    let known = match target.storage.get_if_exists(&key)? {
+        Some(bytes) => read(bytes)?,
+        None => {
+            let json = serde_json::to_vec(&Cluster {
+                system_identifier: id,
+            })?;
+            match target.storage.create_if_absent(&key, &json)? {
+                Some(_) => id,
+                None => read(target.storage.get_if_exists(&key)?.unwrap_or_default())?,
+            }
+        }
+    };
+    if known != id {
+        anyhow::bail!(
+            "storage `{storage}`: the WAL archive of job `{job}` belongs to the cluster with system identifier \
+             {known}, this segment to {id}: refused, so two clusters never mix in one archive; give the other \
+             cluster a job of its own"
+        );
+    }
+    Ok(())
+}
+
+/// Fetches `name` from the first storage of `targets` that has it, checks
+/// it whole, and writes it to `dest` under a temp name renamed into place.
+/// `Ok(false)` when no storage has it (nothing is written).
+pub fn fetch(targets: &[Target], job: &str, name: &str, dest: &Path, keys: &Keys) -> Result<bool> {
+    check_name(name)?;
+    for target in targets {
+        let rkey = record_key(&target.prefix, job, name);
+        let Some(record) = read_record(target, &rkey, name)? else {
+            continue;
+        };
+        let data = download(target, job, &record, keys)?;
+        write_atomically(dest, &data)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// The archived file, read and checked against its record: the stored
+/// object's size and sha256, then the file's.
+pub fn download(target: &Target, job: &str, record: &Record, keys: &Keys) -> Result<Vec<u8>> {
+    let storage = target.storage.name();
+    let dkey = data_key(&target.prefix, job, &record.name, record.compression);
+    let reader = target.storage.open(&dkey)?;
+    let mut hashing = Hashing::new(reader.take(record.stored_size + 1));
+    let data = {
+        let plain: Box<dyn Read + '_> = if record.encrypted {
+            Box::new(keys.open(&mut hashing, &dkey)?)
+        } else {
+            Box::new(&mut hashing)
+        };
+        let decoder = Decoder::new(record.compression, plain)?;
+        let mut out = Vec::new();
+        decoder
+            .take(record.size + 1)
+            .read_to_end(&mut out)
+            .with_context(|| {
+                format!(
+                    "storage `{storage}`: {dkey} is corrupt or truncated (cannot decompress it)"
+                )
+            })?;
+        out
+    };
+    std::io::copy(&mut hashing, &mut std::io::sink())
+        .with_context(|| format!("storage `{storage}`: cannot read {dkey}"))?;
+    let (_, stored, stored_sha) = hashing.into_parts();
+    if stored != record.stored_size || stored_sha != record.stored_sha256 {
+        anyhow::bail!(
+            "storage `{storage}`: {dkey} is {stored} bytes with sha256 {stored_sha}, its record says {} bytes \
+             with sha256 {}: the archived `{}` is corrupt, so it is not used",
+            record.stored_size,
+            record.stored_sha256,
+            record.name
+        );
+    }
+    let sha = sha256_hex(&data);
+    if data.len() as u64 != record.size || sha != record.sha256 {
+        anyhow::bail!(
+            "storage `{storage}`: the archived `{}` unpacks to {} bytes with sha256 {sha}, its record says {} \
+             bytes with sha256 {}: it is corrupt, so it is not used",
+            record.name,
+            data.len(),
+            record.size,
+            record.sha256
+        );
+    }
+    Ok(data)
+}
+
+/// Writes `data` to `dest` through a temp file in the same folder, synced
+/// and renamed, so `dest` is either absent or whole.
+fn write_atomically(dest: &Path, data: &[u8]) -> Result<()> {
+    let dir = dest
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = dest
+        .file_name()
+        .with_context(|| format!("`{}` names no file", dest.display()))?;
+    let temp = dir.join(format!(
+        ".{}.dbkeep-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&temp, dest)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e).with_context(|| format!("cannot write {}", dest.display()));
+    }
+    Ok(())
+}
+
+/// Every archived name in `target` (those with a record), sorted.
+pub fn archived(target: &Target, job: &str) -> Result<Vec<String>> {
+    let dir = folder(&target.prefix, job);
+    let mut names: Vec<String> = target
+        .storage
+        .list(&dir)?
+        .into_iter()
+        .filter_map(|k| {
+            let file = k.rsplit('/').next()?.strip_suffix(".json")?.to_string();
+            kind(&file).map(|_| file)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// The record of `name` in `target`.
+pub fn record(target: &Target, job: &str, name: &str) -> Result<Option<Record>> {
+    read_record(target, &record_key(&target.prefix, job, name), name)
+}
+
+/// Removes an archived file: its record first, then its object.
+pub fn remove(target: &Target, job: &str, name: &str) -> Result<()> {
+    let rkey = record_key(&target.prefix, job, name);
+    let record = read_record(target, &rkey, name)?;
+    target.storage.delete(&rkey)?;
+    let compression = record.map(|r| r.compression);
+    for c in [Compression::Zstd, Compression::Gzip, Compression::None] {
+        if compression.is_none_or(|x| x == c) {
+            target
+                .storage
+                .delete(&data_key(&target.prefix, job, name, c))?;
+        }
+    }
+    Ok(())
+}
+
+/// The first segment missing on `tli` from `from` to `to` (segment
+/// numbers, inclusive) among `names`, or `None` when the chain is whole.
+/// A `.partial` segment does not count: recovery never reads it.
+pub fn first_gap(names: &[String], tli: u32, from: u64, to: u64, seg_size: u64) -> Option<String> {
+    let have: std::collections::HashSet<u64> = names
+        .iter()
+        .filter_map(|n| parse_segment(n, seg_size))
+        .filter(|(t, _)| *t == tli)
+        .map(|(_, s)| s)
+        .collect();
+    (from..=to)
+        .find(|s| !have.contains(s))
+        .map(|s| segment_name(tli, s, seg_size))
+}
+
+/// The newest segment number archived on `tli`.
+pub fn newest(names: &[String], tli: u32, seg_size: u64) -> Option<u64> {
+    names
+        .iter()
+        .filter_map(|n| parse_segment(n, seg_size))
+        .filter(|(t, _)| *t == tli)
+        .map(|(_, s)| s)
+        .max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEG: u64 = 16 << 20;
+
+    #[test]
+    fn names_are_what_postgres_archives_and_nothing_else() {
+        assert_eq!(kind("000000010000000000000003"), Some(Kind::Segment));
+        assert_eq!(
+            kind("000000020000000100000003.partial"),
+            Some(Kind::Partial)
+        );
+        assert_eq!(kind("00000002.history"), Some(Kind::History));
+        assert_eq!(
+            kind("000000010000000000000002.00000028.backup"),
+            Some(Kind::Backup)
+        );
+        for bad in [
+            "",
+            "-rf",
+            "../000000010000000000000003",
+            "000000010000000000000003/x",
+            "00000001000000000000000g",
+            "0000000100000000000000031",
+            "000000010000000000000003.json",
+            "--config=x",
+            "00000001.history.x",
+        ] {
+            assert_eq!(kind(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn lsns_and_segment_names_agree_with_postgres() {
+        let lsn = Lsn::parse("0/3000028").unwrap();
+        assert_eq!(lsn.0, 0x300_0028);
+        assert_eq!(lsn.to_string(), "0/3000028");
+        assert_eq!(
+            segment_name(1, segment_of(lsn, SEG), SEG),
+            "000000010000000000000003"
+        );
+        let high = Lsn::parse("1/A0000000").unwrap();
+        assert_eq!(
+            segment_name(2, segment_of(high, SEG), SEG),
+            "0000000200000001000000A0"
+        );
+        assert_eq!(
+            parse_segment("0000000200000001000000A0", SEG),
+            Some((2, segment_of(high, SEG)))
+        );
+        assert_eq!(parse_segment("000000010000000000000100", SEG), None);
+        assert!(Lsn::parse("3000028").is_err());
+        assert!(Lsn::parse("0/zz").is_err());
+    }
+
+    #[test]
+    fn gaps_are_found_on_the_timeline() {
+        let names: Vec<String> = [
+            "000000010000000000000002",
+            "000000010000000000000003",
+            "000000010000000000000005",
+            "000000020000000000000004",
+            "000000010000000000000004.partial",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(first_gap(&names, 1, 2, 3, SEG), None);
+        assert_eq!(
+            first_gap(&names, 1, 2, 5, SEG).as_deref(),
+            Some("000000010000000000000004")
+        );
+        assert_eq!(newest(&names, 1, SEG), Some(5));
+        assert_eq!(newest(&names, 2, SEG), Some(4));
+    }
+
+    #[test]
+    fn the_system_identifier_comes_from_a_long_page_header() {
+        let mut page = vec![0u8; 64];
+        page[0..2].copy_from_slice(&0xD110u16.to_le_bytes());
+        page[2..4].copy_from_slice(&0x0002u16.to_le_bytes());
+        page[24..32].copy_from_slice(&7_312_345_678_901_234_567u64.to_le_bytes());
+        assert_eq!(system_identifier(&page), Some(7_312_345_678_901_234_567));
+        page[2..4].copy_from_slice(&0u16.to_le_bytes());
+        assert_eq!(system_identifier(&page), None);
+        assert_eq!(system_identifier(&page[..10]), None);
+    }
+}
