@@ -43,6 +43,7 @@ Register-ArgumentCompleter -Native -CommandName 'dbkeep' -ScriptBlock {
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Check, show or create the config file')
             [CompletionResult]::new('notify', 'notify', [CompletionResultType]::ParameterValue, 'Send test notifications')
             [CompletionResult]::new('wal', 'wal', [CompletionResultType]::ParameterValue, 'Archive and fetch PostgreSQL WAL (`archive_command`, `restore_command`)')
+            [CompletionResult]::new('binlog', 'binlog', [CompletionResultType]::ParameterValue, 'Archive MariaDB/MySQL binary logs for point-in-time recovery')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write man pages and shell completions (for packagers)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Try dbkeep: create a sample SQLite database, back it up to ./backups, restore it, and compare')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -79,7 +80,7 @@ Register-ArgumentCompleter -Native -CommandName 'dbkeep' -ScriptBlock {
             [CompletionResult]::new('--to-database', '--to-database', [CompletionResultType]::ParameterName, 'Restore into this database name instead')
             [CompletionResult]::new('--database', '--database', [CompletionResultType]::ParameterName, 'Only this database of a multi-database backup')
             [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'PostgreSQL `method: physical`: restore the cluster into this new (or empty) data directory, set up to replay the job''s WAL archive')
-            [CompletionResult]::new('--to-time', '--to-time', [CompletionResultType]::ParameterName, 'With `--data-dir`: recover to this time (RFC 3339, fractional seconds allowed, e.g. 2026-12-01T09:30:00.25Z), then promote')
+            [CompletionResult]::new('--to-time', '--to-time', [CompletionResultType]::ParameterName, 'Recover to this time (RFC 3339, fractional seconds allowed, e.g. 2026-12-01T09:30:00.25Z): with `--data-dir`, replay the WAL archive to it and promote; for a `binlog: true` job, restore the last dump before it and replay the binlogs up to it')
             [CompletionResult]::new('--to-lsn', '--to-lsn', [CompletionResultType]::ParameterName, 'With `--data-dir`: recover to this WAL position (e.g. 0/3000028), then promote')
             [CompletionResult]::new('--to-xid', '--to-xid', [CompletionResultType]::ParameterName, 'With `--data-dir`: recover through this transaction id, then promote')
             [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'age identity file (private keys) for an encrypted backup; may be repeated')
@@ -446,6 +447,46 @@ Register-ArgumentCompleter -Native -CommandName 'dbkeep' -ScriptBlock {
         'dbkeep;wal;help;help' {
             break
         }
+        'dbkeep;binlog' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format on stderr: `text` for people, `json` (one object per line) for machines')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress display (a bar on a terminal, else a log line every 10 s)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Archive every closed binlog file the job''s storages lack')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dbkeep;binlog;pull' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format on stderr: `text` for people, `json` (one object per line) for machines')
+            [CompletionResult]::new('--no-rotate', '--no-rotate', [CompletionResultType]::ParameterName, 'Do not close the server''s current binlog first')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress display (a bar on a terminal, else a log line every 10 s)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'dbkeep;binlog;help' {
+            [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Archive every closed binlog file the job''s storages lack')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dbkeep;binlog;help;pull' {
+            break
+        }
+        'dbkeep;binlog;help;help' {
+            break
+        }
         'dbkeep;generate' {
             [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Folder to write `man/` and `completions/` into')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
@@ -486,6 +527,7 @@ Register-ArgumentCompleter -Native -CommandName 'dbkeep' -ScriptBlock {
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Check, show or create the config file')
             [CompletionResult]::new('notify', 'notify', [CompletionResultType]::ParameterValue, 'Send test notifications')
             [CompletionResult]::new('wal', 'wal', [CompletionResultType]::ParameterValue, 'Archive and fetch PostgreSQL WAL (`archive_command`, `restore_command`)')
+            [CompletionResult]::new('binlog', 'binlog', [CompletionResultType]::ParameterValue, 'Archive MariaDB/MySQL binary logs for point-in-time recovery')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write man pages and shell completions (for packagers)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Try dbkeep: create a sample SQLite database, back it up to ./backups, restore it, and compare')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -559,6 +601,13 @@ Register-ArgumentCompleter -Native -CommandName 'dbkeep' -ScriptBlock {
             break
         }
         'dbkeep;help;wal;fetch' {
+            break
+        }
+        'dbkeep;help;binlog' {
+            [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Archive every closed binlog file the job''s storages lack')
+            break
+        }
+        'dbkeep;help;binlog;pull' {
             break
         }
         'dbkeep;help;generate' {

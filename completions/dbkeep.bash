@@ -19,6 +19,9 @@ _dbkeep() {
             dbkeep,backup)
                 cmd="dbkeep__subcmd__backup"
                 ;;
+            dbkeep,binlog)
+                cmd="dbkeep__subcmd__binlog"
+                ;;
             dbkeep,config)
                 cmd="dbkeep__subcmd__config"
                 ;;
@@ -55,6 +58,18 @@ _dbkeep() {
             dbkeep,wal)
                 cmd="dbkeep__subcmd__wal"
                 ;;
+            dbkeep__subcmd__binlog,help)
+                cmd="dbkeep__subcmd__binlog__subcmd__help"
+                ;;
+            dbkeep__subcmd__binlog,pull)
+                cmd="dbkeep__subcmd__binlog__subcmd__pull"
+                ;;
+            dbkeep__subcmd__binlog__subcmd__help,help)
+                cmd="dbkeep__subcmd__binlog__subcmd__help__subcmd__help"
+                ;;
+            dbkeep__subcmd__binlog__subcmd__help,pull)
+                cmd="dbkeep__subcmd__binlog__subcmd__help__subcmd__pull"
+                ;;
             dbkeep__subcmd__config,help)
                 cmd="dbkeep__subcmd__config__subcmd__help"
                 ;;
@@ -87,6 +102,9 @@ _dbkeep() {
                 ;;
             dbkeep__subcmd__help,backup)
                 cmd="dbkeep__subcmd__help__subcmd__backup"
+                ;;
+            dbkeep__subcmd__help,binlog)
+                cmd="dbkeep__subcmd__help__subcmd__binlog"
                 ;;
             dbkeep__subcmd__help,config)
                 cmd="dbkeep__subcmd__help__subcmd__config"
@@ -123,6 +141,9 @@ _dbkeep() {
                 ;;
             dbkeep__subcmd__help,wal)
                 cmd="dbkeep__subcmd__help__subcmd__wal"
+                ;;
+            dbkeep__subcmd__help__subcmd__binlog,pull)
+                cmd="dbkeep__subcmd__help__subcmd__binlog__subcmd__pull"
                 ;;
             dbkeep__subcmd__help__subcmd__config,init)
                 cmd="dbkeep__subcmd__help__subcmd__config__subcmd__init"
@@ -215,7 +236,7 @@ _dbkeep() {
 
     case "${cmd}" in
         dbkeep)
-            opts="-c -v -q -h -V --config --verbose --quiet --no-progress --log-format --help --version backup restore list verify inspect prune schedule config notify wal generate demo help"
+            opts="-c -v -q -h -V --config --verbose --quiet --no-progress --log-format --help --version backup restore list verify inspect prune schedule config notify wal binlog generate demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -275,6 +296,100 @@ _dbkeep() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__binlog)
+            opts="-c -v -q -h --config --verbose --quiet --no-progress --log-format --help pull help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__binlog__subcmd__help)
+            opts="pull help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__binlog__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__binlog__subcmd__help__subcmd__pull)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__binlog__subcmd__pull)
+            opts="-c -v -q -h --no-rotate --config --verbose --quiet --no-progress --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -573,7 +688,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__help)
-            opts="backup restore list verify inspect prune schedule config notify wal generate demo help"
+            opts="backup restore list verify inspect prune schedule config notify wal binlog generate demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -589,6 +704,34 @@ _dbkeep() {
         dbkeep__subcmd__help__subcmd__backup)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__help__subcmd__binlog)
+            opts="pull"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__help__subcmd__binlog__subcmd__pull)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -40,6 +40,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand config 'Check, show or create the config file'
             cand notify 'Send test notifications'
             cand wal 'Archive and fetch PostgreSQL WAL (`archive_command`, `restore_command`)'
+            cand binlog 'Archive MariaDB/MySQL binary logs for point-in-time recovery'
             cand generate 'Write man pages and shell completions (for packagers)'
             cand demo 'Try dbkeep: create a sample SQLite database, back it up to ./backups, restore it, and compare'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -74,7 +75,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --to-database 'Restore into this database name instead'
             cand --database 'Only this database of a multi-database backup'
             cand --data-dir 'PostgreSQL `method: physical`: restore the cluster into this new (or empty) data directory, set up to replay the job''s WAL archive'
-            cand --to-time 'With `--data-dir`: recover to this time (RFC 3339, fractional seconds allowed, e.g. 2026-12-01T09:30:00.25Z), then promote'
+            cand --to-time 'Recover to this time (RFC 3339, fractional seconds allowed, e.g. 2026-12-01T09:30:00.25Z): with `--data-dir`, replay the WAL archive to it and promote; for a `binlog: true` job, restore the last dump before it and replay the binlogs up to it'
             cand --to-lsn 'With `--data-dir`: recover to this WAL position (e.g. 0/3000028), then promote'
             cand --to-xid 'With `--data-dir`: recover through this transaction id, then promote'
             cand --identity 'age identity file (private keys) for an encrypted backup; may be repeated'
@@ -404,6 +405,41 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
         }
         &'dbkeep;wal;help;help'= {
         }
+        &'dbkeep;binlog'= {
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand pull 'Archive every closed binlog file the job''s storages lack'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dbkeep;binlog;pull'= {
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand --no-rotate 'Do not close the server''s current binlog first'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'dbkeep;binlog;help'= {
+            cand pull 'Archive every closed binlog file the job''s storages lack'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dbkeep;binlog;help;pull'= {
+        }
+        &'dbkeep;binlog;help;help'= {
+        }
         &'dbkeep;generate'= {
             cand --out 'Folder to write `man/` and `completions/` into'
             cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
@@ -442,6 +478,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand config 'Check, show or create the config file'
             cand notify 'Send test notifications'
             cand wal 'Archive and fetch PostgreSQL WAL (`archive_command`, `restore_command`)'
+            cand binlog 'Archive MariaDB/MySQL binary logs for point-in-time recovery'
             cand generate 'Write man pages and shell completions (for packagers)'
             cand demo 'Try dbkeep: create a sample SQLite database, back it up to ./backups, restore it, and compare'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -495,6 +532,11 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
         &'dbkeep;help;wal;push'= {
         }
         &'dbkeep;help;wal;fetch'= {
+        }
+        &'dbkeep;help;binlog'= {
+            cand pull 'Archive every closed binlog file the job''s storages lack'
+        }
+        &'dbkeep;help;binlog;pull'= {
         }
         &'dbkeep;help;generate'= {
         }

@@ -42,6 +42,7 @@ complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "schedule" -d 'Run job
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "config" -d 'Check, show or create the config file'
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "notify" -d 'Send test notifications'
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "wal" -d 'Archive and fetch PostgreSQL WAL (`archive_command`, `restore_command`)'
+complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "binlog" -d 'Archive MariaDB/MySQL binary logs for point-in-time recovery'
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "generate" -d 'Write man pages and shell completions (for packagers)'
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "demo" -d 'Try dbkeep: create a sample SQLite database, back it up to ./backups, restore it, and compare'
 complete -c dbkeep -n "__fish_dbkeep_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -71,7 +72,7 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -l target -d 'Whe
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -l to-database -d 'Restore into this database name instead' -r
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -l database -d 'Only this database of a multi-database backup' -r
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -l data-dir -d 'PostgreSQL `method: physical`: restore the cluster into this new (or empty) data directory, set up to replay the job\'s WAL archive' -r -F
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -l to-time -d 'With `--data-dir`: recover to this time (RFC 3339, fractional seconds allowed, e.g. 2026-12-01T09:30:00.25Z), then promote' -r
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -l to-time -d 'Recover to this time (RFC 3339, fractional seconds allowed, e.g. 2026-12-01T09:30:00.25Z): with `--data-dir`, replay the WAL archive to it and promote; for a `binlog: true` job, restore the last dump before it and replay the binlogs up to it' -r
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -l to-lsn -d 'With `--data-dir`: recover to this WAL position (e.g. 0/3000028), then promote' -r
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -l to-xid -d 'With `--data-dir`: recover through this transaction id, then promote' -r
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand restore" -l identity -d 'age identity file (private keys) for an encrypted backup; may be repeated' -r -F
@@ -269,6 +270,25 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subco
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "push" -d 'Archive one WAL file into the job\'s storages (PostgreSQL\'s `archive_command`)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "fetch" -d 'Fetch one archived WAL file (PostgreSQL\'s `restore_command`)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and not __fish_seen_subcommand_from pull help" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and not __fish_seen_subcommand_from pull help" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
+json\t'One JSON object per line'"
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and not __fish_seen_subcommand_from pull help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and not __fish_seen_subcommand_from pull help" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and not __fish_seen_subcommand_from pull help" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and not __fish_seen_subcommand_from pull help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and not __fish_seen_subcommand_from pull help" -f -a "pull" -d 'Archive every closed binlog file the job\'s storages lack'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and not __fish_seen_subcommand_from pull help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and __fish_seen_subcommand_from pull" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and __fish_seen_subcommand_from pull" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
+json\t'One JSON object per line'"
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and __fish_seen_subcommand_from pull" -l no-rotate -d 'Do not close the server\'s current binlog first'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and __fish_seen_subcommand_from pull" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and __fish_seen_subcommand_from pull" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and __fish_seen_subcommand_from pull" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and __fish_seen_subcommand_from pull" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and __fish_seen_subcommand_from help" -f -a "pull" -d 'Archive every closed binlog file the job\'s storages lack'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand generate" -l out -d 'Folder to write `man/` and `completions/` into' -r -F
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand generate" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand generate" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
@@ -286,19 +306,20 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand demo" -s v -l verbose -d '
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand demo" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand demo" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal generate demo help" -f -a "backup" -d 'Back up the config\'s jobs, or one database URL with `--to DIR`'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal generate demo help" -f -a "restore" -d 'Restore a backup into a database'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal generate demo help" -f -a "list" -d 'List backups, newest first'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal generate demo help" -f -a "verify" -d 'Re-read a backup and check it against its manifest'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal generate demo help" -f -a "inspect" -d 'Show a source\'s server, client, TLS, databases and sizes, writing nothing'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal generate demo help" -f -a "prune" -d 'Delete old backups by the jobs\' retention rules'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal generate demo help" -f -a "schedule" -d 'Run jobs on their schedules, list fire times, or install timers'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal generate demo help" -f -a "config" -d 'Check, show or create the config file'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal generate demo help" -f -a "notify" -d 'Send test notifications'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal generate demo help" -f -a "wal" -d 'Archive and fetch PostgreSQL WAL (`archive_command`, `restore_command`)'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal generate demo help" -f -a "generate" -d 'Write man pages and shell completions (for packagers)'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal generate demo help" -f -a "demo" -d 'Try dbkeep: create a sample SQLite database, back it up to ./backups, restore it, and compare'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal generate demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal binlog generate demo help" -f -a "backup" -d 'Back up the config\'s jobs, or one database URL with `--to DIR`'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal binlog generate demo help" -f -a "restore" -d 'Restore a backup into a database'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal binlog generate demo help" -f -a "list" -d 'List backups, newest first'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal binlog generate demo help" -f -a "verify" -d 'Re-read a backup and check it against its manifest'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal binlog generate demo help" -f -a "inspect" -d 'Show a source\'s server, client, TLS, databases and sizes, writing nothing'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal binlog generate demo help" -f -a "prune" -d 'Delete old backups by the jobs\' retention rules'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal binlog generate demo help" -f -a "schedule" -d 'Run jobs on their schedules, list fire times, or install timers'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal binlog generate demo help" -f -a "config" -d 'Check, show or create the config file'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal binlog generate demo help" -f -a "notify" -d 'Send test notifications'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal binlog generate demo help" -f -a "wal" -d 'Archive and fetch PostgreSQL WAL (`archive_command`, `restore_command`)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal binlog generate demo help" -f -a "binlog" -d 'Archive MariaDB/MySQL binary logs for point-in-time recovery'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal binlog generate demo help" -f -a "generate" -d 'Write man pages and shell completions (for packagers)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal binlog generate demo help" -f -a "demo" -d 'Try dbkeep: create a sample SQLite database, back it up to ./backups, restore it, and compare'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list verify inspect prune schedule config notify wal binlog generate demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "run" -d 'Run every scheduled job at its times, in the foreground, until SIGTERM (for systemd `Type=simple` and containers). SIGHUP reloads the config'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "list" -d 'Show each scheduled job\'s next fire times, in its time zone and in UTC'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "install" -d 'Write a systemd service and timer, or crontab lines, for each scheduled job'
@@ -309,3 +330,4 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subc
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from notify" -f -a "test" -d 'Send a test message through one notifier, or all of them'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "push" -d 'Archive one WAL file into the job\'s storages (PostgreSQL\'s `archive_command`)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "fetch" -d 'Fetch one archived WAL file (PostgreSQL\'s `restore_command`)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from binlog" -f -a "pull" -d 'Archive every closed binlog file the job\'s storages lack'

@@ -235,7 +235,7 @@ fn wait_for_wal(
         }
         let missing = loop {
             signal::check()?;
-            let names = crate::catalog::wal::archived(t, job)?;
+            let names = crate::catalog::wal::archived(t, crate::catalog::wal::Log::wal(job))?;
             let gap = crate::catalog::wal::first_gap(
                 &names,
                 base.timeline,
@@ -422,6 +422,7 @@ fn dump_one(
         drop_out(&targets[i], i, &e, alive, written, failed);
     }
     tracing::info!(job = step.job, item = %what, raw = staged.raw_size, stored = staged.stored_size, "stored");
+    let binlog = conn.binlog_position(item)?;
     Ok(Artifact {
         name: file,
         kind: item.kind,
@@ -430,5 +431,6 @@ fn dump_one(
         raw_size: staged.raw_size,
         stored_size: staged.stored_size,
         sha256: staged.sha256,
+        binlog,
     })
 }

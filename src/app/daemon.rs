@@ -50,7 +50,8 @@ pub fn run(config_path: &Path) -> Result<()> {
     let path = config_path.to_path_buf();
     let mut config = Arc::new(crate::config::load(&path)?);
     let scheduled = scheduled_jobs(&config);
-    if scheduled.is_empty() {
+    let binlogs = config.jobs.values().any(|j| j.binlog_schedule.is_some());
+    if scheduled.is_empty() && !binlogs {
         return Err(Failure::Config(format!(
             "no job in {} has a `schedule`; add e.g. `schedule: \"0 3 * * *\"` to a job",
             path.display()
@@ -58,6 +59,7 @@ pub fn run(config_path: &Path) -> Result<()> {
         .into());
     }
     signal::graceful();
+    let pulls = crate::app::binlog::schedule(config.clone());
     let reload = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())?;
 
@@ -174,6 +176,9 @@ pub fn run(config_path: &Path) -> Result<()> {
         }
     }
 
+    if let Some(p) = pulls {
+        let _ = p.join();
+    }
     if running == 0 {
         tracing::info!("scheduler stopped");
         return Ok(());

@@ -165,11 +165,11 @@ pub fn execute(name: &str, job: &Job, targets: &[Target], around: &Surroundings<
                     Err(e) => Err(anyhow::anyhow!("{e:#}")),
                 };
                 let pruned = pruned.and_then(|r| {
-                    if job.source.is_physical() {
+                    if job.source.is_physical() || job.source.has_binlog() {
                         let key = key.as_ref().ok().and_then(|k| k.as_ref());
-                        let w = crate::app::pitr::prune_after(t, name, key, &r, false)?;
+                        let w = crate::app::pitr::prune_after(t, job, name, key, &r, false)?;
                         if !w.deleted.is_empty() {
-                            tracing::info!(job = name, storage = t.storage.name(), files = w.deleted.len(), kept_from = ?w.kept_from, "pruned the WAL archive");
+                            tracing::info!(job = name, storage = t.storage.name(), files = w.deleted.len(), kept_from = ?w.kept_from, "pruned the log archive");
                         }
                     }
                     Ok(r)

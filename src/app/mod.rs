@@ -6,6 +6,7 @@
 //! pipeline, catalog, notify) do them.
 
 pub mod backup;
+pub mod binlog;
 pub mod daemon;
 pub mod hooks;
 pub mod inspect;

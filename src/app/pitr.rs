@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use crate::catalog::manifest::{ArtifactKind, Entry, join_key};
-use crate::catalog::wal::{self, Lsn};
+use crate::catalog::wal::{self, Log, Lsn};
 use crate::connector::pg_physical::BaseBackup;
 use crate::pipeline::crypt::Keys;
 use crate::pipeline::{self, Expected};
@@ -189,7 +189,7 @@ pub fn run(plan: &Plan<'_>) -> Result<Restored> {
 
     // 1. The WAL chain, from the backup's start to the end of the archive.
     let seg = base.wal_segment_size;
-    let names = wal::archived(plan.storage, plan.job)?;
+    let names = wal::archived(plan.storage, Log::wal(plan.job))?;
     let (from, to) = base.segments();
     let newest = wal::newest(&names, base.timeline, seg).unwrap_or(0).max(to);
     let last_needed = match plan.stop {
@@ -231,9 +231,9 @@ pub fn run(plan: &Plan<'_>) -> Result<Restored> {
     let mut checked = 0;
     for segno in from..=last_needed {
         let name = wal::segment_name(base.timeline, segno, seg);
-        let record = wal::record(plan.storage, plan.job, &name)?
+        let record = wal::record(plan.storage, Log::wal(plan.job), &name)?
             .with_context(|| format!("segment {name} vanished from the archive"))?;
-        wal::download(plan.storage, plan.job, &record, plan.keys)?;
+        wal::download(plan.storage, Log::wal(plan.job), &record, plan.keys)?;
         checked += 1;
     }
     tracing::info!(segments = checked, "WAL checked");
@@ -423,7 +423,7 @@ fn chain(
     let Some((_, oldest)) = bases.first() else {
         return Ok(None);
     };
-    let names = wal::archived(target, job)?;
+    let names = wal::archived(target, Log::wal(job))?;
     let mut checked = std::collections::BTreeSet::new();
     let mut newest_name = oldest.stop_wal.clone();
     for (entry, base) in &bases {
@@ -444,14 +444,14 @@ fn chain(
             if let Some(keys) = keys
                 && checked.insert(name.clone())
             {
-                let record = wal::record(target, job, &name)?
+                let record = wal::record(target, Log::wal(job), &name)?
                     .with_context(|| format!("segment {name} vanished from the archive"))?;
-                wal::download(target, job, &record, keys)?;
+                wal::download(target, Log::wal(job), &record, keys)?;
             }
             newest_name = newest_name.max(name);
         }
     }
-    let window_end = wal::record(target, job, &newest_name)?.map(|r| r.archived_at);
+    let window_end = wal::record(target, Log::wal(job), &newest_name)?.map(|r| r.archived_at);
     Ok(Some(Chain {
         from: oldest.start_wal.clone(),
         to: newest_name,
@@ -488,7 +488,7 @@ pub fn prune_wal(target: &Target, job: &str, kept: &[Entry], dry_run: bool) -> R
     };
     let (first, seg, first_name) = cut;
     let mut deleted = Vec::new();
-    for name in wal::archived(target, job)? {
+    for name in wal::archived(target, Log::wal(job))? {
         let segment = match wal::kind(&name) {
             Some(wal::Kind::Segment) => name.clone(),
             Some(wal::Kind::Partial | wal::Kind::Backup) => name[..24].to_string(),
@@ -499,7 +499,7 @@ pub fn prune_wal(target: &Target, job: &str, kept: &[Entry], dry_run: bool) -> R
         };
         if segno < first {
             if !dry_run {
-                wal::remove(target, job, &name)?;
+                wal::remove(target, Log::wal(job), &name)?;
             }
             deleted.push(name);
         }
@@ -510,22 +510,24 @@ pub fn prune_wal(target: &Target, job: &str, kept: &[Entry], dry_run: bool) -> R
     })
 }
 
-/// After retention ran on `target` (its `rows`): prunes the WAL archive of a
-/// physical job to what the base backups it kept need. A manifest that
-/// cannot be read keeps the archive whole.
+/// After retention ran on `target` (its `rows`): prunes the log archive of a
+/// job (the WAL of a physical PostgreSQL job, the binlogs of a `binlog:
+/// true` one) to what the backups it kept need. A manifest that cannot be
+/// read keeps the archive whole.
 pub fn prune_after(
     target: &Target,
-    job: &str,
+    job: &crate::config::Job,
+    name: &str,
     key: Option<&crate::catalog::manifest::SigningKey>,
     rows: &[crate::catalog::retention::Row],
     dry_run: bool,
 ) -> Result<WalPruned> {
-    let scan = crate::catalog::manifest::scan(&*target.storage, &target.prefix, Some(job), key)?;
+    let scan = crate::catalog::manifest::scan(&*target.storage, &target.prefix, Some(name), key)?;
     if !scan.skipped.is_empty() {
         tracing::warn!(
-            job,
+            job = name,
             storage = target.storage.name(),
-            "a manifest cannot be read, so the WAL archive is not pruned"
+            "a manifest cannot be read, so the log archive is not pruned"
         );
         return Ok(WalPruned::default());
     }
@@ -538,5 +540,14 @@ pub fn prune_after(
                 || !rows.iter().any(|r| r.id == e.manifest.id)
         })
         .collect();
-    prune_wal(target, job, &kept, dry_run)
+    if job.source.has_binlog() {
+        let deleted = crate::app::binlog::prune(target, name, &kept, dry_run)?;
+        let kept_from = kept
+            .iter()
+            .flat_map(|e| e.manifest.artifacts.iter())
+            .filter_map(|a| a.binlog.as_ref().map(|b| b.file.clone()))
+            .min();
+        return Ok(WalPruned { kept_from, deleted });
+    }
+    prune_wal(target, name, &kept, dry_run)
 }

@@ -274,6 +274,9 @@ pub struct Artifact {
     pub stored_size: u64,
     /// sha256 of the stored bytes, hex.
     pub sha256: String,
+    /// Where the dump stands in the server's binary log (`binlog: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog: Option<crate::connector::mysql_binlog::BinlogPosition>,
 }
 
 impl Artifact {
@@ -307,6 +310,17 @@ impl Manifest {
             }
         }
         self.base()?;
+        for a in &self.artifacts {
+            if let Some(b) = &a.binlog
+                && let Err(why) = b.check()
+            {
+                anyhow::bail!(
+                    "backup {}: artifact `{}`: {why}; the manifest is damaged or crafted, so the backup is refused",
+                    crate::util::printable(&self.id),
+                    crate::util::printable(&a.name)
+                );
+            }
+        }
         Ok(())
     }
 

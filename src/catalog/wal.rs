@@ -22,114 +22,20 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub use crate::connector::pg_wal::{
+    Kind, Lsn, check_name, kind, parse_segment, segment_name, segment_of, system_identifier,
+};
+
 use crate::catalog::manifest::join_key;
 use crate::pipeline::codec::{Compression, Decoder, Encoder};
 use crate::pipeline::crypt::{Keys, Sealed, Sealing};
 use crate::pipeline::{Hashing, Packing};
 use crate::storage::Target;
-use crate::util::printable;
 
 /// The most of a WAL file dbkeep takes (PostgreSQL's largest segment size).
 pub const MAX_FILE: u64 = 1 << 30;
 /// The most of a record or `cluster.json` dbkeep reads.
 const RECORD_MAX: usize = 64 << 10;
-
-/// What PostgreSQL archives, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A WAL segment.
-    Segment,
-    /// The partial last segment of a timeline that ended (after a promotion).
-    Partial,
-    /// A timeline history file.
-    History,
-    /// A backup history file.
-    Backup,
-}
-
-fn hex(s: &str, len: usize) -> bool {
-    s.len() == len
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
-}
-
-/// The kind of a WAL file name, or `None` for anything PostgreSQL never archives.
-pub fn kind(name: &str) -> Option<Kind> {
-    if hex(name, 24) {
-        return Some(Kind::Segment);
-    }
-    if let Some(seg) = name.strip_suffix(".partial") {
-        return hex(seg, 24).then_some(Kind::Partial);
-    }
-    if let Some(tli) = name.strip_suffix(".history") {
-        return hex(tli, 8).then_some(Kind::History);
-    }
-    if let Some(rest) = name.strip_suffix(".backup") {
-        let (seg, offset) = rest.split_once('.')?;
-        return (hex(seg, 24) && hex(offset, 8)).then_some(Kind::Backup);
-    }
-    None
-}
-
-/// Checks a name from PostgreSQL or the command line.
-pub fn check_name(name: &str) -> Result<Kind> {
-    kind(name).with_context(|| {
-        format!(
-            "`{}` is not a WAL file name PostgreSQL archives (a segment such as 000000010000000000000003, \
-             a .partial segment, a .history or a .backup file)",
-            printable(name)
-        )
-    })
-}
-
-/// A position in the WAL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Lsn(pub u64);
-
-impl Lsn {
-    /// `X/Y`, as PostgreSQL writes it.
-    pub fn parse(text: &str) -> Result<Lsn> {
-        let (hi, lo) = text
-            .trim()
-            .split_once('/')
-            .with_context(|| format!("`{}` is not an LSN such as 0/3000028", printable(text)))?;
-        let hi = u32::from_str_radix(hi, 16);
-        let lo = u32::from_str_radix(lo, 16);
-        match (hi, lo) {
-            (Ok(h), Ok(l)) => Ok(Lsn((u64::from(h) << 32) | u64::from(l))),
-            _ => anyhow::bail!("`{}` is not an LSN such as 0/3000028", printable(text)),
-        }
-    }
-}
-
-impl std::fmt::Display for Lsn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:X}/{:X}", self.0 >> 32, self.0 & 0xffff_ffff)
-    }
-}
-
-/// A segment's number on its timeline, for segments of `seg_size` bytes.
-pub fn segment_of(lsn: Lsn, seg_size: u64) -> u64 {
-    lsn.0 / seg_size.max(1)
-}
-
-/// The file name of segment `segno` of timeline `tli`.
-pub fn segment_name(tli: u32, segno: u64, seg_size: u64) -> String {
-    let per_id = 0x1_0000_0000u64 / seg_size.max(1);
-    format!("{tli:08X}{:08X}{:08X}", segno / per_id, segno % per_id)
-}
-
-/// (timeline, segment number) of a segment name.
-pub fn parse_segment(name: &str, seg_size: u64) -> Option<(u32, u64)> {
-    if !hex(name, 24) {
-        return None;
-    }
-    let tli = u32::from_str_radix(&name[..8], 16).ok()?;
-    let log = u64::from_str_radix(&name[8..16], 16).ok()?;
-    let seg = u64::from_str_radix(&name[16..], 16).ok()?;
-    let per_id = 0x1_0000_0000u64 / seg_size.max(1);
-    (seg < per_id).then_some((tli, log * per_id + seg))
-}
 
 /// The record of one archived file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,33 +70,52 @@ struct Cluster {
     system_identifier: u64,
 }
 
-/// The folder of a job's WAL archive.
-pub fn folder(prefix: &str, job: &str) -> String {
-    join_key(&[prefix, job, "wal"])
+/// One job's log archive: its PostgreSQL WAL (`wal/`) or its MariaDB/MySQL
+/// binary logs (`binlog/`). Both are kept the same way.
+#[derive(Debug, Clone, Copy)]
+pub struct Log<'a> {
+    /// The job.
+    pub job: &'a str,
+    /// The folder under the job.
+    area: &'static str,
+    /// Which file names belong in it.
+    valid: fn(&str) -> bool,
 }
 
-fn data_key(prefix: &str, job: &str, name: &str, compression: Compression) -> String {
+impl<'a> Log<'a> {
+    /// The WAL archive of `job`.
+    pub fn wal(job: &'a str) -> Log<'a> {
+        Log {
+            job,
+            area: "wal",
+            valid: |n| kind(n).is_some(),
+        }
+    }
+
+    /// The binlog archive of `job`.
+    pub fn binlog(job: &'a str) -> Log<'a> {
+        Log {
+            job,
+            area: "binlog",
+            valid: crate::connector::binlog_name_ok,
+        }
+    }
+}
+
+/// The folder of a job's log archive.
+pub fn folder(prefix: &str, log: Log<'_>) -> String {
+    join_key(&[prefix, log.job, log.area])
+}
+
+fn data_key(prefix: &str, log: Log<'_>, name: &str, compression: Compression) -> String {
     join_key(&[
-        &folder(prefix, job),
+        &folder(prefix, log),
         &format!("{name}{}", compression.suffix()),
     ])
 }
 
-fn record_key(prefix: &str, job: &str, name: &str) -> String {
-    join_key(&[&folder(prefix, job), &format!("{name}.json")])
-}
-
-/// The system identifier in a segment's first page (its long header), if
-/// the bytes look like one.
-pub fn system_identifier(segment: &[u8]) -> Option<u64> {
-    // XLogLongPageHeaderData: magic (2), info (2), timeline (4), page
-    // address (8), remaining length (4), padding (4), then xlp_sysid (8).
-    let info = u16::from_le_bytes(segment.get(2..4)?.try_into().ok()?);
-    const XLP_LONG_HEADER: u16 = 0x0002;
-    if info & XLP_LONG_HEADER == 0 {
-        return None;
-    }
-    Some(u64::from_le_bytes(segment.get(24..32)?.try_into().ok()?))
+fn record_key(prefix: &str, log: Log<'_>, name: &str) -> String {
+    join_key(&[&folder(prefix, log), &format!("{name}.json")])
 }
 
 /// Reads and checks a record from the storage (hostile input).
@@ -251,11 +176,15 @@ pub fn read_file(path: &Path) -> Result<(String, Kind, Vec<u8>)> {
         .with_context(|| format!("`{}` names no WAL file", path.display()))?
         .to_string();
     let kind = check_name(&name)?;
+    Ok((name, kind, read_whole(path)?))
+}
+
+/// Reads a log file whole (at most 1 GiB).
+pub fn read_whole(path: &Path) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path)
         .with_context(|| format!("cannot read the WAL file {}", path.display()))?;
-    let data = crate::util::read_capped(file, MAX_FILE as usize)
-        .map_err(|e| anyhow::anyhow!("cannot read the WAL file {}: {e}", path.display()))?;
-    Ok((name, kind, data))
+    crate::util::read_capped(file, MAX_FILE as usize)
+        .map_err(|e| anyhow::anyhow!("cannot read the WAL file {}: {e}", path.display()))
 }
 
 /// Archives one WAL file into `target`: refuses a file of another cluster
@@ -264,27 +193,23 @@ pub fn read_file(path: &Path) -> Result<(String, Kind, Vec<u8>)> {
 #[allow(clippy::too_many_arguments)]
 pub fn push(
     target: &Target,
-    job: &str,
+    log: Log<'_>,
     name: &str,
-    kind: Kind,
     data: &[u8],
+    sysid: Option<u64>,
     packing: Packing,
     sealing: Option<&Sealing>,
 ) -> Result<Pushed> {
     let storage = target.storage.name();
     let sha = sha256_hex(data);
-    let sysid = match kind {
-        Kind::Segment | Kind::Partial => system_identifier(data),
-        Kind::History | Kind::Backup => None,
-    };
     if let Some(id) = sysid {
-        check_cluster(target, job, id)?;
+        check_cluster(target, log, id)?;
     }
-    let rkey = record_key(&target.prefix, job, name);
+    let rkey = record_key(&target.prefix, log, name);
     if let Some(old) = read_record(target, &rkey, name)? {
         return same_or_conflict(storage, name, &old, &sha, data.len());
     }
-    let dkey = data_key(&target.prefix, job, name, packing.compression);
+    let dkey = data_key(&target.prefix, log, name, packing.compression);
     let writer = target.storage.create(&dkey)?;
     let hashing = Hashing::new(writer);
     let sealed = Sealed::new(sealing, hashing).context("cannot start the encryption")?;
@@ -341,9 +266,19 @@ fn same_or_conflict(
     )
 }
 
+/// The system identifier of a WAL file PostgreSQL hands over, for the
+/// cluster check ([`push`]): segments carry it, history files do not.
+pub fn sysid_of(kind: Kind, data: &[u8]) -> Option<u64> {
+    match kind {
+        Kind::Segment | Kind::Partial => system_identifier(data),
+        Kind::History | Kind::Backup => None,
+    }
+}
+
 /// Creates or checks `cluster.json`.
-fn check_cluster(target: &Target, job: &str, id: u64) -> Result<()> {
-    let key = join_key(&[&folder(&target.prefix, job), "cluster.json"]);
+fn check_cluster(target: &Target, log: Log<'_>, id: u64) -> Result<()> {
+    let job = log.job;
+    let key = join_key(&[&folder(&target.prefix, log), "cluster.json"]);
     let storage = target.storage.name();
     let read = |bytes: Vec<u8>| -> Result<u64> {
         if bytes.len() > RECORD_MAX {
@@ -381,14 +316,19 @@ fn check_cluster(target: &Target, job: &str, id: u64) -> Result<()> {
 /// Fetches `name` from the first storage of `targets` that has it, checks
 /// it whole, and writes it to `dest` under a temp name renamed into place.
 /// `Ok(false)` when no storage has it (nothing is written).
-pub fn fetch(targets: &[Target], job: &str, name: &str, dest: &Path, keys: &Keys) -> Result<bool> {
-    check_name(name)?;
+pub fn fetch(
+    targets: &[Target],
+    log: Log<'_>,
+    name: &str,
+    dest: &Path,
+    keys: &Keys,
+) -> Result<bool> {
     for target in targets {
-        let rkey = record_key(&target.prefix, job, name);
+        let rkey = record_key(&target.prefix, log, name);
         let Some(record) = read_record(target, &rkey, name)? else {
             continue;
         };
-        let data = download(target, job, &record, keys)?;
+        let data = download(target, log, &record, keys)?;
         write_atomically(dest, &data)?;
         return Ok(true);
     }
@@ -397,9 +337,9 @@ pub fn fetch(targets: &[Target], job: &str, name: &str, dest: &Path, keys: &Keys
 
 /// The archived file, read and checked against its record: the stored
 /// object's size and sha256, then the file's.
-pub fn download(target: &Target, job: &str, record: &Record, keys: &Keys) -> Result<Vec<u8>> {
+pub fn download(target: &Target, log: Log<'_>, record: &Record, keys: &Keys) -> Result<Vec<u8>> {
     let storage = target.storage.name();
-    let dkey = data_key(&target.prefix, job, &record.name, record.compression);
+    let dkey = data_key(&target.prefix, log, &record.name, record.compression);
     let reader = target.storage.open(&dkey)?;
     let mut hashing = Hashing::new(reader.take(record.stored_size + 1));
     let data = {
@@ -478,15 +418,15 @@ fn write_atomically(dest: &Path, data: &[u8]) -> Result<()> {
 }
 
 /// Every archived name in `target` (those with a record), sorted.
-pub fn archived(target: &Target, job: &str) -> Result<Vec<String>> {
-    let dir = folder(&target.prefix, job);
+pub fn archived(target: &Target, log: Log<'_>) -> Result<Vec<String>> {
+    let dir = folder(&target.prefix, log);
     let mut names: Vec<String> = target
         .storage
         .list(&dir)?
         .into_iter()
         .filter_map(|k| {
             let file = k.rsplit('/').next()?.strip_suffix(".json")?.to_string();
-            kind(&file).map(|_| file)
+            (log.valid)(&file).then_some(file)
         })
         .collect();
     names.sort();
@@ -495,13 +435,13 @@ pub fn archived(target: &Target, job: &str) -> Result<Vec<String>> {
 }
 
 /// The record of `name` in `target`.
-pub fn record(target: &Target, job: &str, name: &str) -> Result<Option<Record>> {
-    read_record(target, &record_key(&target.prefix, job, name), name)
+pub fn record(target: &Target, log: Log<'_>, name: &str) -> Result<Option<Record>> {
+    read_record(target, &record_key(&target.prefix, log, name), name)
 }
 
 /// Removes an archived file: its record first, then its object.
-pub fn remove(target: &Target, job: &str, name: &str) -> Result<()> {
-    let rkey = record_key(&target.prefix, job, name);
+pub fn remove(target: &Target, log: Log<'_>, name: &str) -> Result<()> {
+    let rkey = record_key(&target.prefix, log, name);
     let record = read_record(target, &rkey, name)?;
     target.storage.delete(&rkey)?;
     let compression = record.map(|r| r.compression);
@@ -509,7 +449,7 @@ pub fn remove(target: &Target, job: &str, name: &str) -> Result<()> {
         if compression.is_none_or(|x| x == c) {
             target
                 .storage
-                .delete(&data_key(&target.prefix, job, name, c))?;
+                .delete(&data_key(&target.prefix, log, name, c))?;
         }
     }
     Ok(())
@@ -547,56 +487,6 @@ mod tests {
     const SEG: u64 = 16 << 20;
 
     #[test]
-    fn names_are_what_postgres_archives_and_nothing_else() {
-        assert_eq!(kind("000000010000000000000003"), Some(Kind::Segment));
-        assert_eq!(
-            kind("000000020000000100000003.partial"),
-            Some(Kind::Partial)
-        );
-        assert_eq!(kind("00000002.history"), Some(Kind::History));
-        assert_eq!(
-            kind("000000010000000000000002.00000028.backup"),
-            Some(Kind::Backup)
-        );
-        for bad in [
-            "",
-            "-rf",
-            "../000000010000000000000003",
-            "000000010000000000000003/x",
-            "00000001000000000000000g",
-            "0000000100000000000000031",
-            "000000010000000000000003.json",
-            "--config=x",
-            "00000001.history.x",
-        ] {
-            assert_eq!(kind(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn lsns_and_segment_names_agree_with_postgres() {
-        let lsn = Lsn::parse("0/3000028").unwrap();
-        assert_eq!(lsn.0, 0x300_0028);
-        assert_eq!(lsn.to_string(), "0/3000028");
-        assert_eq!(
-            segment_name(1, segment_of(lsn, SEG), SEG),
-            "000000010000000000000003"
-        );
-        let high = Lsn::parse("1/A0000000").unwrap();
-        assert_eq!(
-            segment_name(2, segment_of(high, SEG), SEG),
-            "0000000200000001000000A0"
-        );
-        assert_eq!(
-            parse_segment("0000000200000001000000A0", SEG),
-            Some((2, segment_of(high, SEG)))
-        );
-        assert_eq!(parse_segment("000000010000000000000100", SEG), None);
-        assert!(Lsn::parse("3000028").is_err());
-        assert!(Lsn::parse("0/zz").is_err());
-    }
-
-    #[test]
     fn gaps_are_found_on_the_timeline() {
         let names: Vec<String> = [
             "000000010000000000000002",
@@ -615,17 +505,5 @@ mod tests {
         );
         assert_eq!(newest(&names, 1, SEG), Some(5));
         assert_eq!(newest(&names, 2, SEG), Some(4));
-    }
-
-    #[test]
-    fn the_system_identifier_comes_from_a_long_page_header() {
-        let mut page = vec![0u8; 64];
-        page[0..2].copy_from_slice(&0xD110u16.to_le_bytes());
-        page[2..4].copy_from_slice(&0x0002u16.to_le_bytes());
-        page[24..32].copy_from_slice(&7_312_345_678_901_234_567u64.to_le_bytes());
-        assert_eq!(system_identifier(&page), Some(7_312_345_678_901_234_567));
-        page[2..4].copy_from_slice(&0u16.to_le_bytes());
-        assert_eq!(system_identifier(&page), None);
-        assert_eq!(system_identifier(&page[..10]), None);
     }
 }

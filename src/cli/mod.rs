@@ -2,6 +2,7 @@
 //! backups (a config file, or `--to`/`--from` for config-less runs).
 
 mod backup;
+mod binlog;
 mod config;
 mod demo;
 mod generate;
@@ -121,6 +122,9 @@ pub enum Command {
     /// Archive and fetch PostgreSQL WAL (`archive_command`, `restore_command`).
     #[command(subcommand)]
     Wal(wal::Command),
+    /// Archive MariaDB/MySQL binary logs for point-in-time recovery.
+    #[command(subcommand)]
+    Binlog(binlog::Command),
     /// Write man pages and shell completions (for packagers).
     #[command(hide = true)]
     Generate(generate::Args),
@@ -144,6 +148,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(args, config_path),
         Command::Prune(args) => prune::run(args, config_path),
         Command::Wal(command) => wal::run(command, config_path),
+        Command::Binlog(command) => binlog::run(command, config_path),
         Command::Schedule(cmd) => schedule::run(cmd, config_path),
         Command::Config(cmd) => config::run(cmd, config_path),
         Command::Notify(cmd) => notify::run(cmd, config_path),

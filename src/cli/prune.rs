@@ -96,8 +96,15 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
                     key: key.as_ref(),
                 };
                 let r = retention::prune(t, name, &job.retention, job.timezone, how)?;
-                if job.source.is_physical() {
-                    let w = crate::app::pitr::prune_after(t, name, key.as_ref(), &r, args.dry_run)?;
+                if job.source.is_physical() || job.source.has_binlog() {
+                    let w = crate::app::pitr::prune_after(
+                        t,
+                        job,
+                        name,
+                        key.as_ref(),
+                        &r,
+                        args.dry_run,
+                    )?;
                     wal.push((t.storage.name().to_string(), w));
                 }
                 found.extend(r);
@@ -207,10 +214,10 @@ fn table(rows: &[(String, Row)], dry_run: bool) -> String {
 fn wal_line(job: &str, storage: &str, w: &crate::app::pitr::WalPruned, dry_run: bool) -> String {
     match &w.kept_from {
         None => format!(
-            "job `{job}` storage `{storage}`: WAL archive kept whole (no base backup is kept)"
+            "job `{job}` storage `{storage}`: log archive kept whole (no kept backup says what it needs)"
         ),
         Some(from) => format!(
-            "job `{job}` storage `{storage}`: WAL from {from} kept (the oldest kept base backup needs it); {} {} older file(s){}",
+            "job `{job}` storage `{storage}`: WAL or binlogs from {from} kept (the oldest kept backup needs them); {} {} older file(s){}",
             if dry_run { "would delete" } else { "deleted" },
             w.deleted.len(),
             if w.deleted.is_empty() {

@@ -78,9 +78,11 @@ pub struct Args {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["target", "to_database", "database", "from"])]
     pub data_dir: Option<std::path::PathBuf>,
 
-    /// With `--data-dir`: recover to this time (RFC 3339, fractional seconds
-    /// allowed, e.g. 2026-12-01T09:30:00.25Z), then promote.
-    #[arg(long, value_name = "TIME", requires = "data_dir", conflicts_with_all = ["to_lsn", "to_xid", "id", "before"])]
+    /// Recover to this time (RFC 3339, fractional seconds allowed, e.g.
+    /// 2026-12-01T09:30:00.25Z): with `--data-dir`, replay the WAL archive to
+    /// it and promote; for a `binlog: true` job, restore the last dump
+    /// before it and replay the binlogs up to it.
+    #[arg(long, value_name = "TIME", conflicts_with_all = ["to_lsn", "to_xid", "id", "before"])]
     pub to_time: Option<String>,
 
     /// With `--data-dir`: recover to this WAL position (e.g. 0/3000028), then promote.
@@ -137,6 +139,27 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
             (target, storage, Some(config.jobs[job_name].source.clone()))
         };
     let keys = args.keys.load(job_encryption.as_ref())?;
+    let binlog_job = job_config.as_ref().is_some_and(|j| j.source.has_binlog());
+    let to_time = match &args.to_time {
+        Some(_) if !binlog_job => {
+            return Err(Failure::Usage(
+                "`--to-time` needs `--data-dir` (a PostgreSQL `method: physical` job) or a job with `binlog: true`"
+                    .into(),
+            )
+            .into());
+        }
+        Some(t) => Some(
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|_| {
+                    Failure::Usage(format!(
+                        "`--to-time {}` is not an RFC 3339 time such as 2026-12-01T09:30:00.25Z",
+                        crate::util::printable(t)
+                    ))
+                })?
+                .with_timezone(&chrono::Utc),
+        ),
+        None => None,
+    };
 
     let crate::catalog::manifest::Scan {
         mut entries,
@@ -170,7 +193,8 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
         .as_deref()
         .map(manifest::parse_time)
         .transpose()
-        .map_err(|e| Failure::Usage(format!("{e:#}")))?;
+        .map_err(|e| Failure::Usage(format!("{e:#}")))?
+        .or(to_time);
     let entry = super::pick(&entries, &skipped, args.id.as_deref(), before)?;
     entries.clear();
     let m = &entry.manifest;
@@ -222,7 +246,48 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
         },
         keys: &keys,
     };
+    // A binlog job: the binlogs from each dump's position, checked whole
+    // before anything is applied, then replayed after the dump's restore.
+    let mut replayer = None;
+    if binlog_job {
+        let job_name = job.as_deref().unwrap_or_default();
+        let mut server = connector::binlog_target(&target)?;
+        for a in m.artifacts.iter().filter(|a| {
+            a.binlog.is_some()
+                && args
+                    .database
+                    .as_deref()
+                    .is_none_or(|d| a.database.as_deref() == Some(d))
+        }) {
+            let files = crate::app::binlog::check(&mut server, &storage, job_name, a, &keys)?;
+            tracing::info!(artifact = a.name, files, "binlogs checked before restore");
+        }
+        replayer = Some(server);
+    }
     let done = restore::run(&plan, &mut *conn)?;
+    let mut replayed = String::new();
+    if let Some(server) = &mut replayer {
+        let job_name = job.as_deref().unwrap_or_default();
+        for (name, db) in &done.items {
+            let Some(a) = m
+                .artifacts
+                .iter()
+                .find(|a| &a.name == name && a.binlog.is_some())
+            else {
+                continue;
+            };
+            let files =
+                crate::app::binlog::replay(server, &storage, job_name, a, db, to_time, &keys)?;
+            replayed.push_str(&format!(
+                "replayed {files} binlog file(s) into `{}` {}\n",
+                crate::util::printable(db),
+                match &args.to_time {
+                    Some(t) => format!("up to {t}"),
+                    None => "to the end of the archive".to_string(),
+                }
+            ));
+        }
+    }
     let mut text = String::new();
     for (artifact, db) in &done.items {
         if db.is_empty() {
@@ -235,6 +300,7 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
             ));
         }
     }
+    text.push_str(&replayed);
     print(&text)?;
     Ok(())
 }

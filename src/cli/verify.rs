@@ -94,6 +94,12 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
         }
         _ => None,
     };
+    let binlogs = match (&job, &job_config) {
+        (Some(j), Some(c)) if c.source.has_binlog() => {
+            crate::app::binlog::verify(&target, j, &entry, &keys)?
+        }
+        _ => None,
+    };
     if args.json {
         let mut out = serde_json::json!({
             "id": crate::util::printable(&entry.manifest.id),
@@ -103,6 +109,9 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
         });
         if let Some(c) = &chain {
             out["wal"] = serde_json::to_value(c)?;
+        }
+        if let Some((from, to, files)) = &binlogs {
+            out["binlog"] = serde_json::json!({ "from": from, "to": to, "files": files });
         }
         print(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
     } else {
@@ -122,6 +131,11 @@ pub fn run(args: Args, config_path: Option<&Path>) -> Result<()> {
             text.push_str(&format!(
                 "ok  WAL {} to {}  ({} segments: size, sha256, decompression; no gaps)\n",
                 c.from, c.to, c.segments
+            ));
+        }
+        if let Some((from, to, files)) = &binlogs {
+            text.push_str(&format!(
+                "ok  binlogs {from} to {to}  ({files} files: size, sha256; no gaps)\n"
             ));
         }
         text.push_str(&format!(

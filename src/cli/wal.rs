@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::{load_config, unknown_job};
-use crate::catalog::wal::{self, Pushed};
+use crate::catalog::wal::{self, Log, Pushed};
 use crate::config::{Config, Job, SourceConfig};
 use crate::connector::source::Method;
 use crate::pipeline::Packing;
@@ -105,7 +105,16 @@ fn push(args: PushArgs, config_path: Option<&Path>) -> Result<()> {
     };
     let mut failed = Vec::new();
     for t in &targets {
-        match wal::push(t, &args.job, &name, kind, &data, packing, sealing.as_ref()) {
+        let sysid = wal::sysid_of(kind, &data);
+        match wal::push(
+            t,
+            Log::wal(&args.job),
+            &name,
+            &data,
+            sysid,
+            packing,
+            sealing.as_ref(),
+        ) {
             Ok(Pushed::Stored) => {
                 tracing::info!(
                     job = args.job,
@@ -140,7 +149,7 @@ fn fetch(args: FetchArgs, config_path: Option<&Path>) -> Result<()> {
     wal::check_name(&args.name).map_err(|e| Failure::Usage(format!("{e:#}")))?;
     let targets = crate::app::job::targets(&config, job)?;
     let keys = args.keys.load(job.encryption.as_ref())?;
-    if wal::fetch(&targets, &args.job, &args.name, &args.dest, &keys)? {
+    if wal::fetch(&targets, Log::wal(&args.job), &args.name, &args.dest, &keys)? {
         tracing::info!(
             job = args.job,
             file = args.name,

@@ -148,6 +148,12 @@ pub struct Job {
         skip_serializing_if = "Option::is_none"
     )]
     pub schedule: Option<crate::schedule::Cron>,
+    /// When `schedule run` archives the source's binlogs (`binlog: true`).
+    #[serde(
+        serialize_with = "serialize_cron",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub binlog_schedule: Option<crate::schedule::Cron>,
     /// Time zone of the schedule and of retention buckets.
     #[serde(serialize_with = "serialize_tz")]
     pub timezone: chrono_tz::Tz,
@@ -194,6 +200,7 @@ impl Job {
             hooks: Hooks::default(),
             encryption: None,
             schedule: None,
+            binlog_schedule: None,
             timezone: chrono_tz::Tz::UTC,
             catch_up: false,
             max_runtime: None,

@@ -195,6 +195,9 @@ pub struct RawJob {
     /// When `dbkeep schedule run` runs the job: a cron expression
     /// (`min hour day month weekday`, optional leading seconds; `@daily`, `@hourly`).
     pub schedule: Option<String>,
+    /// When `dbkeep schedule run` archives the binlogs of a `binlog: true`
+    /// source (`dbkeep binlog pull`), e.g. `* * * * *` for every minute.
+    pub binlog_schedule: Option<String>,
     /// IANA time zone of `schedule` and of retention buckets; overrides `defaults.timezone`.
     pub timezone: Option<String>,
     /// With `schedule run`: if no backup exists since the last scheduled time

@@ -527,6 +527,17 @@ fn check_job(
             .map_err(|e| problems.add(format!("{at}.schedule"), e))
             .ok()
     });
+    let binlog_schedule = job.binlog_schedule.as_deref().and_then(|text| {
+        crate::schedule::Cron::parse(text)
+            .map_err(|e| problems.add(format!("{at}.binlog_schedule"), e))
+            .ok()
+    });
+    if job.binlog_schedule.is_some() && !job.source.has_binlog() {
+        problems.add(
+            format!("{at}.binlog_schedule"),
+            "`binlog_schedule` goes with a MariaDB or MySQL source with `binlog: true`",
+        );
+    }
     let timezone = timezone(
         &format!("{at}.timezone"),
         job.timezone.as_deref(),
@@ -566,6 +577,7 @@ fn check_job(
             .or(d.encryption.as_ref())
             .map(|e| e.age.clone()),
         schedule,
+        binlog_schedule,
         timezone,
         catch_up: job.catch_up.or(d.catch_up).unwrap_or(false),
         max_runtime: match (&job.max_runtime, &d.max_runtime) {

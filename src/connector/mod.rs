@@ -8,8 +8,12 @@ mod marker;
 pub mod mongo_archive;
 mod mongodb;
 mod mysql;
+pub mod mysql_binlog;
 pub mod pg_archive;
 pub mod pg_physical;
+pub mod pg_wal;
+
+pub use mysql_binlog::binlog_name_ok;
 mod postgres;
 mod redis;
 pub mod resp;
@@ -439,6 +443,46 @@ pub trait Connector {
     fn base_backup(&mut self) -> Result<Option<pg_physical::BaseBackup>> {
         Ok(None)
     }
+
+    /// After `item` was dumped with `binlog: true`: where the dump stands in
+    /// the server's binary log. `None` without `binlog`.
+    fn binlog_position(
+        &mut self,
+        _item: &DumpItem,
+    ) -> Result<Option<mysql_binlog::BinlogPosition>> {
+        Ok(None)
+    }
+}
+
+/// The binlog side of a MariaDB/MySQL server.
+pub type BinlogServer = mysql::Mysql;
+
+/// The server of a `binlog: true` source, for `binlog pull` and replay.
+pub fn binlog_server(source: &SourceConfig) -> Result<BinlogServer> {
+    match source {
+        SourceConfig::Mysql(s) | SourceConfig::Mariadb(s) if s.binlog => {
+            if s.ssh.is_some() {
+                anyhow::bail!(
+                    "binlog archiving does not go through an SSH tunnel yet: run `dbkeep binlog pull` where the server is reachable"
+                );
+            }
+            mysql::Mysql::new(source.engine(), s.clone())
+        }
+        _ => anyhow::bail!("the source has no `binlog: true` (MariaDB or MySQL)"),
+    }
+}
+
+/// A MariaDB/MySQL server to replay binlogs into (any such source).
+pub fn binlog_target(source: &SourceConfig) -> Result<BinlogServer> {
+    match source {
+        SourceConfig::Mysql(s) | SourceConfig::Mariadb(s) if s.ssh.is_none() => {
+            mysql::Mysql::new(source.engine(), s.clone())
+        }
+        SourceConfig::Mysql(_) | SourceConfig::Mariadb(_) => anyhow::bail!(
+            "a binlog replay does not go through an SSH tunnel yet: restore where the server is reachable"
+        ),
+        _ => anyhow::bail!("binlogs replay into MariaDB or MySQL only"),
+    }
 }
 
 /// Builds the connector for a source, through its SSH tunnel when it has one.
@@ -504,6 +548,9 @@ impl Connector for Tunneled {
     }
     fn base_backup(&mut self) -> Result<Option<pg_physical::BaseBackup>> {
         self.inner.base_backup()
+    }
+    fn binlog_position(&mut self, item: &DumpItem) -> Result<Option<mysql_binlog::BinlogPosition>> {
+        self.inner.binlog_position(item)
     }
 }
 

@@ -5,12 +5,15 @@
 //! 0600 `--defaults-extra-file`, never on the command line.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 
 use super::DumpCheck;
 use super::DumpFormat;
 use super::Engine;
+use super::binlog_name_ok;
+use super::mysql_binlog::{BinlogPosition, Both, PositionCheck};
 use super::postgres::ToolSink;
 use super::source::{Databases, ServerConfig, TlsConfig, TlsMode};
 use super::{
@@ -97,6 +100,8 @@ pub struct Mysql {
     password: Option<Secret>,
     /// The restore client's flag that turns off its client-side commands.
     no_commands: Option<&'static str>,
+    /// `binlog: true`: the binlog position of the last dump.
+    position: Arc<Mutex<Option<BinlogPosition>>>,
 }
 
 /// Quotes a string literal as a hex literal, which reads the same under
@@ -166,6 +171,151 @@ fn tls_flags(mariadb_client: bool, tls: &TlsConfig) -> Vec<String> {
     args
 }
 
+/// The binlog side of a MariaDB/MySQL server: list, rotate, read raw, and
+/// replay through the sandboxed client.
+impl Mysql {
+    /// The binary logs the server holds, oldest first, with their sizes.
+    pub fn binlogs(&self) -> Result<Vec<(String, u64)>> {
+        let rows = self.query("SHOW BINARY LOGS").map_err(|e| {
+            anyhow::anyhow!(
+                "{e:#}; `binlog: true` needs the server to keep binary logs: start it with `log_bin` (and \
+                 `binlog_format=ROW`), and give the user the BINLOG MONITOR (REPLICATION CLIENT) privilege"
+            )
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let mut cols = row.split('\t');
+            let (Some(name), Some(size)) = (cols.next(), cols.next()) else {
+                continue;
+            };
+            if !binlog_name_ok(name) {
+                anyhow::bail!(
+                    "the server at {} names a binlog `{}`, which is not a binlog file name",
+                    self.source.describe(self.engine),
+                    crate::util::printable(name)
+                );
+            }
+            out.push((name.to_string(), size.trim().parse().unwrap_or(0)));
+        }
+        if out.is_empty() {
+            anyhow::bail!(
+                "the server at {} keeps no binary logs: start it with `log_bin` (and `binlog_format=ROW`)",
+                self.source.describe(self.engine)
+            );
+        }
+        Ok(out)
+    }
+
+    /// Closes the current binlog and starts a new one (`FLUSH BINARY LOGS`).
+    pub fn rotate(&self) -> Result<()> {
+        self.query("FLUSH BINARY LOGS").map(|_| ())
+    }
+
+    fn binlog_tool(&self) -> Result<std::path::PathBuf> {
+        let names = match self.engine {
+            Engine::Mysql => ["mysqlbinlog", "mariadb-binlog"],
+            _ => ["mariadb-binlog", "mysqlbinlog"],
+        };
+        find_tool(&names, self.source.bin_dir.as_deref())
+    }
+
+    /// Reads the closed binlog `name` from the server over the replication
+    /// protocol, raw, into the folder `dir`; returns the file.
+    pub fn fetch_binlog(&self, name: &str, dir: &std::path::Path) -> Result<std::path::PathBuf> {
+        let prefix = format!("{}/", dir.display());
+        self.tool_at(&self.binlog_tool()?)?
+            .args(["--read-from-remote-server", "--raw"])
+            .arg(format!("--result-file={prefix}"))
+            .arg("--")
+            .arg(name)
+            .output()
+            .with_context(|| {
+                format!(
+                    "cannot read binlog {name} from {}",
+                    self.source.describe(self.engine)
+                )
+            })?;
+        let file = dir.join(name);
+        anyhow::ensure!(file.is_file(), "the binlog tool wrote no {name}");
+        Ok(file)
+    }
+
+    /// Replays one archived binlog file (its bytes in `data`) into the
+    /// server through the sandboxed client: from `start` (the dump's
+    /// position, for its file), up to `stop` (whole seconds, UTC), only
+    /// `database`'s events, renamed to `into`.
+    ///
+    /// Without `apply`, the file is only decoded and checked: it must decode
+    /// to its end and hold no client-side command.
+    #[allow(clippy::too_many_arguments)]
+    pub fn replay_binlog(
+        &mut self,
+        data: &[u8],
+        start: Option<u64>,
+        stop: Option<chrono::DateTime<chrono::Utc>>,
+        database: &str,
+        into: &str,
+        apply: bool,
+    ) -> Result<()> {
+        let flag = self.client_commands_off()?;
+        let mut decoder = Tool::new(&self.binlog_tool()?).env("TZ", "UTC");
+        if let Some(p) = start {
+            decoder = decoder.arg(format!("--start-position={p}"));
+        }
+        if let Some(t) = stop {
+            decoder = decoder.arg(format!("--stop-datetime={}", t.format("%Y-%m-%d %H:%M:%S")));
+        }
+        if into != database {
+            decoder = decoder.arg(format!("--rewrite-db={database}->{into}"));
+        }
+        // The filter reads the names as the binlog has them, before the rewrite.
+        decoder = decoder.arg(format!("--database={database}")).arg("-");
+        let (mut child, mut stdin, mut stdout) = decoder.spawn_duplex()?;
+        let mut client = if apply {
+            Some(
+                self.tool(false)?
+                    .arg(flag)
+                    .arg("--binary-mode")
+                    .spawn_writer()?,
+            )
+        } else {
+            None
+        };
+        let owned = data.to_vec();
+        let feeder = std::thread::spawn(move || {
+            let r = std::io::Write::write_all(&mut stdin, &owned);
+            drop(stdin);
+            r
+        });
+        let mut check = ClientCommandCheck::default();
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            let n = std::io::Read::read(&mut stdout, &mut buf)
+                .context("cannot read the decoded binlog")?;
+            if n == 0 {
+                break;
+            }
+            check.update(&buf[..n]);
+            if let Some(c) = &mut client {
+                std::io::Write::write_all(c, &buf[..n])
+                    .context("cannot replay the binlog into the client")?;
+            }
+        }
+        let fed = feeder
+            .join()
+            .map_err(|_| anyhow::anyhow!("the binlog feeder stopped"))?;
+        child.finish()?;
+        fed.context("cannot hand the binlog to its decoder")?;
+        check
+            .finish()
+            .map_err(|why| anyhow::anyhow!("refusing to replay the binlog: {why}"))?;
+        if let Some(c) = client {
+            c.finish()?;
+        }
+        Ok(())
+    }
+}
+
 impl Mysql {
     /// A connector for `source`.
     pub fn new(engine: Engine, source: ServerConfig) -> Result<Mysql> {
@@ -175,6 +325,7 @@ impl Mysql {
             source,
             password,
             no_commands: None,
+            position: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -192,7 +343,16 @@ impl Mysql {
     }
 
     fn tool(&self, dump: bool) -> Result<Tool> {
-        let mut t = Tool::new(&self.tool_path(dump)?);
+        self.tool_at(&self.tool_path(dump)?)
+    }
+
+    /// `path` (a client tool) with the connection: password, host, port,
+    /// user and TLS.
+    fn tool_at(&self, path: &std::path::Path) -> Result<Tool> {
+        let dump = !path
+            .file_name()
+            .is_some_and(|n| n == "mariadb" || n == "mysql");
+        let mut t = Tool::new(path);
         // The password travels in an option file on an unnamed pipe, which
         // must be the first argument.
         match &self.password {
@@ -216,7 +376,7 @@ impl Mysql {
             t = t.arg("--connect-timeout=15");
         }
         if let Some(tls) = &self.source.tls {
-            t = t.args(self.tls_args(tls, &self.tool_path(dump)?)?);
+            t = t.args(self.tls_args(tls, path)?);
         }
         Ok(t)
     }
@@ -378,21 +538,56 @@ impl Connector for Mysql {
         } else {
             "mysqldump"
         };
+        let mut tool = tool.args([
+            "--single-transaction",
+            "--routines",
+            "--triggers",
+            "--events",
+            "--hex-blob",
+            "--default-character-set=utf8mb4",
+        ]);
+        if self.source.binlog {
+            // The snapshot's binlog position, as comments.
+            tool = tool.arg("--master-data=2");
+            if name == "mariadb-dump" {
+                tool = tool.arg("--gtid");
+            }
+        }
         let child = tool
-            .args([
-                "--single-transaction",
-                "--routines",
-                "--triggers",
-                "--events",
-                "--hex-blob",
-                "--default-character-set=utf8mb4",
-            ])
             .args(self.excluded(db))
             .args(&self.source.dump_args)
             .arg("--")
             .arg(db)
             .spawn_reader()?;
-        Ok((Box::new(child), dump_end_check(name)))
+        if !self.source.binlog {
+            return Ok((Box::new(child), dump_end_check(name)));
+        }
+        *self.position.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let check = Both(
+            dump_end_check(name),
+            Box::new(PositionCheck::new(self.position.clone())),
+        );
+        Ok((Box::new(child), Box::new(check)))
+    }
+
+    fn binlog_position(&mut self, item: &DumpItem) -> Result<Option<BinlogPosition>> {
+        if !self.source.binlog {
+            return Ok(None);
+        }
+        let found = self
+            .position
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match found {
+            Some(p) => Ok(Some(p)),
+            None => anyhow::bail!(
+                "the dump of `{}` holds no binlog position, which `binlog: true` needs: the server at {} must \
+                 run with `log_bin`, and the user needs the RELOAD and BINLOG MONITOR (REPLICATION CLIENT) privileges",
+                crate::util::printable(item.database.as_deref().unwrap_or("")),
+                self.source.describe(self.engine)
+            ),
+        }
     }
 
     fn probe_restore(&mut self, _dumped_with: Option<&str>) -> Result<()> {

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use serde::{Deserialize, Serialize};
 
 use super::DumpCheck;
-use crate::catalog::wal::{self, Lsn};
+use super::pg_wal::{self as wal, Lsn};
 use crate::util::chan::ChanWriter;
 
 /// What a base backup needs to be restored, as its manifest records it.

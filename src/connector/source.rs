@@ -47,6 +47,11 @@ pub const TYPES: &[crate::util::problem::Variant] = &[
 ];
 
 impl SourceConfig {
+    /// Whether this is a MariaDB/MySQL source with `binlog: true`.
+    pub fn has_binlog(&self) -> bool {
+        matches!(self, SourceConfig::Mysql(s) | SourceConfig::Mariadb(s) if s.binlog)
+    }
+
     /// Whether this is a PostgreSQL source with `method: physical`.
     pub fn is_physical(&self) -> bool {
         matches!(self, SourceConfig::Postgres(s) if s.method == Method::Physical)
@@ -347,6 +352,13 @@ server_source! {
         /// reach the archive before it fails (default `2m`).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub wal_wait: Option<Wait>,
+        /// MariaDB/MySQL: record each dump's binlog position
+        /// (`--master-data=2`), so that `dbkeep binlog pull` archives and a
+        /// restore replays the binary logs to a point in time. The server
+        /// needs `log_bin`; the user RELOAD and BINLOG MONITOR (REPLICATION
+        /// CLIENT) privileges, and REPLICATION SLAVE for `binlog pull`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub binlog: bool,
     }
 }
 
@@ -453,6 +465,11 @@ impl ServerConfig {
                     );
                 }
             }
+        } else if self.binlog && !matches!(engine, Engine::Mysql | Engine::Mariadb) {
+            problems.add(
+                format!("{at}.binlog"),
+                "`binlog` is for MariaDB and MySQL sources; PostgreSQL uses `method: physical`",
+            );
         } else if self.wal_wait.is_some() {
             problems.add(
                 format!("{at}.wal_wait"),

@@ -478,6 +478,25 @@ impl ChildDuplex {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
+    /// Waits for the tool; any ending but exit 0 is a [`ToolFailed`] with
+    /// its stderr.
+    pub fn finish(&mut self) -> Result<()> {
+        let status = self
+            .child
+            .wait()
+            .with_context(|| format!("cannot wait for `{}`", self.name))?;
+        let stderr = join_tail(self.stderr.take());
+        if status.success() {
+            return Ok(());
+        }
+        Err(ToolFailed {
+            tool: self.name.clone(),
+            status: describe_status(status),
+            stderr,
+        }
+        .into())
+    }
+
     /// The tool's stderr tail, once it has ended (waits for it to end).
     pub fn stopped(&mut self) -> String {
         let status = self.child.wait().map(describe_status).unwrap_or_default();

@@ -2,6 +2,7 @@
 //! and SQLite, with stand-in tools only where a failure must be injected.
 
 mod azure;
+mod binlog;
 mod cli;
 mod concurrency;
 mod config;

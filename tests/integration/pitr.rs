@@ -422,7 +422,8 @@ fn the_archive_refuses_conflicts_and_gaps_and_prune_keeps_what_a_base_needs() {
     let out = a.dbkeep(&["prune", JOB, "--dry-run"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains(&format!("WAL from {kept_start} kept")),
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("WAL or binlogs from {kept_start} kept")),
         "{}",
         text(&out)
     );

@@ -131,6 +131,12 @@ pub struct PrivateMariadb {
 impl PrivateMariadb {
     /// Starts a new server; panics with the reason when it cannot.
     pub fn start() -> PrivateMariadb {
+        PrivateMariadb::start_with(&[])
+    }
+
+    /// Starts a new server with `args` added to mariadbd's command line
+    /// (`{dir}` in them stands for the server's folder).
+    pub fn start_with(args: &[&str]) -> PrivateMariadb {
         let dir = tempfile::Builder::new()
             .prefix("dbkeep-my-")
             .tempdir()
@@ -160,33 +166,64 @@ impl PrivateMariadb {
             .into_iter()
             .find(|p| Path::new(p).exists())
             .unwrap_or("mariadbd");
-        let port = free_port();
-        let child = Command::new(mariadbd)
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--user={user}"))
-            .arg(format!("--port={port}"))
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!("--socket={}", dir.path().join("sock").display()))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("mariadbd");
-        let server = PrivateMariadb {
-            port,
-            child,
-            _dir: dir,
-        };
-        for _ in 0..200 {
-            if server.try_sql("select 1").is_some() {
-                return server;
+        // Two servers started at once may be handed the same free port: the
+        // one that loses exits, and is started again on another.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(mariadbd)
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--user={user}"))
+                .arg(format!("--port={port}"))
+                .arg("--bind-address=127.0.0.1")
+                .arg(format!("--socket={}", dir.path().join("sock").display()))
+                .args(
+                    args.iter()
+                        .map(|a| a.replace("{dir}", &dir.path().display().to_string())),
+                )
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("mariadbd");
+            let mut up = false;
+            for _ in 0..200 {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                if let Some(dir_of) = try_sql_at(port, "select @@datadir") {
+                    // Ours, not another server handed the same port.
+                    up = dir_of.trim().trim_end_matches('/') == data.display().to_string();
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            if up {
+                return PrivateMariadb {
+                    port,
+                    child,
+                    _dir: dir,
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
         }
         panic!("the private MariaDB did not start");
     }
 
     fn try_sql(&self, sql: &str) -> Option<String> {
+        try_sql_at(self.port, sql)
+    }
+
+    /// Runs SQL as root.
+    #[track_caller]
+    pub fn sql(&self, sql: &str) -> String {
+        self.try_sql(sql)
+            .unwrap_or_else(|| panic!("SQL failed on the private MariaDB: {sql}"))
+    }
+}
+
+fn try_sql_at(port: u16, sql: &str) -> Option<String> {
+    {
         let out = Command::new(client())
             .args([
                 "--no-defaults",
@@ -197,20 +234,13 @@ impl PrivateMariadb {
                 "--batch",
                 "--skip-column-names",
             ])
-            .arg(format!("-P{}", self.port))
+            .arg(format!("-P{port}"))
             .args(["-e", sql])
             .output()
             .ok()?;
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    /// Runs SQL as root.
-    #[track_caller]
-    pub fn sql(&self, sql: &str) -> String {
-        self.try_sql(sql)
-            .unwrap_or_else(|| panic!("SQL failed on the private MariaDB: {sql}"))
     }
 }
 
