@@ -25,11 +25,16 @@ struct Archived {
 
 impl Archived {
     fn start(extra_job: &str) -> Archived {
+        Archived::start_with(extra_job, "")
+    }
+
+    /// With `conf` added to postgresql.conf.
+    fn start_with(extra_job: &str, conf: &str) -> Archived {
         let exe = env!("CARGO_BIN_EXE_dbkeep");
         let cluster = PrivateCluster::start_with(|dir| {
             format!(
                 "archive_mode = on\narchive_command = '{exe} -q -c {}/dbkeep.yaml wal push {JOB} %p'\n\
-                 wal_level = replica\nmax_wal_senders = 4\n",
+                 wal_level = replica\nmax_wal_senders = 4\n{conf}\n",
                 dir.display()
             )
         });
@@ -596,4 +601,38 @@ fn wal_push_to_an_unreachable_storage_fails_and_only_physical_jobs_archive() {
         "{}",
         text(&out)
     );
+}
+
+/// The recovery point: with `archive_timeout` (2 s here, 60 s in the README's
+/// setup), the server archives a segment at most that long after a write.
+/// Killed without a shutdown, it loses no committed write older than that: a
+/// restore to the end of the archive holds every row committed more than
+/// `archive_timeout` (plus the archiver's retry) before the kill.
+#[test]
+fn a_killed_server_loses_no_write_older_than_archive_timeout() {
+    let a = Archived::start_with("", "archive_timeout = 2");
+    a.insert(1, 10);
+    assert!(a.dbkeep(&["backup", JOB]).status.success());
+    a.insert(11, 20);
+    // Two archive_timeouts and then some: 11..20 are in an archived segment.
+    std::thread::sleep(Duration::from_secs(5));
+    a.insert(21, 21);
+    // Killed: no shutdown checkpoint, no last segment switch.
+    let pid = std::fs::read_to_string(a.cluster.dir().join("data/postmaster.pid"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse::<i32>()
+        .unwrap();
+    // SAFETY: a signal to the test's own server.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(500));
+    let dir = a.cluster.dir().join("after-kill");
+    let out = a.restore(&dir, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let r = Restored::start(&a, &dir);
+    let got = r.ids();
+    assert_eq!(got[..20], ids(1, 20)[..], "{got:?}");
 }

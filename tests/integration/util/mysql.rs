@@ -244,6 +244,14 @@ fn try_sql_at(port: u16, sql: &str) -> Option<String> {
     }
 }
 
+impl PrivateMariadb {
+    /// Kills the server at once, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for PrivateMariadb {
     fn drop(&mut self) {
         let _ = self.child.kill();
