@@ -200,14 +200,36 @@ pub fn push(
     packing: Packing,
     sealing: Option<&Sealing>,
 ) -> Result<Pushed> {
+    // The file's checksum is computed on another core while it is compressed.
+    std::thread::scope(|scope| {
+        let hasher = scope.spawn(|| sha256_hex(data));
+        let sha = move || {
+            hasher
+                .join()
+                .map_err(|_| anyhow::anyhow!("the checksum thread stopped"))
+        };
+        push_with(target, log, name, data, sysid, packing, sealing, sha)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_with(
+    target: &Target,
+    log: Log<'_>,
+    name: &str,
+    data: &[u8],
+    sysid: Option<u64>,
+    packing: Packing,
+    sealing: Option<&Sealing>,
+    sha: impl FnOnce() -> Result<String>,
+) -> Result<Pushed> {
     let storage = target.storage.name();
-    let sha = sha256_hex(data);
     if let Some(id) = sysid {
         check_cluster(target, log, id)?;
     }
     let rkey = record_key(&target.prefix, log, name);
     if let Some(old) = read_record(target, &rkey, name)? {
-        return same_or_conflict(storage, name, &old, &sha, data.len());
+        return same_or_conflict(storage, name, &old, &sha()?, data.len());
     }
     let dkey = data_key(&target.prefix, log, name, packing.compression);
     let writer = target.storage.create(&dkey)?;
@@ -225,6 +247,7 @@ pub fn push(
         .with_context(|| format!("storage `{storage}`: cannot store {dkey}"))?;
     let (writer, stored_size, stored_sha256) = hashing.into_parts();
     writer.commit()?;
+    let sha = sha()?;
     let record = Record {
         name: name.to_string(),
         size: data.len() as u64,

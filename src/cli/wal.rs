@@ -100,8 +100,8 @@ fn push(args: PushArgs, config_path: Option<&Path>) -> Result<()> {
     let packing = Packing {
         compression: job.compression,
         level: job.compression_level,
-        // One segment at a time; the archiver waits for each.
-        threads: job.compression_threads.max(1),
+        // The archiver waits for each segment: every core helps.
+        threads: job.compression_threads,
     };
     let mut failed = Vec::new();
     for t in &targets {
