@@ -14,7 +14,12 @@ work it has to do, in one run.
    compared with what the archiver stored in that time, and the backlog at
    the end (segments written but not archived) is printed.
 
-3. The same cost per segment into S3: a moto server (from the test
+3. Restore to a point in time: a base backup taken before the load, then
+   `dbkeep restore --data-dir` to the end of the archive and the server
+   started until it is promoted, against the same base unpacked by
+   `zstd -dc | tar -x` and the same WAL replayed by PostgreSQL itself from a
+   local folder (`restore_command = 'cp …'`). Goal: at most 1.15x.
+4. The same cost per segment into S3: a moto server (from the test
    tools' venv, target/test-tools/venv, which scripts/test.sh installs) on
    a free port, when it is there.
 
@@ -116,7 +121,16 @@ def main():
         # 2. Keeping up under pgbench (the archiver runs as the server's user).
         if os.geteuid() == 0:
             subprocess.run(["chown", "-R", "postgres", archive], check=True)
-        sql(port, f"alter system set archive_command = '{dbkeep} -q -c {config} wal push bench %p'")
+        # Every segment also goes to a plain folder, for the restore's reference.
+        plain = f"{work}/plain"
+        os.mkdir(plain)
+        if os.geteuid() == 0:
+            subprocess.run(["chown", "postgres", plain], check=True)
+        sql(port, f"alter system set archive_command = 'cp %p {plain}/%f && {dbkeep} -q -c {config} wal push bench %p'")
+        sql(port, "select pg_reload_conf()")
+        base = subprocess.run(as_pg([dbkeep, "-q", "-c", config, "backup", "bench"]), capture_output=True, text=True, env=env)
+        if base.returncode != 0:
+            sys.exit(f"the base backup failed: {base.stderr}")
         sql(port, "select pg_reload_conf()")
         sql(port, "select pg_switch_wal()")
         time.sleep(1)
@@ -137,6 +151,47 @@ def main():
         print(f"  archived      {archived / wall:5.2f} segments/s ({archived} segments, {failed} failures)")
         print(f"  backlog at the end: {backlog} segment(s) written but not yet archived")
         print(f"  dbkeep's capacity at the cost above: {1 / mp:5.1f} segments/s")
+
+        # 3. Restore to the end of the archive, and the reference.
+        sql(port, "select pg_switch_wal()")
+        time.sleep(2)
+
+        def start_until_promoted(datadir, rport):
+            t0 = time.perf_counter()
+            subprocess.run(as_pg([f"{bindir}/pg_ctl", "-D", datadir, "-l", f"{datadir}.log", "-w", "-t", "600", "-o",
+                                  f"-p {rport} -k {work} -c archive_mode=off", "start"]), check=True, capture_output=True)
+            while sql(rport, "select pg_is_in_recovery()") != "f":
+                time.sleep(0.05)
+            return time.perf_counter() - t0
+
+        restored = f"{work}/restored"
+        t0 = time.perf_counter()
+        subprocess.run(as_pg([dbkeep, "-q", "-c", config, "restore", "bench", "--data-dir", restored]), check=True, capture_output=True, env=env)
+        unpack_dbkeep = time.perf_counter() - t0
+        rport = free_port()
+        replay_dbkeep = start_until_promoted(restored, rport)
+        subprocess.run(as_pg([f"{bindir}/pg_ctl", "-D", restored, "-m", "immediate", "stop"]), capture_output=True)
+        manifest = next(os.path.join(r, f) for r, _, fs in os.walk(f"{archive}/bench") for f in fs if f == "manifest.json")
+        artifact = os.path.join(os.path.dirname(manifest), "cluster.tar.zst")
+        ref = f"{work}/reference"
+        os.mkdir(ref, 0o700)
+        if os.geteuid() == 0:
+            subprocess.run(["chown", "postgres", ref], check=True)
+        t0 = time.perf_counter()
+        subprocess.run(as_pg(["sh", "-c", f"zstd -dc {artifact} | tar -x -C {ref}"]), check=True)
+        unpack_ref = time.perf_counter() - t0
+        with open(f"{ref}/postgresql.auto.conf", "a") as f:
+            f.write(f"\nrestore_command = 'cp {plain}/%f %p'\n")
+        open(f"{ref}/recovery.signal", "w").close()
+        if os.geteuid() == 0:
+            subprocess.run(["chown", "-R", "postgres", ref], check=True)
+        replay_ref = start_until_promoted(ref, free_port())
+        subprocess.run(as_pg([f"{bindir}/pg_ctl", "-D", ref, "-m", "immediate", "stop"]), capture_output=True)
+        total, reference = unpack_dbkeep + replay_dbkeep, unpack_ref + replay_ref
+        print(f"\nrestore to the end of the archive ({archived} segments after the base backup):")
+        print(f"  dbkeep restore --data-dir (checks, unpack)  {unpack_dbkeep:6.2f} s, then start to promoted {replay_dbkeep:6.2f} s")
+        print(f"  zstd -dc | tar -x                           {unpack_ref:6.2f} s, then cp restore_command   {replay_ref:6.2f} s")
+        print(f"  dbkeep / reference: {total / reference:.2f} (goal <= 1.15)")
         # 3. Into S3 (moto).
         venv = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "test-tools", "venv", "bin")
         if os.path.exists(f"{venv}/moto_server"):
