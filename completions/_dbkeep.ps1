@@ -401,6 +401,7 @@ Register-ArgumentCompleter -Native -CommandName 'dbkeep' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('push', 'push', [CompletionResultType]::ParameterValue, 'Archive one WAL file into the job''s storages (PostgreSQL''s `archive_command`)')
             [CompletionResult]::new('fetch', 'fetch', [CompletionResultType]::ParameterValue, 'Fetch one archived WAL file (PostgreSQL''s `restore_command`)')
+            [CompletionResult]::new('prefetch', 'prefetch', [CompletionResultType]::ParameterValue, 'Fetch WAL segments ahead into a spool folder (started by `wal fetch`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -432,9 +433,24 @@ Register-ArgumentCompleter -Native -CommandName 'dbkeep' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'dbkeep;wal;prefetch' {
+            [CompletionResult]::new('--spool', '--spool', [CompletionResultType]::ParameterName, 'The spool folder')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format on stderr: `text` for people, `json` (one object per line) for machines')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only warnings and errors on stderr')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'No progress display (a bar on a terminal, else a log line every 10 s)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'dbkeep;wal;help' {
             [CompletionResult]::new('push', 'push', [CompletionResultType]::ParameterValue, 'Archive one WAL file into the job''s storages (PostgreSQL''s `archive_command`)')
             [CompletionResult]::new('fetch', 'fetch', [CompletionResultType]::ParameterValue, 'Fetch one archived WAL file (PostgreSQL''s `restore_command`)')
+            [CompletionResult]::new('prefetch', 'prefetch', [CompletionResultType]::ParameterValue, 'Fetch WAL segments ahead into a spool folder (started by `wal fetch`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -442,6 +458,9 @@ Register-ArgumentCompleter -Native -CommandName 'dbkeep' -ScriptBlock {
             break
         }
         'dbkeep;wal;help;fetch' {
+            break
+        }
+        'dbkeep;wal;help;prefetch' {
             break
         }
         'dbkeep;wal;help;help' {
@@ -595,12 +614,16 @@ Register-ArgumentCompleter -Native -CommandName 'dbkeep' -ScriptBlock {
         'dbkeep;help;wal' {
             [CompletionResult]::new('push', 'push', [CompletionResultType]::ParameterValue, 'Archive one WAL file into the job''s storages (PostgreSQL''s `archive_command`)')
             [CompletionResult]::new('fetch', 'fetch', [CompletionResultType]::ParameterValue, 'Fetch one archived WAL file (PostgreSQL''s `restore_command`)')
+            [CompletionResult]::new('prefetch', 'prefetch', [CompletionResultType]::ParameterValue, 'Fetch WAL segments ahead into a spool folder (started by `wal fetch`)')
             break
         }
         'dbkeep;help;wal;push' {
             break
         }
         'dbkeep;help;wal;fetch' {
+            break
+        }
+        'dbkeep;help;wal;prefetch' {
             break
         }
         'dbkeep;help;binlog' {

@@ -172,6 +172,9 @@ _dbkeep() {
             dbkeep__subcmd__help__subcmd__wal,fetch)
                 cmd="dbkeep__subcmd__help__subcmd__wal__subcmd__fetch"
                 ;;
+            dbkeep__subcmd__help__subcmd__wal,prefetch)
+                cmd="dbkeep__subcmd__help__subcmd__wal__subcmd__prefetch"
+                ;;
             dbkeep__subcmd__help__subcmd__wal,push)
                 cmd="dbkeep__subcmd__help__subcmd__wal__subcmd__push"
                 ;;
@@ -217,6 +220,9 @@ _dbkeep() {
             dbkeep__subcmd__wal,help)
                 cmd="dbkeep__subcmd__wal__subcmd__help"
                 ;;
+            dbkeep__subcmd__wal,prefetch)
+                cmd="dbkeep__subcmd__wal__subcmd__prefetch"
+                ;;
             dbkeep__subcmd__wal,push)
                 cmd="dbkeep__subcmd__wal__subcmd__push"
                 ;;
@@ -225,6 +231,9 @@ _dbkeep() {
                 ;;
             dbkeep__subcmd__wal__subcmd__help,help)
                 cmd="dbkeep__subcmd__wal__subcmd__help__subcmd__help"
+                ;;
+            dbkeep__subcmd__wal__subcmd__help,prefetch)
+                cmd="dbkeep__subcmd__wal__subcmd__help__subcmd__prefetch"
                 ;;
             dbkeep__subcmd__wal__subcmd__help,push)
                 cmd="dbkeep__subcmd__wal__subcmd__help__subcmd__push"
@@ -1010,7 +1019,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__help__subcmd__wal)
-            opts="push fetch"
+            opts="push fetch prefetch"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1024,6 +1033,20 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__help__subcmd__wal__subcmd__fetch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__help__subcmd__wal__subcmd__prefetch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1566,7 +1589,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__wal)
-            opts="-c -v -q -h --config --verbose --quiet --no-progress --log-format --help push fetch help"
+            opts="-c -v -q -h --config --verbose --quiet --no-progress --log-format --help push fetch prefetch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1626,7 +1649,7 @@ _dbkeep() {
             return 0
             ;;
         dbkeep__subcmd__wal__subcmd__help)
-            opts="push fetch help"
+            opts="push fetch prefetch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1667,6 +1690,20 @@ _dbkeep() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dbkeep__subcmd__wal__subcmd__help__subcmd__prefetch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dbkeep__subcmd__wal__subcmd__help__subcmd__push)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1674,6 +1711,36 @@ _dbkeep() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dbkeep__subcmd__wal__subcmd__prefetch)
+            opts="-c -v -q -h --spool --config --verbose --quiet --no-progress --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --spool)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

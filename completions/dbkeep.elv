@@ -366,6 +366,7 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand push 'Archive one WAL file into the job''s storages (PostgreSQL''s `archive_command`)'
             cand fetch 'Fetch one archived WAL file (PostgreSQL''s `restore_command`)'
+            cand prefetch 'Fetch WAL segments ahead into a spool folder (started by `wal fetch`)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dbkeep;wal;push'= {
@@ -394,14 +395,30 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'dbkeep;wal;prefetch'= {
+            cand --spool 'The spool folder'
+            cand -c 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --config 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)'
+            cand --log-format 'Log format on stderr: `text` for people, `json` (one object per line) for machines'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Only warnings and errors on stderr'
+            cand --quiet 'Only warnings and errors on stderr'
+            cand --no-progress 'No progress display (a bar on a terminal, else a log line every 10 s)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'dbkeep;wal;help'= {
             cand push 'Archive one WAL file into the job''s storages (PostgreSQL''s `archive_command`)'
             cand fetch 'Fetch one archived WAL file (PostgreSQL''s `restore_command`)'
+            cand prefetch 'Fetch WAL segments ahead into a spool folder (started by `wal fetch`)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dbkeep;wal;help;push'= {
         }
         &'dbkeep;wal;help;fetch'= {
+        }
+        &'dbkeep;wal;help;prefetch'= {
         }
         &'dbkeep;wal;help;help'= {
         }
@@ -528,10 +545,13 @@ set edit:completion:arg-completer[dbkeep] = {|@words|
         &'dbkeep;help;wal'= {
             cand push 'Archive one WAL file into the job''s storages (PostgreSQL''s `archive_command`)'
             cand fetch 'Fetch one archived WAL file (PostgreSQL''s `restore_command`)'
+            cand prefetch 'Fetch WAL segments ahead into a spool folder (started by `wal fetch`)'
         }
         &'dbkeep;help;wal;push'= {
         }
         &'dbkeep;help;wal;fetch'= {
+        }
+        &'dbkeep;help;wal;prefetch'= {
         }
         &'dbkeep;help;binlog'= {
             cand pull 'Archive every closed binlog file the job''s storages lack'

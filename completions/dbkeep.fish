@@ -241,16 +241,17 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and __fish_seen_su
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and __fish_seen_subcommand_from test" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and __fish_seen_subcommand_from help" -f -a "test" -d 'Send a test message through one notifier, or all of them'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand notify; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch help" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch help" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch prefetch help" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch prefetch help" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
 json\t'One JSON object per line'"
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch help" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch help" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch help" -f -a "push" -d 'Archive one WAL file into the job\'s storages (PostgreSQL\'s `archive_command`)'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch help" -f -a "fetch" -d 'Fetch one archived WAL file (PostgreSQL\'s `restore_command`)'
-complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch prefetch help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch prefetch help" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch prefetch help" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch prefetch help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch prefetch help" -f -a "push" -d 'Archive one WAL file into the job\'s storages (PostgreSQL\'s `archive_command`)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch prefetch help" -f -a "fetch" -d 'Fetch one archived WAL file (PostgreSQL\'s `restore_command`)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch prefetch help" -f -a "prefetch" -d 'Fetch WAL segments ahead into a spool folder (started by `wal fetch`)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and not __fish_seen_subcommand_from push fetch prefetch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from push" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from push" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
 json\t'One JSON object per line'"
@@ -267,8 +268,17 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subco
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from fetch" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from fetch" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from fetch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from prefetch" -l spool -d 'The spool folder' -r -F
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from prefetch" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from prefetch" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
+json\t'One JSON object per line'"
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from prefetch" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from prefetch" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from prefetch" -l no-progress -d 'No progress display (a bar on a terminal, else a log line every 10 s)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from prefetch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "push" -d 'Archive one WAL file into the job\'s storages (PostgreSQL\'s `archive_command`)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "fetch" -d 'Fetch one archived WAL file (PostgreSQL\'s `restore_command`)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "prefetch" -d 'Fetch WAL segments ahead into a spool folder (started by `wal fetch`)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and not __fish_seen_subcommand_from pull help" -s c -l config -d 'Config file (default: ./dbkeep.yaml, then the user config dir, then /etc/dbkeep/config.yaml)' -r -F
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand binlog; and not __fish_seen_subcommand_from pull help" -l log-format -d 'Log format on stderr: `text` for people, `json` (one object per line) for machines' -r -f -a "text\t'Human-readable lines (colored on a terminal)'
@@ -330,4 +340,5 @@ complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subc
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from notify" -f -a "test" -d 'Send a test message through one notifier, or all of them'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "push" -d 'Archive one WAL file into the job\'s storages (PostgreSQL\'s `archive_command`)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "fetch" -d 'Fetch one archived WAL file (PostgreSQL\'s `restore_command`)'
+complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "prefetch" -d 'Fetch WAL segments ahead into a spool folder (started by `wal fetch`)'
 complete -c dbkeep -n "__fish_dbkeep_using_subcommand help; and __fish_seen_subcommand_from binlog" -f -a "pull" -d 'Archive every closed binlog file the job\'s storages lack'

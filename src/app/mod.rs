@@ -13,5 +13,6 @@ pub mod inspect;
 pub mod job;
 pub mod lock;
 pub mod pitr;
+pub mod prefetch;
 pub mod restore;
 pub mod verify;

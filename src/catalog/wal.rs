@@ -372,7 +372,7 @@ pub fn download(target: &Target, log: Log<'_>, record: &Record, keys: &Keys) -> 
             Box::new(&mut hashing)
         };
         let decoder = Decoder::new(record.compression, plain)?;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(record.size as usize);
         decoder
             .take(record.size + 1)
             .read_to_end(&mut out)
@@ -409,8 +409,9 @@ pub fn download(target: &Target, log: Log<'_>, record: &Record, keys: &Keys) -> 
     Ok(data)
 }
 
-/// Writes `data` to `dest` through a temp file in the same folder, synced
-/// and renamed, so `dest` is either absent or whole.
+/// Writes `data` to `dest` through a temp file in the same folder, renamed
+/// into place, so `dest` is either absent or whole. It is not synced:
+/// PostgreSQL reads it at once, and after a crash recovery fetches it again.
 fn write_atomically(dest: &Path, data: &[u8]) -> Result<()> {
     let dir = dest
         .parent()
@@ -430,7 +431,6 @@ fn write_atomically(dest: &Path, data: &[u8]) -> Result<()> {
             .create_new(true)
             .open(&temp)?;
         f.write_all(data)?;
-        f.sync_all()?;
         std::fs::rename(&temp, dest)
     })();
     if let Err(e) = result {

@@ -34,6 +34,23 @@ The file is checked against its record before anything is written, and written
 under a temp name that is renamed into place. A file the archive does not hold
 exits 1 and writes nothing: that is how PostgreSQL learns where the archive ends.")]
     Fetch(FetchArgs),
+    /// Fetch WAL segments ahead into a spool folder (started by `wal fetch`).
+    #[command(hide = true)]
+    Prefetch(PrefetchArgs),
+}
+
+/// Arguments of `dbkeep wal prefetch`.
+#[derive(Debug, clap::Args)]
+pub struct PrefetchArgs {
+    /// The job.
+    #[arg(value_name = "JOB")]
+    pub job: String,
+    /// The spool folder.
+    #[arg(long, value_name = "DIR")]
+    pub spool: PathBuf,
+    /// The segments to fetch, in order.
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
 }
 
 /// Arguments of `dbkeep wal push`.
@@ -69,6 +86,13 @@ pub fn run(command: Command, config_path: Option<&Path>) -> Result<()> {
     match command {
         Command::Push(args) => push(args, config_path),
         Command::Fetch(args) => fetch(args, config_path),
+        Command::Prefetch(args) => {
+            let config = load_config(config_path)?;
+            let job = physical_job(&config, &args.job)?;
+            let targets = crate::app::job::targets(&config, job)?;
+            let keys = super::KeyArgs::default().load(job.encryption.as_ref())?;
+            crate::app::prefetch::run(&targets, &args.job, &args.spool, &args.names, &keys)
+        }
     }
 }
 
@@ -147,9 +171,33 @@ fn fetch(args: FetchArgs, config_path: Option<&Path>) -> Result<()> {
     let config = load_config(config_path)?;
     let job = physical_job(&config, &args.job)?;
     wal::check_name(&args.name).map_err(|e| Failure::Usage(format!("{e:#}")))?;
+    let spool = crate::app::prefetch::spool(&args.job);
+    let config_file = crate::config::locate(config_path)
+        .ok()
+        .and_then(|p| p.canonicalize().ok());
+    let ahead = |name: &str, size: u64| {
+        if let (Some(spool), Some(config)) = (&spool, &config_file) {
+            let next = crate::app::prefetch::next(name, size);
+            crate::app::prefetch::start(config, &args.job, spool, &next);
+        }
+    };
+    if let Some(spool) = &spool
+        && crate::app::prefetch::take(spool, &args.name, &args.dest)
+    {
+        let size = std::fs::metadata(&args.dest).map(|m| m.len()).unwrap_or(0);
+        ahead(&args.name, size);
+        tracing::info!(
+            job = args.job,
+            file = args.name,
+            "restored from the archive (fetched ahead)"
+        );
+        return Ok(());
+    }
     let targets = crate::app::job::targets(&config, job)?;
     let keys = args.keys.load(job.encryption.as_ref())?;
     if wal::fetch(&targets, Log::wal(&args.job), &args.name, &args.dest, &keys)? {
+        let size = std::fs::metadata(&args.dest).map(|m| m.len()).unwrap_or(0);
+        ahead(&args.name, size);
         tracing::info!(
             job = args.job,
             file = args.name,
@@ -157,6 +205,11 @@ fn fetch(args: FetchArgs, config_path: Option<&Path>) -> Result<()> {
         );
         Ok(())
     } else {
+        // A file the archive lacks: its end, or the end of recovery (which
+        // asks for the next timeline's history): nothing more to fetch ahead.
+        if let Some(spool) = &spool {
+            crate::app::prefetch::clear(spool);
+        }
         tracing::info!(job = args.job, file = args.name, "not in the archive");
         anyhow::bail!(
             "{} is not in the WAL archive of job `{}`",
