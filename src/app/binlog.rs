@@ -265,16 +265,7 @@ pub fn pull_job(config: &crate::config::Config, name: &str, rotate: bool) -> Res
         .with_context(|| format!("no job `{name}`"))?;
     let server = crate::connector::binlog_server(&job.source)?;
     let targets = crate::app::job::targets(config, job)?;
-    let sealing = job
-        .encryption
-        .as_ref()
-        .map(Sealing::from_config)
-        .transpose()?;
-    let packing = Packing {
-        compression: job.compression,
-        level: job.compression_level,
-        threads: job.compression_threads.max(1),
-    };
+    let (packing, sealing) = packing(job)?;
     let temp = job.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
     let pulled = pull(
         &server,
@@ -338,4 +329,21 @@ pub fn schedule(
             std::thread::sleep(std::time::Duration::from_millis(250));
         }
     }))
+}
+
+/// How a job's log files (WAL, binlogs) are stored: its compression, with
+/// all of its zstd workers (the archiver waits for each file), and its
+/// encryption.
+pub fn packing(job: &crate::config::Job) -> Result<(Packing, Option<Sealing>)> {
+    let sealing = job
+        .encryption
+        .as_ref()
+        .map(Sealing::from_config)
+        .transpose()?;
+    let packing = Packing {
+        compression: job.compression,
+        level: job.compression_level,
+        threads: job.compression_threads,
+    };
+    Ok((packing, sealing))
 }

@@ -9,8 +9,6 @@ use super::{load_config, unknown_job};
 use crate::catalog::wal::{self, Log, Pushed};
 use crate::config::{Config, Job, SourceConfig};
 use crate::connector::source::Method;
-use crate::pipeline::Packing;
-use crate::pipeline::crypt::Sealing;
 use crate::util::exit::Failure;
 
 /// `dbkeep wal`.
@@ -116,17 +114,7 @@ fn push(args: PushArgs, config_path: Option<&Path>) -> Result<()> {
     let job = physical_job(&config, &args.job)?;
     let (name, kind, data) = wal::read_file(&args.path)?;
     let targets = crate::app::job::targets(&config, job)?;
-    let sealing = job
-        .encryption
-        .as_ref()
-        .map(Sealing::from_config)
-        .transpose()?;
-    let packing = Packing {
-        compression: job.compression,
-        level: job.compression_level,
-        // The archiver waits for each segment: every core helps.
-        threads: job.compression_threads,
-    };
+    let (packing, sealing) = crate::app::binlog::packing(job)?;
     let mut failed = Vec::new();
     for t in &targets {
         let sysid = wal::sysid_of(kind, &data);

@@ -235,3 +235,19 @@ pub fn a_day_from_now(until: chrono::DateTime<chrono::Utc>) {
         "retained until {until}"
     );
 }
+
+/// `prune --json` after two backups with `keep_last: 1` and a day's lock:
+/// both are kept, and the older one is held by its lock, about a day ahead.
+#[track_caller]
+pub fn the_older_backup_is_held(pruned: &str) {
+    let pruned: serde_json::Value = serde_json::from_str(pruned).unwrap();
+    let rows = pruned.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{pruned}");
+    assert!(rows.iter().all(|r| r["action"] == "keep"), "{pruned}");
+    let held: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["retained_until"].is_string())
+        .collect();
+    assert_eq!(held.len(), 1, "{pruned}");
+    a_day_from_now(time(held[0]["retained_until"].as_str().unwrap()));
+}
