@@ -372,7 +372,8 @@ pub fn download(target: &Target, log: Log<'_>, record: &Record, keys: &Keys) -> 
             Box::new(&mut hashing)
         };
         let decoder = Decoder::new(record.compression, plain)?;
-        let mut out = Vec::with_capacity(record.size as usize);
+        // The record is read back from a storage: its size only hints.
+        let mut out = Vec::with_capacity(record.size.min(64 << 20) as usize);
         decoder
             .take(record.size + 1)
             .read_to_end(&mut out)
